@@ -1,0 +1,47 @@
+"""Function forms of the read API, for any cached model whatever its managers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db.models import Model, QuerySet
+
+from cachefresh import read
+from cachefresh.manager import is_plain
+from cachefresh.registry import registry
+
+M = TypeVar("M", bound=Model)
+
+
+def _queryset(model: type[M], using: str | None) -> QuerySet[M]:
+    registry.plan(model)  # ImproperlyConfigured for a model that is not cached
+    queryset = model._default_manager.all()
+    return queryset.using(using) if using else queryset
+
+
+def cached_get(model: type[M], pk: Any, *, using: str | None = None) -> M:
+    """``model._default_manager.get(pk=pk)``, served from the cache."""
+    queryset = _queryset(model, using)
+    if not is_plain(queryset):
+        return queryset.get(pk=pk)
+    return read.get_one(queryset, pk)  # type: ignore[return-value]
+
+
+def cached_get_many(model: type[M], pks: Iterable[Any], *, using: str | None = None) -> dict[Any, M]:
+    """Like ``in_bulk(pks)``: ``{pk: instance}``, missing pks absent."""
+    queryset = _queryset(model, using)
+    if not is_plain(queryset):
+        return queryset.in_bulk(list(pks))
+    return read.get_many(queryset, pks)  # type: ignore[return-value]
+
+
+async def acached_get(model: type[M], pk: Any, *, using: str | None = None) -> M:
+    return await sync_to_async(cached_get)(model, pk, using=using)
+
+
+async def acached_get_many(
+    model: type[M], pks: Iterable[Any], *, using: str | None = None
+) -> dict[Any, M]:
+    return await sync_to_async(cached_get_many)(model, pks, using=using)

@@ -1,0 +1,122 @@
+"""Row tuple <-> bytes, with no pickle anywhere.
+
+An entry is a fixed 27-byte header followed by the row's values packed with msgpack::
+
+    b"CF" | version (1) | schema fingerprint (8) | table generation (8) | row token (8) | values
+
+Types msgpack has no native form for travel as explicit extension tags, so decoding can only
+ever produce plain data. With signing on, a 16-byte HMAC-SHA256 of everything before it ends
+the entry and the version byte says so. Anything that does not parse exactly is ``None``: a miss.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import hmac
+import uuid
+from collections.abc import Sequence
+from hashlib import sha256
+from typing import Any
+
+import msgpack
+
+MAGIC = b"CF"
+VERSION = 1
+SIGNED_VERSION = 0x81
+TOKEN_SIZE = 8
+HEADER_SIZE = 3 + 3 * TOKEN_SIZE
+MAC_SIZE = 16
+
+_DATETIME, _DATE, _TIME, _TIMEDELTA, _DECIMAL, _UUID, _MEMORYVIEW, _BIGINT = range(1, 9)
+
+
+class EncodeError(ValueError):
+    """A value that cannot be stored; the row is then simply not cached."""
+
+
+def _default(value: Any) -> msgpack.ExtType:
+    # datetime before date: a datetime is a date.
+    if isinstance(value, datetime.datetime):
+        return msgpack.ExtType(_DATETIME, value.isoformat().encode())
+    if isinstance(value, datetime.date):
+        return msgpack.ExtType(_DATE, value.isoformat().encode())
+    if isinstance(value, datetime.time):
+        return msgpack.ExtType(_TIME, value.isoformat().encode())
+    if isinstance(value, datetime.timedelta):
+        packed = msgpack.packb((value.days, value.seconds, value.microseconds))
+        return msgpack.ExtType(_TIMEDELTA, packed)
+    if isinstance(value, decimal.Decimal):
+        return msgpack.ExtType(_DECIMAL, str(value).encode())
+    if isinstance(value, uuid.UUID):
+        return msgpack.ExtType(_UUID, value.bytes)
+    if isinstance(value, memoryview):
+        return msgpack.ExtType(_MEMORYVIEW, value.tobytes())
+    if isinstance(value, int):  # only ints beyond 64 bits reach here
+        return msgpack.ExtType(_BIGINT, str(value).encode())
+    raise EncodeError(f"cachefresh cannot store a value of type {type(value).__name__}")
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == _DATETIME:
+        return datetime.datetime.fromisoformat(data.decode())
+    if code == _DATE:
+        return datetime.date.fromisoformat(data.decode())
+    if code == _TIME:
+        return datetime.time.fromisoformat(data.decode())
+    if code == _TIMEDELTA:
+        days, seconds, microseconds = msgpack.unpackb(data)
+        return datetime.timedelta(days, seconds, microseconds)
+    if code == _DECIMAL:
+        return decimal.Decimal(data.decode())
+    if code == _UUID:
+        return uuid.UUID(bytes=data)
+    if code == _MEMORYVIEW:
+        return memoryview(data)
+    if code == _BIGINT:
+        return int(data.decode())
+    raise ValueError(f"unknown extension type {code}")
+
+
+def fingerprint(parts: Sequence[tuple[str, ...]]) -> bytes:
+    """An 8-byte digest of a model's shape; any change of name, column or type changes it."""
+    text = "\x1f".join("\x1e".join(part) for part in parts)
+    return sha256(f"codec{VERSION}\x1d{text}".encode()).digest()[:TOKEN_SIZE]
+
+
+def encode(
+    schema: bytes, generation: bytes, token: bytes, values: Sequence[Any], mac_key: bytes | None
+) -> bytes:
+    try:
+        body = msgpack.packb(list(values), default=_default, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise EncodeError(str(exc)) from exc
+    version = VERSION if mac_key is None else SIGNED_VERSION
+    data = MAGIC + bytes((version,)) + schema + generation + token + body
+    if mac_key is not None:
+        data += hmac.new(mac_key, data, sha256).digest()[:MAC_SIZE]
+    return data
+
+
+def decode(data: bytes, field_count: int, mac_key: bytes | None) -> list[Any] | None:
+    """The values of an entry whose header the caller has already matched, or ``None``."""
+    if mac_key is not None:
+        body, mac = data[HEADER_SIZE:-MAC_SIZE], data[-MAC_SIZE:]
+        expected = hmac.new(mac_key, data[:-MAC_SIZE], sha256).digest()[:MAC_SIZE]
+        if len(data) < HEADER_SIZE + MAC_SIZE or not hmac.compare_digest(mac, expected):
+            return None
+    else:
+        body = data[HEADER_SIZE:]
+    try:
+        values = msgpack.unpackb(body, ext_hook=_ext_hook, raw=False, strict_map_key=True)
+    except Exception:
+        # msgpack raises a handful of unrelated types on hostile input; all of them mean "miss".
+        return None
+    if type(values) is not list or len(values) != field_count:
+        return None
+    return values
+
+
+def header(schema: bytes, generation: bytes, token: bytes, signed: bool) -> bytes:
+    """The header a valid entry for this schema, generation and token starts with."""
+    return MAGIC + bytes((SIGNED_VERSION if signed else VERSION,)) + schema + generation + token

@@ -1,0 +1,117 @@
+"""The ``CACHEFRESH`` setting: defaults, validation, and a cached view of it."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+STRATEGY_NAMES = ("auto", "cache", "full", "columns")
+
+KNOWN_KEYS = frozenset(
+    {"CACHE", "TIMEOUT", "KEY_PREFIX", "MODELS", "REFRESH_STRATEGY", "RETRY_INTERVAL", "SIGN_ENTRIES"}
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    cache_alias: str = "default"
+    timeout: int = 3600
+    key_prefix: str = "cf"
+    models: tuple[str, ...] = ()
+    refresh_strategy: str = "auto"
+    retry_interval: float = 1.0
+    sign_entries: bool = False
+
+
+def validate(raw: Any) -> list[str]:
+    """Every problem with a raw ``CACHEFRESH`` value, as messages naming what to fix."""
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        return [f"CACHEFRESH must be a dict, not {type(raw).__name__}."]
+    problems = [
+        f"CACHEFRESH has an unknown key {key!r}; valid keys are {', '.join(sorted(KNOWN_KEYS))}."
+        for key in raw
+        if key not in KNOWN_KEYS
+    ]
+    alias = raw.get("CACHE", "default")
+    if not isinstance(alias, str):
+        problems.append("CACHEFRESH['CACHE'] must be the name of an entry in CACHES.")
+    elif alias not in django_settings.CACHES:
+        problems.append(
+            f"CACHEFRESH['CACHE'] is {alias!r}, which is not in CACHES "
+            f"(known aliases: {', '.join(sorted(django_settings.CACHES))})."
+        )
+    timeout = raw.get("TIMEOUT", 3600)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
+        problems.append(
+            f"CACHEFRESH['TIMEOUT'] must be a positive number of seconds, not {timeout!r}; "
+            "it is the safety-net lifetime of every entry."
+        )
+    prefix = raw.get("KEY_PREFIX", "cf")
+    if not isinstance(prefix, str) or not prefix or any(c in prefix for c in " {}\n\r\t"):
+        problems.append(
+            f"CACHEFRESH['KEY_PREFIX'] must be a non-empty string without spaces or braces, "
+            f"not {prefix!r}."
+        )
+    models = raw.get("MODELS", ())
+    if isinstance(models, str) or not isinstance(models, list | tuple):
+        problems.append(
+            "CACHEFRESH['MODELS'] must be a list of 'app_label.Model', 'app_label.*' or '*'."
+        )
+    else:
+        for entry in models:
+            if not isinstance(entry, str) or (entry != "*" and entry.count(".") != 1):
+                problems.append(
+                    f"CACHEFRESH['MODELS'] entry {entry!r} is not 'app_label.Model', "
+                    "'app_label.*' or '*'."
+                )
+    strategy = raw.get("REFRESH_STRATEGY", "auto")
+    if strategy not in STRATEGY_NAMES:
+        problems.append(
+            f"CACHEFRESH['REFRESH_STRATEGY'] is {strategy!r}; valid strategies are "
+            f"{', '.join(STRATEGY_NAMES)}."
+        )
+    retry = raw.get("RETRY_INTERVAL", 1.0)
+    if isinstance(retry, bool) or not isinstance(retry, int | float) or retry <= 0:
+        problems.append(
+            f"CACHEFRESH['RETRY_INTERVAL'] must be a positive number of seconds, not {retry!r}."
+        )
+    if not isinstance(raw.get("SIGN_ENTRIES", False), bool):
+        problems.append("CACHEFRESH['SIGN_ENTRIES'] must be True or False.")
+    return problems
+
+
+@functools.cache
+def get_settings() -> Settings:
+    raw = getattr(django_settings, "CACHEFRESH", None)
+    problems = validate(raw)
+    if problems:
+        raise ImproperlyConfigured(" ".join(problems))
+    raw = raw or {}
+    return Settings(
+        cache_alias=raw.get("CACHE", "default"),
+        timeout=raw.get("TIMEOUT", 3600),
+        key_prefix=raw.get("KEY_PREFIX", "cf"),
+        models=tuple(raw.get("MODELS", ())),
+        refresh_strategy=raw.get("REFRESH_STRATEGY", "auto"),
+        retry_interval=float(raw.get("RETRY_INTERVAL", 1.0)),
+        sign_entries=raw.get("SIGN_ENTRIES", False),
+    )
+
+
+@receiver(setting_changed)
+def _reset(setting: str, **kwargs: Any) -> None:
+    if setting in ("CACHEFRESH", "CACHES"):
+        get_settings.cache_clear()
+        # Imported here: the store and registry sit above conf in the layering.
+        from cachefresh import registry, store
+
+        store.reset()
+        registry.reset()

@@ -1,0 +1,76 @@
+"""``CacheFreshManager`` / ``CacheFreshQuerySet``: ``cached_get()`` as a drop-in for ``get()``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db.models import Manager, Model, QuerySet
+from django.db.models.query import ModelIterable
+
+from cachefresh import read
+from cachefresh.registry import registry
+
+M = TypeVar("M", bound=Model)
+
+_EXACT = "__exact"
+
+
+def is_plain(queryset: QuerySet[Any]) -> bool:
+    """Whether ``queryset.get(pk=…)`` would return exactly the cached row.
+
+    Anything that filters, locks, reshapes or decorates the result (a manager's own filter,
+    a related manager, ``select_for_update()``, ``defer()``, ``select_related()``, annotations,
+    ``values()``, slicing, prefetching, set operations) sends the call to the database.
+    """
+    query = queryset.query
+    return (
+        not query.where
+        and not query.select_for_update
+        and query.select_related is False
+        and not query.annotations
+        and not query.extra
+        and not query.extra_tables
+        and not query.distinct
+        and query.combinator is None
+        and query.low_mark == 0
+        and query.high_mark is None
+        and query.deferred_loading == (frozenset(), True)
+        and queryset._iterable_class is ModelIterable
+        and not queryset._prefetch_related_lookups
+        and not queryset._known_related_objects
+    )
+
+
+class CacheFreshQuerySet(QuerySet[M]):
+    def cached_get(self, *args: Any, **kwargs: Any) -> M:
+        """``get()``, served from the cache when the lookup is the primary key alone."""
+        registry.plan(self.model)  # ImproperlyConfigured for a model that is not cached
+        if args or len(kwargs) != 1:
+            return self.get(*args, **kwargs)
+        ((name, value),) = kwargs.items()
+        if name.endswith(_EXACT):
+            name = name[: -len(_EXACT)]
+        meta = self.model._meta
+        pk = meta.pk
+        if pk is None or name not in ("pk", pk.name, pk.attname) or not is_plain(self):
+            return self.get(*args, **kwargs)
+        return read.get_one(self, value)  # type: ignore[return-value]
+
+    def cached_get_many(self, pks: Iterable[Any]) -> dict[Any, M]:
+        """``in_bulk(pks)`` served from the cache: missing pks are absent from the result."""
+        registry.plan(self.model)
+        if not is_plain(self):
+            return self.in_bulk(list(pks))
+        return read.get_many(self, pks)  # type: ignore[return-value]
+
+    async def acached_get(self, *args: Any, **kwargs: Any) -> M:
+        return await sync_to_async(self.cached_get)(*args, **kwargs)
+
+    async def acached_get_many(self, pks: Iterable[Any]) -> dict[Any, M]:
+        return await sync_to_async(self.cached_get_many)(pks)
+
+
+class CacheFreshManager(Manager.from_queryset(CacheFreshQuerySet)):  # type: ignore[misc]
+    """Make it a model's default manager to cache that model's instances."""

@@ -1,0 +1,208 @@
+"""The read path: serve rows from valid entries, fill misses without ever storing a stale row.
+
+A hit needs the entry's header to carry the row's current token and the table's current
+generation (both fetched with the entry in one round trip). A filler first makes sure a token
+exists, then reads the database, then stores the row under that token: a write committed after
+the token was read retires it, so a row read before that write can never be served.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import connections
+from django.db.models import Model, QuerySet
+
+from cachefresh import codec, stats
+from cachefresh.codec import EncodeError
+from cachefresh.conf import get_settings
+from cachefresh.invalidation import written_in_transaction
+from cachefresh.keys import RowKeys
+from cachefresh.registry import ModelPlan, registry
+from cachefresh.signing import mac_key
+from cachefresh.store import GuardedStore, get_store
+from cachefresh.store.base import is_token
+
+logger = logging.getLogger("cachefresh")
+
+#: How long a reader waits for another reader's fill of the same row before reading the
+#: database itself (without storing).
+HERD_WAIT = 0.05
+HERD_POLL = 0.003
+#: A filler that dies leaves its lock to expire after this long.
+LOCK_TTL = 2.0
+
+_reported_garbage: set[str] = set()
+
+
+def valid_values(plan: ModelPlan, found: list[Any], offset: int = 0) -> list[Any] | None:
+    """The row in ``found[offset]`` if the entry is valid under the token and generation."""
+    entry, token, generation = found[offset], found[offset + 1], found[-1]
+    if type(entry) is not bytes or not is_token(token) or not is_token(generation):
+        return None
+    key = mac_key()
+    if not entry.startswith(codec.header(plan.schema, generation, token, key is not None)):
+        if not entry.startswith(codec.MAGIC):
+            _report_garbage(plan, "an entry that cachefresh did not write")
+        return None
+    values = codec.decode(entry, len(plan.attnames), key)
+    if values is None:
+        _report_garbage(plan, "an entry that does not decode")
+    return values
+
+
+def _report_garbage(plan: ModelPlan, what: str) -> None:
+    label = plan.model._meta.label
+    if label not in _reported_garbage:
+        _reported_garbage.add(label)
+        logger.warning("cachefresh: %s under a key of %s; treated as a miss", what, label)
+
+
+def encode_row(plan: ModelPlan, generation: bytes, token: bytes, values: Iterable[Any]) -> bytes | None:
+    try:
+        return codec.encode(plan.schema, generation, token, list(values), mac_key())
+    except EncodeError as exc:
+        logger.warning("cachefresh: a row of %s cannot be cached: %s", plan.model._meta.label, exc)
+        return None
+
+
+def _select(queryset: QuerySet[Any], plan: ModelPlan, pks: list[Any]) -> list[tuple[Any, ...]]:
+    lookup = {"pk": pks[0]} if len(pks) == 1 else {"pk__in": pks}
+    return list(queryset.filter(**lookup).order_by().values_list(*plan.attnames))
+
+
+def _does_not_exist(model: type[Model]) -> Exception:
+    return model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
+
+
+def get_one(queryset: QuerySet[Any], raw_pk: Any) -> Model:
+    """``queryset.get(pk=raw_pk)`` through the cache; ``queryset`` must carry no filters."""
+    model = queryset.model
+    plan = registry.plan(model)
+    alias = queryset.db
+    label = plan.model._meta.label
+    try:
+        pk = plan.normalize_pk(raw_pk, alias)
+    except Exception:
+        return queryset.get(pk=raw_pk)  # Django's own error, or its answer
+    in_transaction = connections[alias].in_atomic_block
+    if in_transaction and written_in_transaction(alias, plan.table):
+        stats.record(label, "bypass_transaction")
+        return queryset.get(pk=pk)
+    store = get_store()
+    row = RowKeys(plan.table_tag(alias), pk)
+    wanted = [row.entry, row.token, plan.generation_key(alias)]
+    found = store.get_many(wanted)
+    if found is not None:
+        values = valid_values(plan, found)
+        if values is not None:
+            stats.record(label, "hit")
+            return model.from_db(alias, plan.attnames, values)
+    stats.record(label, "miss")
+    if in_transaction or found is None or store.is_pending(row.token):
+        # Nothing read inside a transaction is stored: its snapshot may predate the token.
+        return queryset.get(pk=pk)
+    return _fill_one(queryset, plan, store, pk, row, wanted)
+
+
+def _fill_one(
+    queryset: QuerySet[Any],
+    plan: ModelPlan,
+    store: GuardedStore,
+    pk: Any,
+    row: RowKeys,
+    wanted: list[str],
+) -> Model:
+    model, alias = queryset.model, queryset.db
+    tokens = store.ensure_tokens(wanted[1:])
+    if tokens is None:
+        return queryset.get(pk=pk)
+    if not store.try_lock(row.lock, LOCK_TTL):
+        return _wait_for_fill(queryset, plan, store, pk, wanted)
+    rows: list[tuple[Any, ...]] = []
+    entry = None
+    try:
+        rows = _select(queryset, plan, [pk])
+        if rows:
+            entry = encode_row(plan, tokens[1], tokens[0], rows[0])
+    finally:
+        store.fill({row.entry: entry} if entry else {}, [row.lock])
+    if not rows:
+        raise _does_not_exist(model)
+    stats.record(plan.model._meta.label, "fill")
+    return model.from_db(alias, plan.attnames, rows[0])
+
+
+def _wait_for_fill(
+    queryset: QuerySet[Any], plan: ModelPlan, store: GuardedStore, pk: Any, wanted: list[str]
+) -> Model:
+    """Another reader is filling this row: wait a little for it, then read without storing."""
+    deadline = time.monotonic() + HERD_WAIT
+    while time.monotonic() < deadline:
+        time.sleep(HERD_POLL)
+        found = store.get_many(wanted)
+        if found is None:
+            break
+        values = valid_values(plan, found)
+        if values is not None:
+            stats.record(plan.model._meta.label, "hit_after_wait")
+            return queryset.model.from_db(queryset.db, plan.attnames, values)
+    stats.record(plan.model._meta.label, "herd_fallback")
+    return queryset.get(pk=pk)
+
+
+def get_many(queryset: QuerySet[Any], raw_pks: Iterable[Any]) -> dict[Any, Model]:
+    """``queryset.in_bulk(raw_pks)`` through the cache: one round trip, one query for misses."""
+    raw_pks = list(raw_pks)
+    model = queryset.model
+    plan = registry.plan(model)
+    alias = queryset.db
+    label = plan.model._meta.label
+    try:
+        pks = list(dict.fromkeys(plan.normalize_pk(pk, alias) for pk in raw_pks))
+    except Exception:
+        return queryset.in_bulk(raw_pks)  # Django's own error, or its answer
+    if not pks:
+        return {}
+    in_transaction = connections[alias].in_atomic_block
+    if in_transaction and written_in_transaction(alias, plan.table):
+        stats.record(label, "bypass_transaction", len(pks))
+        return queryset.in_bulk(pks)
+    store = get_store()
+    tag = plan.table_tag(alias)
+    rows = [RowKeys(tag, pk) for pk in pks]
+    wanted = [key for row in rows for key in (row.entry, row.token)]
+    wanted.append(plan.generation_key(alias))
+    found = store.get_many(wanted)
+    result: dict[Any, Model] = {}
+    missing: dict[Any, RowKeys] = {}
+    for index, (pk, row) in enumerate(zip(pks, rows, strict=True)):
+        values = valid_values(plan, found, 2 * index) if found is not None else None
+        if values is None:
+            missing[pk] = row
+        else:
+            result[pk] = model.from_db(alias, plan.attnames, values)
+    stats.record(label, "hit", len(result))
+    if not missing:
+        return result
+    stats.record(label, "miss", len(missing))
+    tokens = None
+    if not in_transaction and found is not None:
+        tokens = store.ensure_tokens([row.token for row in missing.values()] + wanted[-1:])
+    token_of = dict(zip(missing, tokens or (), strict=False))
+    entries = {}
+    for values in _select(queryset, plan, list(missing)):
+        pk = plan.normalize_pk(values[plan.pk_index], alias)
+        result[pk] = model.from_db(alias, plan.attnames, values)
+        row = missing.get(pk)
+        if tokens is not None and row is not None and not store.is_pending(row.token):
+            entry = encode_row(plan, tokens[-1], token_of[pk], values)
+            if entry is not None:
+                entries[row.entry] = entry
+    if entries:
+        store.fill(entries, ())
+        stats.record(label, "fill", len(entries))
+    return result

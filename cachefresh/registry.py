@@ -1,0 +1,229 @@
+"""Which models are cached, and what the cache needs to know about each (its plan)."""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
+from django.db.models import Field, Model
+
+from cachefresh import codec, keys
+from cachefresh.conf import get_settings
+
+ModelType = type[Model]
+
+
+def unsupported_reason(model: ModelType) -> str | None:
+    """Why cachefresh cannot cache ``model`` correctly, or ``None`` when it can."""
+    meta = model._meta
+    if meta.abstract:
+        return "it is abstract"
+    if meta.swapped:
+        return f"it is swapped for {meta.swapped}"
+    if getattr(meta, "is_composite_pk", False):
+        return "it has a composite primary key"
+    if not meta.managed:
+        return "it is unmanaged (managed = False), so writes to its table happen out of sight"
+    concrete_parents = [p for p in meta.concrete_model._meta.parents if not p._meta.proxy]
+    if len(concrete_parents) > 1:
+        return "it inherits from several concrete models"
+    return None
+
+
+@dataclass(eq=False)
+class ModelPlan:
+    """What reads and writes of one concrete model need, computed once per shape."""
+
+    model: ModelType
+    fields: tuple[Field[Any, Any], ...]
+    attnames: tuple[str, ...]
+    schema: bytes
+    pk_field: Field[Any, Any]
+    pk_index: int
+    lookup_names: frozenset[str]
+    family: tuple[str, ...]
+    _tags: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def table(self) -> str:
+        return self.model._meta.db_table
+
+    def table_tag(self, alias: str, table: str | None = None) -> str:
+        table = table or self.table
+        tag = self._tags.get((alias, table))
+        if tag is None:
+            tag = self._tags[alias, table] = keys.table_tag(
+                get_settings().key_prefix, alias, table
+            )
+        return tag
+
+    def generation_key(self, alias: str) -> str:
+        return keys.generation_key(get_settings().key_prefix, alias, self.table)
+
+    def normalize_pk(self, value: Any, alias: str) -> Any:
+        """The pk as the database will compare it; raises for values Django would refuse.
+
+        Callers hand anything unusual back to the ORM so that users get Django's own errors.
+        """
+        if value is None or hasattr(value, "resolve_expression"):
+            raise ValueError("not a plain primary key value")
+        if isinstance(value, Model):
+            value = value.pk
+        prepared = self.pk_field.get_prep_value(self.pk_field.to_python(value))
+        if isinstance(prepared, int) and not isinstance(prepared, bool):
+            low, high = connections[alias].ops.integer_field_range(
+                self.pk_field.get_internal_type()
+            )
+            if (low is not None and prepared < low) or (high is not None and prepared > high):
+                raise ValueError("primary key out of range for the column")
+        elif isinstance(prepared, str) and "\x00" in prepared:
+            raise ValueError("NUL in primary key")
+        return prepared
+
+
+def _family(model: ModelType) -> tuple[str, ...]:
+    """The tables of every concrete model sharing rows with ``model`` by multi-table inheritance."""
+    root = model
+    while root._meta.parents:
+        root = next(iter(root._meta.parents))._meta.concrete_model
+    return tuple(
+        sorted(
+            m._meta.db_table
+            for m in apps.get_models()
+            if not m._meta.proxy and (m is root or root in m._meta.get_parent_list())
+        )
+    )
+
+
+def _build_plan(model: ModelType) -> ModelPlan:
+    meta = model._meta
+    fields = tuple(meta.concrete_fields)
+    shape = [(f.attname, f.column, type(f).__name__, f.get_internal_type()) for f in fields]
+    pk = meta.pk
+    assert pk is not None
+    return ModelPlan(
+        model=model,
+        fields=fields,
+        attnames=tuple(f.attname for f in fields),
+        schema=codec.fingerprint([(meta.db_table, *part) for part in shape]),
+        pk_field=pk,
+        pk_index=fields.index(pk),
+        lookup_names=frozenset({"pk", pk.name, pk.attname}),
+        family=_family(model),
+    )
+
+
+class Registry:
+    """Which concrete models are cached, built from managers and ``CACHEFRESH['MODELS']``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cached: frozenset[ModelType] | None = None
+        self._skipped: dict[ModelType, str] = {}
+        self._watched: dict[str, tuple[str, ...]] = {}
+        self._plans: dict[ModelType, ModelPlan] = {}
+
+    def _build(self) -> frozenset[ModelType]:
+        from cachefresh.manager import CacheFreshManager
+
+        patterns = get_settings().models
+        cached: set[ModelType] = set()
+        skipped: dict[ModelType, str] = {}
+        errors = []
+        for model in apps.get_models():
+            meta = model._meta
+            explicit = isinstance(model._default_manager, CacheFreshManager) or (
+                meta.label in patterns or meta.label_lower in patterns
+            )
+            wildcard = any(
+                p == "*" or (p.endswith(".*") and fnmatch.fnmatch(meta.label, p)) for p in patterns
+            )
+            if not (explicit or wildcard):
+                continue
+            reason = unsupported_reason(model)
+            if reason is None:
+                cached.add(meta.concrete_model)
+            elif explicit:
+                errors.append(f"cachefresh cannot cache {meta.label}: {reason}.")
+            else:
+                skipped[model] = reason
+        unknown = [
+            p
+            for p in patterns
+            if p != "*" and not p.endswith(".*") and not _label_exists(p)
+        ]
+        errors += [f"CACHEFRESH['MODELS'] names {p!r}, which is not an installed model." for p in unknown]
+        if errors:
+            raise ImproperlyConfigured(
+                " ".join(errors)
+                + " Remove it from CACHEFRESH['MODELS'] or give it a plain models.Manager."
+            )
+        self._skipped = skipped
+        # Keyed by label, so data migrations' historical models are seen too.
+        self._watched = {}
+        for model in cached:
+            family = _family(model)
+            for member in apps.get_models():
+                if member._meta.db_table in family:
+                    self._watched[member._meta.label_lower] = family
+        return frozenset(cached)
+
+    def cached_models(self) -> frozenset[ModelType]:
+        cached = self._cached
+        if cached is None:
+            with self._lock:
+                if self._cached is None:
+                    self._cached = self._build()
+                cached = self._cached
+        return cached
+
+    def skipped(self) -> dict[ModelType, str]:
+        self.cached_models()
+        return dict(self._skipped)
+
+    def watched_family(self, model: ModelType) -> tuple[str, ...] | None:
+        """The tables to invalidate when ``model``'s table is written, ``None`` if uncached."""
+        self.cached_models()
+        return self._watched.get(model._meta.concrete_model._meta.label_lower)
+
+    def plan(self, model: ModelType) -> ModelPlan:
+        """The plan of a cached model (or its proxy); ``ImproperlyConfigured`` if not cached."""
+        concrete = model._meta.concrete_model
+        plan = self._plans.get(concrete)
+        # A model whose fields changed at run time gets a new plan, so a new fingerprint.
+        if plan is not None and plan.fields is concrete._meta.concrete_fields:
+            return plan
+        if concrete not in self.cached_models():
+            raise ImproperlyConfigured(
+                f"{model._meta.label} is not cached by cachefresh. Give it "
+                f"`objects = cachefresh.CacheFreshManager()` as its default manager, or add "
+                f"'{model._meta.label}' to settings.CACHEFRESH['MODELS']."
+            )
+        plan = self._plans[concrete] = _build_plan(concrete)
+        return plan
+
+    def reset(self) -> None:
+        with self._lock:
+            self._cached = None
+            self._plans = {}
+            self._watched = {}
+
+
+def _label_exists(label: str) -> bool:
+    try:
+        apps.get_model(label)
+    except (LookupError, ValueError):
+        return False
+    return True
+
+
+registry = Registry()
+
+
+def reset() -> None:
+    registry.reset()

@@ -1,0 +1,68 @@
+"""The few cache operations the protocol needs, on Django's cache API.
+
+Works on any Django cache backend. Subclasses override single methods with faster paths
+for a particular server, as Django's own cache backends do with ``BaseCache``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.core.cache.backends.base import BaseCache
+
+from cachefresh.codec import TOKEN_SIZE
+
+
+def new_token() -> bytes:
+    # os.urandom, not random: forked workers share the random module's state.
+    return os.urandom(TOKEN_SIZE)
+
+
+def is_token(value: Any) -> bool:
+    return type(value) is bytes and len(value) == TOKEN_SIZE
+
+
+class Store:
+    def __init__(self, cache: BaseCache, timeout: int) -> None:
+        self.cache = cache
+        self.timeout = timeout
+
+    def get_many(self, keys: Sequence[str]) -> list[Any]:
+        """The values under ``keys``, in order, ``None`` where absent: one round trip."""
+        found = self.cache.get_many(keys)
+        return [found.get(key) for key in keys]
+
+    def ensure_tokens(self, keys: Sequence[str]) -> list[bytes]:
+        """The token under each key, creating a fresh one where there is none (or garbage)."""
+        current = self.get_many(keys)
+        for index, key in enumerate(keys):
+            if is_token(current[index]):
+                continue
+            token = new_token()
+            if self.cache.add(key, token, self.timeout):
+                current[index] = token
+                continue
+            raced = self.cache.get(key)
+            if not is_token(raced):
+                # Replacing garbage with a fresh token only ever retires entries: safe.
+                self.cache.set(key, token, self.timeout)
+                raced = token
+            current[index] = raced
+        return current
+
+    def try_lock(self, key: str, ttl: float) -> bool:
+        return bool(self.cache.add(key, b"1", ttl))
+
+    def fill(self, entries: Mapping[str, bytes], unlock: Sequence[str]) -> None:
+        """Store entries and release fill locks."""
+        if entries:
+            self.cache.set_many(entries, self.timeout)
+        if unlock:
+            self.cache.delete_many(unlock)
+
+    def retire(self, keys: Sequence[str]) -> None:
+        """Delete tokens or generations: every entry that depended on them stops matching."""
+        if keys:
+            self.cache.delete_many(keys)

@@ -1,0 +1,80 @@
+"""Redis fast paths on the raw redis-py client.
+
+Going around the Django backend's serializer is not only faster: django-redis and Django's
+``RedisCache`` unpickle what they read, and an entry placed by someone else must never be
+unpickled. Keys still go through the backend's ``make_key`` so ``KEY_PREFIX`` and ``VERSION``
+in ``CACHES`` apply. Always the primary: fills and checks must not read a lagging replica.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.core.cache.backends.base import BaseCache
+
+from cachefresh.store.base import Store, is_token, new_token
+
+
+def raw_client(cache: BaseCache) -> Any | None:
+    """The primary's redis-py client behind a Redis cache backend, or ``None``."""
+    module = type(cache).__module__
+    if module.startswith("django_redis"):
+        from django_redis.client import DefaultClient
+
+        client = getattr(cache, "client", None)
+        if type(client) is DefaultClient:
+            return client.get_client(write=True)
+        return None
+    if module == "django.core.cache.backends.redis":
+        return cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    return None
+
+
+class RedisStore(Store):
+    def __init__(self, cache: BaseCache, timeout: int, client: Any) -> None:
+        super().__init__(cache, timeout)
+        self.client = client
+        self.make_key = cache.make_key
+        self.is_cluster = type(client).__name__ == "RedisCluster"
+
+    def _full(self, keys: Sequence[str]) -> list[str]:
+        make_key = self.make_key
+        return [make_key(key) for key in keys]
+
+    def get_many(self, keys: Sequence[str]) -> list[Any]:
+        full = self._full(keys)
+        if self.is_cluster:
+            return list(self.client.mget_nonatomic(full))
+        return list(self.client.mget(full))
+
+    def ensure_tokens(self, keys: Sequence[str]) -> list[bytes]:
+        full = self._full(keys)
+        pipe = self.client.pipeline(transaction=False)
+        for key in full:
+            pipe.set(key, new_token(), nx=True, ex=self.timeout)
+            pipe.get(key)
+        replies = pipe.execute()
+        current = replies[1::2]
+        for index, value in enumerate(current):
+            if not is_token(value):
+                # Garbage under a token key: a fresh token only ever retires entries.
+                token = new_token()
+                self.client.set(full[index], token, ex=self.timeout)
+                current[index] = token
+        return current
+
+    def try_lock(self, key: str, ttl: float) -> bool:
+        return bool(self.client.set(self.make_key(key), b"1", nx=True, px=int(ttl * 1000)))
+
+    def fill(self, entries: Mapping[str, bytes], unlock: Sequence[str]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for key, value in entries.items():
+            pipe.set(self.make_key(key), value, ex=self.timeout)
+        for key in self._full(unlock):
+            pipe.delete(key)
+        pipe.execute()
+
+    def retire(self, keys: Sequence[str]) -> None:
+        if keys:
+            self.client.delete(*self._full(keys))

@@ -1,0 +1,56 @@
+import os
+import uuid
+
+import pytest
+from django.conf import settings
+from django.core.cache import caches
+from django.test import override_settings
+
+from tests.routers import ACTIVE
+
+REQUIRE_SERVERS = os.environ.get("CACHEFRESH_REQUIRE_SERVERS") == "1"
+SERVERS = "pg" in settings.DATABASES
+
+PAIRS = {
+    "sqlite-locmem": ("default", "default"),
+    "postgres-redis": ("pg", "redis"),
+}
+
+
+def pytest_report_header(config):
+    if SERVERS:
+        return "cachefresh: PostgreSQL + Redis reachable; every pair runs"
+    return "cachefresh: PostgreSQL/Redis unreachable; the postgres-redis pair is SKIPPED"
+
+
+def require_servers():
+    if not SERVERS:
+        message = "PostgreSQL or Redis unreachable"
+        if REQUIRE_SERVERS:
+            pytest.fail(message + " and CACHEFRESH_REQUIRE_SERVERS=1", pytrace=False)
+        pytest.skip(message)
+
+
+@pytest.fixture(params=list(PAIRS))
+def backend(request):
+    """Run the test on each database + cache pair, with a fresh key namespace."""
+    if request.param == "postgres-redis":
+        require_servers()
+    alias, cache_alias = PAIRS[request.param]
+    config = dict(settings.CACHEFRESH, CACHE=cache_alias, KEY_PREFIX=f"t{uuid.uuid4().hex[:12]}")
+    caches["default"].clear()
+    ACTIVE["alias"] = alias
+    with override_settings(CACHEFRESH=config):
+        yield alias
+    ACTIVE["alias"] = "default"
+
+
+@pytest.fixture
+def servers(request):
+    """PostgreSQL + Redis only (multi-process tests)."""
+    require_servers()
+    config = dict(settings.CACHEFRESH, CACHE="redis", KEY_PREFIX=f"t{uuid.uuid4().hex[:12]}")
+    ACTIVE["alias"] = "pg"
+    with override_settings(CACHEFRESH=config):
+        yield "pg"
+    ACTIVE["alias"] = "default"

@@ -1,0 +1,116 @@
+import uuid
+
+from django.db import models
+
+from cachefresh import CacheFreshManager
+
+
+class Author(models.Model):
+    name = models.CharField(max_length=100)
+    age = models.IntegerField(default=0)
+
+    objects = CacheFreshManager()
+
+
+class Article(models.Model):
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    views = models.IntegerField(default=0)
+    author = models.ForeignKey(Author, null=True, on_delete=models.CASCADE, related_name="articles")
+    editor = models.ForeignKey(
+        Author, null=True, on_delete=models.SET_NULL, related_name="edited"
+    )
+
+    objects = CacheFreshManager()
+
+
+class ArticleProxy(Article):
+    class Meta:
+        proxy = True
+
+
+class AllTypes(models.Model):
+    small = models.SmallIntegerField(null=True)
+    integer = models.IntegerField(null=True)
+    big = models.BigIntegerField(null=True)
+    positive = models.PositiveIntegerField(null=True)
+    positive_small = models.PositiveSmallIntegerField(null=True)
+    positive_big = models.PositiveBigIntegerField(null=True)
+    char = models.CharField(max_length=300, null=True)
+    text = models.TextField(null=True)
+    slug = models.SlugField(max_length=300, null=True)
+    email = models.EmailField(max_length=300, null=True)
+    url = models.URLField(max_length=300, null=True)
+    boolean = models.BooleanField(null=True)
+    floating = models.FloatField(null=True)
+    decimal = models.DecimalField(max_digits=20, decimal_places=6, null=True)
+    date = models.DateField(null=True)
+    datetime = models.DateTimeField(null=True)
+    time = models.TimeField(null=True)
+    duration = models.DurationField(null=True)
+    uuid = models.UUIDField(null=True)
+    ip = models.GenericIPAddressField(null=True)
+    json = models.JSONField(null=True)
+    binary = models.BinaryField(null=True)
+    author = models.ForeignKey(Author, null=True, on_delete=models.SET_NULL)
+    solo = models.OneToOneField(Article, null=True, on_delete=models.SET_NULL)
+
+    objects = CacheFreshManager()
+
+
+class BigPk(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    value = models.IntegerField(default=0)
+
+    objects = CacheFreshManager()
+
+
+class UUIDPk(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    value = models.IntegerField(default=0)
+
+    objects = CacheFreshManager()
+
+
+class CharPk(models.Model):
+    code = models.CharField(primary_key=True, max_length=400)
+    value = models.IntegerField(default=0)
+
+    objects = CacheFreshManager()
+
+
+class Place(models.Model):
+    name = models.CharField(max_length=100)
+
+    objects = CacheFreshManager()
+
+
+class Restaurant(Place):
+    serves_pizza = models.BooleanField(default=False)
+
+    objects = CacheFreshManager()
+
+
+class Listed(models.Model):
+    """Cached through settings.CACHEFRESH['MODELS'], with a plain manager."""
+
+    name = models.CharField(max_length=100)
+
+
+class NotCached(models.Model):
+    name = models.CharField(max_length=100)
+
+
+class Published(models.Model):
+    """A default manager that filters: its cached_get must keep the filter."""
+
+    title = models.CharField(max_length=100)
+    published = models.BooleanField(default=False)
+
+
+class PublishedManager(CacheFreshManager):
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return super().get_queryset().filter(published=True)
+
+
+Published.add_to_class("objects", PublishedManager())
