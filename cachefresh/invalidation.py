@@ -27,7 +27,7 @@ from django.db.models.lookups import Exact, In
 from django.db.models.sql import compiler
 from django.db.models.sql.where import AND, WhereNode
 
-from cachefresh import keys, stats
+from cachefresh import keys, signals, stats
 from cachefresh.conf import get_settings
 from cachefresh.registry import registry
 from cachefresh.store import get_store
@@ -112,6 +112,9 @@ def retire(alias: str, tables: Iterable[str], pks: Pks) -> None:
             doomed.extend(keys.RowKeys(tag, pk).token for pk in pks)
         stats.record_invalidation(table, None if pks is None else len(pks))
     get_store().retire(doomed)
+    if signals.invalidated.receivers:
+        for table in tables:
+            signals.report_invalidated(alias, table, pks)
 
 
 def _normalize(target: Any, value: Any) -> Any:

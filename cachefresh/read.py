@@ -22,6 +22,7 @@ from cachefresh.conf import get_settings
 from cachefresh.invalidation import written_in_transaction
 from cachefresh.keys import RowKeys
 from cachefresh.registry import ModelPlan, registry
+from cachefresh.signals import cache_hit, report_miss
 from cachefresh.signing import mac_key
 from cachefresh.store import GuardedStore, get_store
 from cachefresh.store.base import is_token
@@ -91,6 +92,7 @@ def get_one(queryset: QuerySet[Any], raw_pk: Any) -> Model:
     in_transaction = connections[alias].in_atomic_block
     if in_transaction and written_in_transaction(alias, plan.table):
         stats.record(label, "bypass_transaction")
+        report_miss(model, alias, [pk], "written_in_transaction")
         return queryset.get(pk=pk)
     store = get_store()
     row = RowKeys(plan.table_tag(alias), pk)
@@ -100,9 +102,21 @@ def get_one(queryset: QuerySet[Any], raw_pk: Any) -> Model:
         values = valid_values(plan, found)
         if values is not None:
             stats.record(label, "hit")
+            if cache_hit.receivers:
+                cache_hit.send(model, using=alias, pk=pk)
             return model.from_db(alias, plan.attnames, values)
     stats.record(label, "miss")
-    if in_transaction or found is None or store.is_pending(row.token):
+    reason = (
+        "in_transaction"
+        if in_transaction
+        else "cache_unavailable"
+        if found is None
+        else "retirement_pending"
+        if store.is_pending(row.token)
+        else "absent"
+    )
+    report_miss(model, alias, [pk], reason)
+    if reason != "absent":
         # Nothing read inside a transaction is stored: its snapshot may predate the token.
         return queryset.get(pk=pk)
     return _fill_one(queryset, plan, store, pk, row, wanted)
@@ -170,6 +184,7 @@ def get_many(queryset: QuerySet[Any], raw_pks: Iterable[Any]) -> dict[Any, Model
     in_transaction = connections[alias].in_atomic_block
     if in_transaction and written_in_transaction(alias, plan.table):
         stats.record(label, "bypass_transaction", len(pks))
+        report_miss(model, alias, pks, "written_in_transaction")
         return queryset.in_bulk(pks)
     store = get_store()
     tag = plan.table_tag(alias)
@@ -186,9 +201,14 @@ def get_many(queryset: QuerySet[Any], raw_pks: Iterable[Any]) -> dict[Any, Model
         else:
             result[pk] = model.from_db(alias, plan.attnames, values)
     stats.record(label, "hit", len(result))
+    if cache_hit.receivers:
+        for pk in result:
+            cache_hit.send(model, using=alias, pk=pk)
     if not missing:
         return result
     stats.record(label, "miss", len(missing))
+    reason = "in_transaction" if in_transaction else "cache_unavailable" if found is None else "absent"
+    report_miss(model, alias, list(missing), reason)
     tokens = None
     if not in_transaction and found is not None:
         tokens = store.ensure_tokens([row.token for row in missing.values()] + wanted[-1:])

@@ -1,18 +1,61 @@
-"""Process-local counters of what the cache did, per model (or table) and event."""
+"""Counters of what the cache did, per model (or table) and event, summed across processes.
+
+Recording is a locked in-memory increment: the read path never pays a round trip for it. A
+daemon thread, started by the first record of a process, adds what each process counted since
+its last flush to shared counters in the cache (``INCRBY`` in one pipeline on Redis, ``add`` +
+``incr`` elsewhere) every :data:`FLUSH_INTERVAL` seconds and at exit. The shared keys sit in the
+cache cachefresh uses, so processes that share invalidations share statistics too; each key
+expires :data:`SHARED_TTL` after its last flush, so idle counters fade away.
+"""
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
 import threading
+import time
 from collections import Counter
+from collections.abc import Iterable
+
+from django.core.cache import caches
+
+from cachefresh import keys
+from cachefresh.conf import get_settings
+from cachefresh.store.redis import raw_client
+
+logger = logging.getLogger("cachefresh")
+
+#: Events with shared counters, in the order ``manage.py cachefresh stats`` shows them.
+EVENTS = (
+    "hit",
+    "miss",
+    "fill",
+    "hit_after_wait",
+    "herd_fallback",
+    "bypass_transaction",
+    "invalidated_rows",
+    "invalidated_tables",
+    "refresh_cache",
+    "refresh_full",
+    "refresh_columns",
+)
+FLUSH_INTERVAL = 10.0
+SHARED_TTL = 24 * 3600
 
 _counts: Counter[tuple[str, str]] = Counter()
+_flushed: Counter[tuple[str, str]] = Counter()
 _lock = threading.Lock()
+_flush_lock = threading.Lock()
+_flusher: threading.Thread | None = None
 
 
 def record(name: str, event: str, count: int = 1) -> None:
     # Counter updates are not atomic across threads; the lock keeps counts exact.
     with _lock:
         _counts[name, event] += count
+    if _flusher is None:
+        _start_flusher()
 
 
 def record_invalidation(table: str, rows: int | None) -> None:
@@ -23,12 +66,125 @@ def snapshot() -> dict[str, dict[str, int]]:
     """``{name: {event: count}}`` for this process."""
     with _lock:
         items = list(_counts.items())
-    result: dict[str, dict[str, int]] = {}
-    for (name, event), count in items:
-        result.setdefault(name, {})[event] = count
-    return result
+    return _nest(items)
 
 
 def reset() -> None:
+    """Forget this process's counts (the shared counters keep what was flushed)."""
     with _lock:
         _counts.clear()
+        _flushed.clear()
+
+
+def _nest(items: Iterable[tuple[tuple[str, str], int]]) -> dict[str, dict[str, int]]:
+    result: dict[str, dict[str, int]] = {}
+    for (name, event), count in items:
+        if count:
+            result.setdefault(name, {})[event] = count
+    return result
+
+
+def shared_key(name: str, event: str) -> str:
+    return f"{get_settings().key_prefix}:stats:{keys.segment(name)}:{event}"
+
+
+def flush() -> bool:
+    """Add this process's unflushed counts to the shared counters; ``False`` if the cache failed.
+
+    Counts that could not be written stay unflushed and go with the next flush.
+    """
+    with _flush_lock:
+        with _lock:
+            delta = {
+                item: count - _flushed[item]
+                for item, count in _counts.items()
+                if count != _flushed[item] and item[1] in EVENTS
+            }
+        if not delta:
+            return True
+        try:
+            _add_shared({shared_key(*item): count for item, count in delta.items()})
+        # The cache is an optimisation and statistics are its least part: never raise.
+        except Exception as exc:
+            logger.debug("cachefresh: statistics not flushed, cache failed: %s", exc)
+            return False
+        with _lock:
+            _flushed.update(delta)
+        return True
+
+
+def _add_shared(deltas: dict[str, int]) -> None:
+    cache = caches[get_settings().cache_alias]
+    client = raw_client(cache)
+    if client is not None:
+        pipe = client.pipeline(transaction=False)
+        for key, count in deltas.items():
+            full = cache.make_key(key)
+            pipe.incrby(full, count)
+            pipe.expire(full, SHARED_TTL)
+        pipe.execute()
+        return
+    for key, count in deltas.items():
+        if cache.add(key, count, SHARED_TTL):
+            continue
+        try:
+            cache.incr(key, count)
+            cache.touch(key, SHARED_TTL)
+        except ValueError:  # expired between add and incr
+            cache.set(key, count, SHARED_TTL)
+
+
+def shared_snapshot(names: Iterable[str]) -> dict[str, dict[str, int]]:
+    """``{name: {event: count}}`` summed over every process that flushed into the cache."""
+    wanted = {shared_key(name, event): (name, event) for name in names for event in EVENTS}
+    cache = caches[get_settings().cache_alias]
+    client = raw_client(cache)
+    found: dict[str, object]
+    if client is not None:
+        ordered = list(wanted)
+        values = client.mget([cache.make_key(key) for key in ordered])
+        found = dict(zip(ordered, values, strict=True))
+    else:
+        found = cache.get_many(list(wanted))
+    items = []
+    for key, item in wanted.items():
+        value = found.get(key)
+        # Counters are plain integers; anything else under the key is ignored, never decoded.
+        if isinstance(value, bytes) and value.isdigit():
+            items.append((item, int(value)))
+        elif type(value) is int:
+            items.append((item, value))
+    return _nest(items)
+
+
+def clear_shared(names: Iterable[str]) -> None:
+    cache = caches[get_settings().cache_alias]
+    cache.delete_many([shared_key(name, event) for name in names for event in EVENTS])
+
+
+def _flush_forever() -> None:
+    while True:
+        time.sleep(FLUSH_INTERVAL)
+        flush()
+
+
+def _start_flusher() -> None:
+    global _flusher
+    with _flush_lock:
+        if _flusher is None:
+            _flusher = threading.Thread(target=_flush_forever, name="cachefresh-stats", daemon=True)
+            _flusher.start()
+
+
+def _after_fork_in_child() -> None:
+    # The parent flushes what it counted before the fork; the child starts from zero.
+    global _flusher, _lock, _flush_lock
+    _lock = threading.Lock()
+    _flush_lock = threading.Lock()
+    _counts.clear()
+    _flushed.clear()
+    _flusher = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(flush)
