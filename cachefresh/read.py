@@ -207,7 +207,8 @@ def get_many(queryset: QuerySet[Any], raw_pks: Iterable[Any]) -> dict[Any, Model
     if not missing:
         return result
     stats.record(label, "miss", len(missing))
-    reason = "in_transaction" if in_transaction else "cache_unavailable" if found is None else "absent"
+    reason = "absent" if found is not None else "cache_unavailable"
+    reason = "in_transaction" if in_transaction else reason
     report_miss(model, alias, list(missing), reason)
     tokens = None
     if not in_transaction and found is not None:
