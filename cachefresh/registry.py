@@ -70,10 +70,10 @@ class ModelPlan:
 
         Callers hand anything unusual back to the ORM so that users get Django's own errors.
         """
-        if value is None or hasattr(value, "resolve_expression"):
+        # get() refuses an instance for a plain pk and accepts one for a relational pk:
+        # the ORM answers either way.
+        if value is None or hasattr(value, "resolve_expression") or isinstance(value, Model):
             raise ValueError("not a plain primary key value")
-        if isinstance(value, Model):
-            value = value.pk
         prepared = self.pk_field.get_prep_value(self.pk_field.to_python(value))
         if isinstance(prepared, int) and not isinstance(prepared, bool):
             low, high = connections[alias].ops.integer_field_range(

@@ -1,3 +1,4 @@
+# ruff: noqa: DJ001, DJ008  -- test models: nullable strings exercise None round trips; no __str__ needed.
 import uuid
 
 from django.db import models
@@ -17,9 +18,7 @@ class Article(models.Model):
     body = models.TextField(blank=True)
     views = models.IntegerField(default=0)
     author = models.ForeignKey(Author, null=True, on_delete=models.CASCADE, related_name="articles")
-    editor = models.ForeignKey(
-        Author, null=True, on_delete=models.SET_NULL, related_name="edited"
-    )
+    editor = models.ForeignKey(Author, null=True, on_delete=models.SET_NULL, related_name="edited")
 
     objects = CacheFreshManager()
 
@@ -101,16 +100,17 @@ class NotCached(models.Model):
     name = models.CharField(max_length=100)
 
 
+class PublishedManager(CacheFreshManager):
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return super().get_queryset().filter(published=True)
+
+
 class Published(models.Model):
     """A default manager that filters: its cached_get must keep the filter."""
 
     title = models.CharField(max_length=100)
     published = models.BooleanField(default=False)
 
-
-class PublishedManager(CacheFreshManager):
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        return super().get_queryset().filter(published=True)
-
-
-Published.add_to_class("objects", PublishedManager())
+    # Declared in the class body: add_to_class() after creation leaves the auto-created
+    # plain Manager as the default one.
+    objects = PublishedManager()
