@@ -1,0 +1,113 @@
+"""The online cost model behind ``strategy="auto"``.
+
+Two questions, answered from wall times observed in this process:
+
+* Which database strategy is cheaper for this model, alias and shape of request (whole row or
+  some fields): ``full`` (``refresh_from_db()``) or ``columns`` (one raw SELECT)? An
+  exponentially weighted average of each one's times answers it.
+* Does looking in the cache first pay? It does when the lookup costs less than the database
+  time it saves on hits: ``lookup < (1 - miss_rate) * database``.
+
+Every candidate is tried a few times first. Afterwards one decision in ``EXPLORE_EVERY`` takes
+the other branch, so the estimates follow changes in latency (a cache moved further away, a
+database under load) without paying for it often.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+ALPHA = 0.2
+MISS_ALPHA = 0.05
+WARMUP = 3
+EXPLORE_EVERY = 256
+
+
+@dataclass
+class Average:
+    value: float = 0.0
+    samples: int = 0
+
+    def observe(self, sample: float, alpha: float = ALPHA) -> None:
+        self.value = sample if self.samples == 0 else self.value + alpha * (sample - self.value)
+        self.samples += 1
+
+
+@dataclass
+class Decision:
+    database: str  # "full" or "columns"
+    cache_first: bool
+    reason: str  # "warmup", "cost" or "explore"
+
+
+@dataclass
+class CostModel:
+    database: dict[tuple[str, str, str, bool], Average] = field(default_factory=dict)
+    lookup: dict[tuple[str, str], Average] = field(default_factory=dict)
+    misses: dict[tuple[str, str], Average] = field(default_factory=dict)
+    decisions: dict[tuple[str, str], int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def choose(self, label: str, alias: str, whole_row: bool, cache_allowed: bool) -> Decision:
+        full = self.database.get((label, alias, "full", whole_row))
+        columns = self.database.get((label, alias, "columns", whole_row))
+        if full is None or full.samples < WARMUP:
+            return Decision("full", False, "warmup")
+        if columns is None or columns.samples < WARMUP:
+            return Decision("columns", False, "warmup")
+        cheaper = columns if columns.value <= full.value else full
+        database = "columns" if cheaper is columns else "full"
+        with self.lock:
+            count = self.decisions.get((label, alias), 0) + 1
+            self.decisions[label, alias] = count
+        explore = count % EXPLORE_EVERY == 0
+        if not cache_allowed:
+            if explore:
+                return Decision("full" if database == "columns" else "columns", False, "explore")
+            return Decision(database, False, "cost")
+        lookup = self.lookup.get((label, alias))
+        if lookup is None or lookup.samples < WARMUP:
+            return Decision(database, True, "warmup")
+        miss_rate = self.misses[label, alias].value
+        cache_first = lookup.value < (1.0 - miss_rate) * cheaper.value
+        if explore:
+            return Decision(database, not cache_first, "explore")
+        return Decision(database, cache_first, "cost")
+
+    def observe_database(
+        self, label: str, alias: str, strategy: str, whole_row: bool, seconds: float
+    ) -> None:
+        with self.lock:
+            self.database.setdefault((label, alias, strategy, whole_row), Average()).observe(
+                seconds
+            )
+
+    def observe_lookup(self, label: str, alias: str, hit: bool, seconds: float) -> None:
+        with self.lock:
+            self.lookup.setdefault((label, alias), Average()).observe(seconds)
+            self.misses.setdefault((label, alias), Average()).observe(
+                0.0 if hit else 1.0, MISS_ALPHA
+            )
+
+    def snapshot(self) -> dict[str, float]:
+        """Current estimates (microseconds; miss rates as fractions) for stats and benchmarks."""
+        with self.lock:
+            result = {
+                f"{label}/{alias}/{name}/{'row' if whole else 'fields'}_us": avg.value * 1e6
+                for (label, alias, name, whole), avg in self.database.items()
+            }
+            for (label, alias), avg in self.lookup.items():
+                result[f"{label}/{alias}/cache_lookup_us"] = avg.value * 1e6
+                result[f"{label}/{alias}/cache_miss_rate"] = self.misses[label, alias].value
+            return result
+
+    def reset(self) -> None:
+        with self.lock:
+            self.database.clear()
+            self.lookup.clear()
+            self.misses.clear()
+            self.decisions.clear()
+
+
+cost_model = CostModel()

@@ -1,0 +1,36 @@
+"""``CacheFreshModel``: an abstract base giving ``objects = CacheFreshManager()`` and
+``instance.smart_refresh()``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import models
+
+from cachefresh.manager import CacheFreshManager
+from cachefresh.refresh import Strategy, asmart_refresh, smart_refresh
+
+
+class CacheFreshModel(models.Model):
+    objects = CacheFreshManager()
+
+    class Meta:
+        abstract = True
+
+    def smart_refresh(
+        self,
+        fields: Iterable[str] | None = None,
+        *,
+        strategy: str = "auto",
+        using: str | None = None,
+    ) -> Strategy:
+        return smart_refresh(self, fields, strategy=strategy, using=using)
+
+    async def asmart_refresh(
+        self,
+        fields: Iterable[str] | None = None,
+        *,
+        strategy: str = "auto",
+        using: str | None = None,
+    ) -> Strategy:
+        return await asmart_refresh(self, fields, strategy=strategy, using=using)

@@ -1,0 +1,398 @@
+"""``smart_refresh()``: bring an instance up to date the cheapest correct way.
+
+Three ways, one behaviour — that of ``Model.refresh_from_db()``:
+
+* ``CACHE``: the row from a valid cache entry, no query;
+* ``FULL``: Django's own ``refresh_from_db()``, after which the cache is filled from the row
+  (with the token read before the query, as any fill);
+* ``COLUMNS``: one raw ``SELECT`` of just the requested columns.
+
+Values found by ``CACHE`` and ``COLUMNS`` are applied to the instance by :func:`apply_values`,
+which follows ``refresh_from_db()`` step by step. Anything it does not model (``from_queryset``,
+prefetched names, lookups, reverse relations, unknown names, an unsaved instance) goes to
+``refresh_from_db()`` itself, so errors and edge cases are Django's own.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import django
+from asgiref.sync import sync_to_async
+from django.core.exceptions import FieldDoesNotExist
+from django.db import connections, router
+from django.db.models import Model, QuerySet
+
+from cachefresh import stats
+from cachefresh.columns import column_fetch
+from cachefresh.conf import STRATEGY_NAMES, get_settings
+from cachefresh.cost import cost_model
+from cachefresh.invalidation import record, written_in_transaction
+from cachefresh.keys import RowKeys
+from cachefresh.read import encode_row, valid_values
+from cachefresh.registry import ModelPlan, registry
+from cachefresh.store import GuardedStore, get_store
+
+
+class Strategy(enum.StrEnum):
+    CACHE = "cache"
+    FULL = "full"
+    COLUMNS = "columns"
+
+
+# Django 6 walks every field (non-concrete relations included); Django 5.2 the concrete ones.
+_REFRESHED_FIELDS = "fields" if django.VERSION >= (6, 0) else "concrete_fields"
+
+
+def resolve_strategy(strategy: str) -> str:
+    """``"auto"`` defers to ``CACHEFRESH['REFRESH_STRATEGY']``; unknown names are refused."""
+    if strategy == "auto":
+        strategy = get_settings().refresh_strategy
+    if not isinstance(strategy, str) or strategy not in STRATEGY_NAMES:
+        raise ValueError(
+            f"Unknown refresh strategy {strategy!r}; valid strategies are "
+            f"{', '.join(repr(name) for name in STRATEGY_NAMES)}."
+        )
+    return str(strategy)
+
+
+@dataclass
+class Request:
+    """One instance's refresh, as ``refresh_from_db()`` would see it."""
+
+    instance: Model
+    plan: ModelPlan
+    alias: str
+    pk: Any
+    requested: set[str] | None  # the ``fields`` argument as a set, None for "all loaded"
+    loaded: tuple[str, ...]  # attnames the refresh sets, in field order
+
+    @property
+    def whole_row(self) -> bool:
+        return len(self.loaded) == len(self.plan.attnames)
+
+    @property
+    def label(self) -> str:
+        return self.plan.model._meta.label
+
+    def keys(self) -> RowKeys:
+        return RowKeys(self.plan.table_tag(self.alias), self.pk)
+
+
+def prepare(instance: Model, fields: Iterable[str] | None, using: str | None) -> Request | None:
+    """The refresh to run, or ``None`` to hand the call to ``refresh_from_db()``."""
+    model = type(instance)
+    plan = registry.plan(model)
+    if instance.pk is None:
+        return None
+    meta = model._meta
+    if fields is None:
+        deferred = instance.get_deferred_fields()
+        loaded = tuple(name for name in plan.attnames if name not in deferred)
+        requested = None
+    else:
+        requested = set(fields)
+        prefetched = getattr(instance, "_prefetched_objects_cache", ())
+        if not requested or any(name in prefetched or "__" in name for name in requested):
+            return None
+        wanted = {plan.pk_field.attname}
+        for name in requested:
+            try:
+                field = meta.get_field(name)
+            except FieldDoesNotExist:
+                return None
+            attname = getattr(field, "attname", None)
+            if not field.concrete or attname not in plan.attnames:
+                return None
+            wanted.add(attname)
+        loaded = tuple(name for name in plan.attnames if name in wanted)
+    alias = using or router.db_for_read(model, instance=instance)
+    try:
+        pk = plan.normalize_pk(instance.pk, alias)
+    except Exception:
+        return None
+    return Request(instance, plan, alias, pk, requested, loaded)
+
+
+def apply_values(request: Request, values: Mapping[str, Any]) -> None:
+    """Set ``values`` on the instance and clear relation caches as ``refresh_from_db()`` does."""
+    instance, requested = request.instance, request.requested
+    meta = instance._meta
+    for field in getattr(meta, _REFRESHED_FIELDS):
+        if field.concrete:
+            if field.attname not in values:
+                continue
+            setattr(instance, field.attname, values[field.attname])
+        # The row read has no related objects cached, so Django drops ours.
+        if field.is_relation and field.is_cached(instance):
+            field.delete_cached_value(instance)
+    for rel in meta.related_objects:
+        if (requested is None or rel.name in requested) and rel.is_cached(instance):
+            rel.delete_cached_value(instance)
+    for private in meta.private_fields:
+        if (
+            (requested is None or private.name in requested)
+            and private.is_relation
+            and private.is_cached(instance)
+        ):
+            private.delete_cached_value(instance)
+    instance._state.db = request.alias
+
+
+def _gone(request: Request) -> Exception:
+    """The row is gone: retire its entry and raise what ``refresh_from_db()`` raises."""
+    record(request.alias, request.plan.family, [request.pk])
+    model = type(request.instance)
+    return model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
+
+
+def _from_cache(request: Request, store: GuardedStore) -> dict[str, Any] | None:
+    row = request.keys()
+    found = store.get_many([row.entry, row.token, request.plan.generation_key(request.alias)])
+    values = valid_values(request.plan, found) if found is not None else None
+    if values is None:
+        return None
+    return dict(zip(request.plan.attnames, values, strict=True))
+
+
+def _tokens(request: Request, store: GuardedStore) -> list[bytes] | None:
+    """Tokens for a fill, taken before the database read; ``None`` when nothing may be stored."""
+    if connections[request.alias].in_atomic_block:
+        return None
+    row = request.keys()
+    if store.is_pending(row.token):
+        return None
+    return store.ensure_tokens([row.token, request.plan.generation_key(request.alias)])
+
+
+def _fill(
+    request: Request, store: GuardedStore, tokens: list[bytes], values: Sequence[Any]
+) -> None:
+    entry = encode_row(request.plan, tokens[1], tokens[0], values)
+    if entry is not None:
+        store.fill({request.keys().entry: entry}, ())
+        stats.record(request.label, "fill")
+
+
+def _full(request: Request, store: GuardedStore, fill: bool) -> None:
+    tokens = _tokens(request, store) if fill and request.whole_row else None
+    instance = request.instance
+    try:
+        instance.refresh_from_db(using=request.alias, fields=request.requested)
+    except type(instance).DoesNotExist:
+        raise _gone(request) from None
+    if tokens is not None:
+        _fill(request, store, tokens, [instance.__dict__[name] for name in request.plan.attnames])
+
+
+def _columns(request: Request, store: GuardedStore, fill: bool) -> None:
+    tokens = _tokens(request, store) if fill else None
+    attnames = request.plan.attnames if tokens is not None else request.loaded
+    plan = request.plan
+    fetch = column_fetch(plan.model, attnames, request.alias, plan.schema)
+    row = fetch.fetch_one(request.pk)
+    if row is None:
+        raise _gone(request)
+    if tokens is not None:
+        _fill(request, store, tokens, row)
+    values = dict(zip(attnames, row, strict=True))
+    if attnames is not request.loaded:
+        values = {name: values[name] for name in request.loaded}
+    apply_values(request, values)
+
+
+def _run_database(request: Request, store: GuardedStore, strategy: str, fill: bool) -> Strategy:
+    started = time.perf_counter()
+    if strategy == Strategy.COLUMNS:
+        _columns(request, store, fill)
+    else:
+        _full(request, store, fill)
+    whole = fill or request.whole_row
+    cost_model.observe_database(
+        request.label, request.alias, strategy, whole, time.perf_counter() - started
+    )
+    return Strategy(strategy)
+
+
+def smart_refresh(
+    instance: Model,
+    fields: Iterable[str] | None = None,
+    *,
+    strategy: str = "auto",
+    using: str | None = None,
+    from_queryset: QuerySet[Any] | None = None,
+) -> Strategy:
+    """Reload ``instance`` from the cache or the database; return the strategy that ran."""
+    chosen = resolve_strategy(strategy)
+    if fields is None:
+        # refresh_from_db() clears prefetched objects first, whatever happens next.
+        instance._prefetched_objects_cache = {}  # type: ignore[attr-defined]
+    request = prepare(instance, fields, using) if from_queryset is None else None
+    if request is None:
+        instance.refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        stats.record(type(instance)._meta.label, "refresh_full")
+        return Strategy.FULL
+    store = get_store()
+    in_transaction = connections[request.alias].in_atomic_block
+    written = in_transaction and written_in_transaction(request.alias, request.plan.table)
+    if chosen == "auto":
+        used, reason = _auto(request, store, cache_allowed=not in_transaction)
+    elif chosen == Strategy.CACHE and not written:
+        values = _from_cache(request, store)
+        if values is not None:
+            apply_values(request, {name: values[name] for name in request.loaded})
+            used, reason = Strategy.CACHE, "forced"
+        else:
+            used, reason = _run_database(request, store, Strategy.FULL, fill=True), "miss"
+    elif chosen == Strategy.CACHE:
+        used, reason = _run_database(request, store, Strategy.FULL, fill=False), "transaction"
+    else:
+        used = _run_database(request, store, chosen, fill=chosen == Strategy.FULL)
+        reason = "forced"
+    stats.record(request.label, f"refresh_{used}")
+    stats.record(request.label, f"refresh_reason_{reason}")
+    return used
+
+
+def _auto(request: Request, store: GuardedStore, cache_allowed: bool) -> tuple[Strategy, str]:
+    decision = cost_model.choose(request.label, request.alias, request.whole_row, cache_allowed)
+    if not decision.cache_first:
+        return _run_database(request, store, decision.database, fill=False), decision.reason
+    started = time.perf_counter()
+    values = _from_cache(request, store)
+    cost_model.observe_lookup(
+        request.label, request.alias, values is not None, time.perf_counter() - started
+    )
+    if values is not None:
+        apply_values(request, {name: values[name] for name in request.loaded})
+        return Strategy.CACHE, decision.reason
+    # A miss: read the whole row so the next refresh can be a hit.
+    return _run_database(request, store, decision.database, fill=True), "miss"
+
+
+async def asmart_refresh(
+    instance: Model,
+    fields: Iterable[str] | None = None,
+    *,
+    strategy: str = "auto",
+    using: str | None = None,
+    from_queryset: QuerySet[Any] | None = None,
+) -> Strategy:
+    return await sync_to_async(smart_refresh)(
+        instance, fields, strategy=strategy, using=using, from_queryset=from_queryset
+    )
+
+
+def smart_refresh_many(
+    instances: Iterable[Model],
+    fields: Iterable[str] | None = None,
+    *,
+    strategy: str = "auto",
+) -> list[Strategy]:
+    """Refresh many instances: one cache round trip for all, one query for the rest.
+
+    Returns the strategy used for each instance, in order. With a database strategy the rest
+    are read in one query per model and database: a raw ``SELECT … WHERE pk IN (…)`` for
+    ``columns`` and ``auto``, one ORM query for ``full``. Rows that no longer exist are retired
+    from the cache and reported by ``DoesNotExist`` after the others have been refreshed.
+    """
+    chosen = resolve_strategy(strategy)
+    instances = list(instances)
+    fields = None if fields is None else list(fields)
+    used: list[Strategy] = [Strategy.FULL] * len(instances)
+    groups: dict[tuple[type[Model], str], list[tuple[int, Request]]] = {}
+    for index, instance in enumerate(instances):
+        if fields is None:
+            instance._prefetched_objects_cache = {}  # type: ignore[attr-defined]
+        request = prepare(instance, fields, None)
+        if request is None:
+            instance.refresh_from_db(fields=fields)
+            continue
+        groups.setdefault((request.plan.model, request.alias), []).append((index, request))
+    gone: list[Request] = []
+    for items in groups.values():
+        gone += _refresh_group(items, chosen, used)
+    for index, strategy_used in enumerate(used):
+        stats.record(type(instances[index])._meta.label, f"refresh_{strategy_used}")
+    if gone:
+        for request in gone[1:]:
+            record(request.alias, request.plan.family, [request.pk])
+        raise _gone(gone[0])
+    return used
+
+
+def _refresh_group(
+    items: list[tuple[int, Request]], chosen: str, used: list[Strategy]
+) -> list[Request]:
+    """Refresh instances of one model on one database; return the requests whose row is gone."""
+    plan, alias = items[0][1].plan, items[0][1].alias
+    store = get_store()
+    in_transaction = connections[alias].in_atomic_block
+    written = in_transaction and written_in_transaction(alias, plan.table)
+    generation_key = plan.generation_key(alias)
+    pending = items
+    if (chosen == Strategy.CACHE and not written) or (chosen == "auto" and not in_transaction):
+        rows = [request.keys() for _, request in items]
+        found = store.get_many(
+            [k for row in rows for k in (row.entry, row.token)] + [generation_key]
+        )
+        pending = []
+        for position, (index, request) in enumerate(items):
+            values = valid_values(plan, found, 2 * position) if found is not None else None
+            if values is None:
+                pending.append((index, request))
+                continue
+            by_name = dict(zip(plan.attnames, values, strict=True))
+            apply_values(request, {name: by_name[name] for name in request.loaded})
+            used[index] = Strategy.CACHE
+    if not pending:
+        return []
+    tokens = None
+    if chosen != Strategy.COLUMNS and not in_transaction:
+        keys = [request.keys().token for _, request in pending]
+        if not any(store.is_pending(key) for key in keys):
+            tokens = store.ensure_tokens([*keys, generation_key])
+    if tokens is None:
+        wanted = {name for _, request in pending for name in request.loaded}
+        attnames = tuple(name for name in plan.attnames if name in wanted)
+    else:
+        attnames = plan.attnames
+    pks = [request.pk for _, request in pending]
+    database = Strategy.FULL if chosen in (Strategy.FULL, Strategy.CACHE) else Strategy.COLUMNS
+    if database == Strategy.COLUMNS:
+        rows_read = column_fetch(plan.model, attnames, alias, plan.schema).fetch_many(pks)
+    else:
+        queryset = plan.model._base_manager.using(alias).filter(pk__in=pks).order_by()
+        rows_read = [list(row) for row in queryset.values_list(*attnames)]
+    pk_position = attnames.index(plan.pk_field.attname)
+    by_pk = {plan.normalize_pk(row[pk_position], alias): row for row in rows_read}
+    entries = {}
+    gone = []
+    for position, (index, request) in enumerate(pending):
+        row = by_pk.get(request.pk)
+        if row is None:
+            gone.append(request)
+            continue
+        if tokens is not None:
+            entry = encode_row(plan, tokens[-1], tokens[position], row)
+            if entry is not None:
+                entries[request.keys().entry] = entry
+        by_name = dict(zip(attnames, row, strict=True))
+        apply_values(request, {name: by_name[name] for name in request.loaded})
+        used[index] = database
+    if entries:
+        store.fill(entries, ())
+    return gone
+
+
+async def asmart_refresh_many(
+    instances: Iterable[Model],
+    fields: Iterable[str] | None = None,
+    *,
+    strategy: str = "auto",
+) -> list[Strategy]:
+    return await sync_to_async(smart_refresh_many)(instances, fields, strategy=strategy)
