@@ -1,4 +1,15 @@
-"""System checks: the setting, the cache it names, and the models it covers."""
+"""System checks: the setting, the cache it names, and the models it covers.
+
+=================  =====================================================================
+``E001``           ``CACHEFRESH`` is malformed (not a dict, unknown key, bad value)
+``E002``           a model named in ``CACHEFRESH['MODELS']`` (or given the manager) is unsupported
+``E003``           ``CACHEFRESH['CACHE']`` is not an alias in ``CACHES``
+``E004``           ``CACHEFRESH['TIMEOUT']`` is not a positive whole number of seconds
+``W001``           a model matched by a wildcard in ``MODELS`` cannot be cached and is skipped
+``W002``           a process-local cache (LocMem, Dummy) with ``DEBUG`` off
+``W003``           ``TIMEOUT`` above 30 days: rows changed out of Django's sight stay stale
+=================  =====================================================================
+"""
 
 from __future__ import annotations
 
@@ -14,25 +25,56 @@ PROCESS_LOCAL_BACKENDS = (
     "django.core.cache.backends.locmem.LocMemCache",
     "django.core.cache.backends.dummy.DummyCache",
 )
+#: Past this, a row changed by raw SQL or another program may be served stale for a month.
+LONG_TIMEOUT = 30 * 24 * 3600
+SETTINGS_HINT = "See the settings reference in docs/settings.md."
+
+# Keys with a check id of their own; conf.validate() judges each key independently of the others.
+_OWN_IDS = {"CACHE": "cachefresh.E003", "TIMEOUT": "cachefresh.E004"}
 
 
 @register(Tags.caches, Tags.models)
 def check_cachefresh(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     raw = getattr(settings, "CACHEFRESH", None)
-    problems = conf.validate(raw)
-    if problems:
-        return [
-            Error(problem, hint="See the settings reference in docs/settings.md.", id="cachefresh.E001")
-            for problem in problems
-        ]
+    messages = check_settings(raw)
+    if messages:
+        # Models and caches cannot be judged under a setting that does not parse.
+        return messages
+    messages += check_models()
+    messages += check_cache()
+    return messages
+
+
+def check_settings(raw: Any) -> list[CheckMessage]:
+    if not isinstance(raw, dict):
+        return _errors(conf.validate(raw), "cachefresh.E001")
+    rest = {key: value for key, value in raw.items() if key not in _OWN_IDS}
+    messages = _errors(conf.validate(rest), "cachefresh.E001")
+    for key, check_id in _OWN_IDS.items():
+        if key in raw:
+            messages += _errors(conf.validate({key: raw[key]}), check_id)
+    timeout = raw.get("TIMEOUT")
+    if isinstance(timeout, int) and not isinstance(timeout, bool) and timeout > LONG_TIMEOUT:
+        messages.append(
+            Warning(
+                f"CACHEFRESH['TIMEOUT'] is {timeout} seconds (over 30 days). Writes cachefresh "
+                "cannot see (raw SQL, other programs) stay stale until the entry expires.",
+                hint="Keep TIMEOUT short enough to bound that staleness, or call "
+                "cachefresh.invalidate() after such writes.",
+                id="cachefresh.W003",
+            )
+        )
+    return messages
+
+
+def check_models() -> list[CheckMessage]:
     from cachefresh.registry import registry
 
-    messages: list[CheckMessage] = []
     try:
         skipped = registry.skipped()
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="cachefresh.E002")]
-    messages += [
+    return [
         Warning(
             f"{model._meta.label} matches a wildcard in CACHEFRESH['MODELS'] but is not cached: "
             f"{reason}.",
@@ -41,14 +83,23 @@ def check_cachefresh(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
         )
         for model, reason in sorted(skipped.items(), key=lambda item: item[0]._meta.label)
     ]
-    backend = settings.CACHES[conf.get_settings().cache_alias]["BACKEND"]
+
+
+def check_cache() -> list[CheckMessage]:
+    # Typed loosely: django-stubs infers CACHES' shape from whichever settings module it reads.
+    cache_config: Any = settings.CACHES[conf.get_settings().cache_alias]
+    backend = str(cache_config["BACKEND"])
     if backend in PROCESS_LOCAL_BACKENDS and not settings.DEBUG:
-        messages.append(
+        return [
             Warning(
                 f"CACHEFRESH uses a process-local cache ({backend.rsplit('.', 1)[-1]}) with DEBUG "
                 "off: invalidations do not reach other processes, which will read stale rows.",
                 hint="Point CACHEFRESH['CACHE'] at a shared cache such as Redis.",
                 id="cachefresh.W002",
             )
-        )
-    return messages
+        ]
+    return []
+
+
+def _errors(problems: list[str], check_id: str) -> list[CheckMessage]:
+    return [Error(problem, hint=SETTINGS_HINT, id=check_id) for problem in problems]

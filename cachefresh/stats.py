@@ -48,6 +48,8 @@ _flushed: Counter[tuple[str, str]] = Counter()
 _lock = threading.Lock()
 _flush_lock = threading.Lock()
 _flusher: threading.Thread | None = None
+# Bumped by reset(), so a flush that raced with it does not count old deltas as flushed.
+_epoch = 0
 
 
 def record(name: str, event: str, count: int = 1) -> None:
@@ -71,9 +73,11 @@ def snapshot() -> dict[str, dict[str, int]]:
 
 def reset() -> None:
     """Forget this process's counts (the shared counters keep what was flushed)."""
+    global _epoch
     with _lock:
         _counts.clear()
         _flushed.clear()
+        _epoch += 1
 
 
 def _nest(items: Iterable[tuple[tuple[str, str], int]]) -> dict[str, dict[str, int]]:
@@ -95,6 +99,7 @@ def flush() -> bool:
     """
     with _flush_lock:
         with _lock:
+            epoch = _epoch
             delta = {
                 item: count - _flushed[item]
                 for item, count in _counts.items()
@@ -109,7 +114,8 @@ def flush() -> bool:
             logger.debug("cachefresh: statistics not flushed, cache failed: %s", exc)
             return False
         with _lock:
-            _flushed.update(delta)
+            if epoch == _epoch:
+                _flushed.update(delta)
         return True
 
 

@@ -1,0 +1,220 @@
+"""``manage.py cachefresh stats | invalidate | warm | audit``: operate a cachefresh cache."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import router
+from django.db.models import Model
+
+from cachefresh import cached_get_many, invalidate, invalidate_model, stats
+from cachefresh.management.audit import AuditReport, CacheUnavailable, audit
+from cachefresh.management.progress import progress_bar
+from cachefresh.registry import registry
+
+#: Exit status of ``audit`` when it finds stale entries (1 stays for usage and other errors).
+STALE_EXIT = 3
+
+COLUMNS = (
+    ("hit", "hits"),
+    ("miss", "misses"),
+    ("fill", "fills"),
+    ("hit_after_wait", "waited"),
+    ("herd_fallback", "herd db"),
+    ("bypass_transaction", "in txn"),
+    ("invalidated_rows", "inv rows"),
+    ("invalidated_tables", "inv tables"),
+    ("refresh_cache", "rf cache"),
+    ("refresh_full", "rf full"),
+    ("refresh_columns", "rf cols"),
+)
+
+
+class Command(BaseCommand):
+    help = "Inspect and operate the cachefresh cache: stats, invalidate, warm, audit."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="subcommand", required=True, metavar="subcommand")
+
+        stats_parser = sub.add_parser("stats", help="Hits, misses, fills, invalidations per model.")
+        stats_parser.add_argument("--json", action="store_true", help="Print JSON.")
+        stats_parser.add_argument(
+            "--reset", action="store_true", help="Zero the shared counters after printing them."
+        )
+
+        inv = sub.add_parser("invalidate", help="Retire cached rows of a model (all, or by pk).")
+        inv.add_argument("model", help="app_label.Model")
+        inv.add_argument("pks", nargs="*", help="Primary keys; none retires every row.")
+        inv.add_argument("--database", help="Database alias (default: the router's for writes).")
+
+        warm = sub.add_parser("warm", help="Read every row of a model through the cache.")
+        warm.add_argument("model", help="app_label.Model")
+        warm.add_argument("--batch-size", type=int, default=500)
+        warm.add_argument("--limit", type=int, help="Warm at most this many rows (highest pks).")
+        warm.add_argument("--database", help="Database alias (default: the router's for reads).")
+        warm.add_argument(
+            "--progress", choices=("auto", "tqdm", "rich", "plain", "none"), default="auto"
+        )
+
+        check = sub.add_parser("audit", help="Compare cached rows with the database.")
+        check.add_argument("model", help="app_label.Model")
+        check.add_argument("pks", nargs="*", help="Check these primary keys, not a sample.")
+        check.add_argument("--sample", type=int, default=1000, help="Rows to check.")
+        check.add_argument("--random", action="store_true", help="Random rows, not highest pks.")
+        check.add_argument("--database", help="Database alias (default: the router's for reads).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        handler = getattr(self, "handle_" + options["subcommand"])
+        handler(**options)
+
+    # stats
+
+    def handle_stats(self, **options: Any) -> None:
+        stats.flush()
+        tables = {model._meta.db_table: model._meta.label for model in registry.cached_models()}
+        per_model = _merge(stats.shared_snapshot([*tables.values(), *tables]), tables)
+        if options["json"]:
+            self.stdout.write(json.dumps(per_model, indent=2, sort_keys=True))
+        else:
+            self._print_table(per_model)
+        if options["reset"]:
+            stats.clear_shared([*tables.values(), *tables])
+            self.stdout.write("Shared counters reset.")
+
+    def _print_table(self, per_model: dict[str, dict[str, int]]) -> None:
+        header = ["model", *(title for _, title in COLUMNS), "hit %"]
+        rows = [header]
+        for label in sorted(per_model):
+            counts = per_model[label]
+            reads = counts.get("hit", 0) + counts.get("miss", 0)
+            ratio = f"{100 * counts.get('hit', 0) / reads:.1f}" if reads else "-"
+            rows.append([label, *(str(counts.get(event, 0)) for event, _ in COLUMNS), ratio])
+        if len(rows) == 1:
+            self.stdout.write("No cachefresh activity recorded yet.")
+            return
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        for row in rows:
+            cells = [row[0].ljust(widths[0])]
+            cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+            self.stdout.write("  ".join(cells).rstrip())
+
+    # invalidate
+
+    def handle_invalidate(self, **options: Any) -> None:
+        model = _cached_model(options["model"])
+        using = options["database"] or router.db_for_write(model)
+        pks = options["pks"]
+        try:
+            if pks:
+                invalidate(model, *pks, using=using)
+            else:
+                invalidate_model(model, using=using)
+        except (ValueError, TypeError, ValidationError) as exc:
+            raise CommandError(f"Invalid primary key for {model._meta.label}: {exc}") from exc
+        what = f"{len(pks)} row(s)" if pks else "every row"
+        self.stdout.write(f"Retired {what} of {model._meta.label} on {using!r}.")
+
+    # warm
+
+    def handle_warm(self, **options: Any) -> None:
+        model = _cached_model(options["model"])
+        using = options["database"] or router.db_for_read(model)
+        batch_size = options["batch_size"]
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        pks = model._base_manager.db_manager(using).order_by("-pk").values_list("pk", flat=True)
+        if options["limit"] is not None:
+            pks = pks[: options["limit"]]
+        total = pks.count()
+        label = model._meta.label
+        before = stats.snapshot().get(label, {})
+        bar = None
+        if options["progress"] != "none":
+            bar = progress_bar(total, f"warming {label}", self.stderr, options["progress"])
+        read = 0
+        for batch in _batches(pks.iterator(chunk_size=batch_size), batch_size):
+            read += len(cached_get_many(model, batch, using=using))
+            if bar is not None:
+                bar.update(len(batch))
+        if bar is not None:
+            bar.close()
+        after = stats.snapshot().get(label, {})
+        filled = after.get("fill", 0) - before.get("fill", 0)
+        hits = after.get("hit", 0) - before.get("hit", 0)
+        self.stdout.write(
+            f"Warmed {label} on {using!r}: {read} rows read, {filled} stored, "
+            f"{hits} already cached."
+        )
+
+    # audit
+
+    def handle_audit(self, **options: Any) -> None:
+        model = _cached_model(options["model"])
+        using = options["database"] or router.db_for_read(model)
+        if options["sample"] < 1:
+            raise CommandError("--sample must be at least 1.")
+        try:
+            report = audit(
+                model, using, options["sample"], randomly=options["random"], pks=options["pks"]
+            )
+        except CacheUnavailable as exc:
+            raise CommandError("The cache did not answer; nothing was audited.") from exc
+        except (ValueError, TypeError, ValidationError) as exc:
+            raise CommandError(f"Invalid primary key for {model._meta.label}: {exc}") from exc
+        self._print_audit(report)
+        if report.stale:
+            raise CommandError(
+                f"{len(report.stale)} stale entr{'y' if len(report.stale) == 1 else 'ies'} "
+                f"of {model._meta.label}: call cachefresh.invalidate() after writes cachefresh "
+                "cannot see (raw SQL, other programs).",
+                returncode=STALE_EXIT,
+            )
+
+    def _print_audit(self, report: AuditReport) -> None:
+        label = report.model._meta.label
+        self.stdout.write(
+            f"Audited {label} on {report.using!r}: {report.checked} rows checked, "
+            f"{report.cached} cached, {len(report.stale)} stale."
+        )
+        for difference in report.stale:
+            self.stdout.write(f"  STALE {label} {difference.describe()}")
+
+
+def _cached_model(label: str) -> type[Model]:
+    try:
+        model = apps.get_model(label)
+    except (LookupError, ValueError) as exc:
+        raise CommandError(f"No installed model {label!r}; use app_label.ModelName.") from exc
+    try:
+        registry.plan(model)
+    except ImproperlyConfigured as exc:
+        raise CommandError(str(exc)) from exc
+    return model
+
+
+def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _merge(
+    snapshot: dict[str, dict[str, int]], tables: dict[str, str]
+) -> dict[str, dict[str, int]]:
+    """Counts per model label; invalidations, counted per table, go to the table's model."""
+    merged: dict[str, dict[str, int]] = {}
+    for name, counts in snapshot.items():
+        into = merged.setdefault(tables.get(name, name), {})
+        for event, count in counts.items():
+            into[event] = into.get(event, 0) + count
+    return merged
