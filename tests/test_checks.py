@@ -76,6 +76,9 @@ def unmanaged_model():
             app_label = "testapp"
             managed = False
 
+        def __str__(self):
+            return self.name
+
     yield Outside
     del apps.all_models["testapp"]["outside"]
     apps.clear_cache()
@@ -116,7 +119,10 @@ def test_errors_of_several_keys_are_all_reported():
 
 @pytest.mark.parametrize(
     "backend",
-    ["django.core.cache.backends.locmem.LocMemCache", "django.core.cache.backends.dummy.DummyCache"],
+    [
+        "django.core.cache.backends.locmem.LocMemCache",
+        "django.core.cache.backends.dummy.DummyCache",
+    ],
 )
 def test_process_local_cache_without_debug_is_W002(backend):
     caches = {"default": {"BACKEND": backend}}
