@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "cachefresh",
     "tests.testapp",
+    "tests.refreshapp",
 ]
 
 DATABASES = {

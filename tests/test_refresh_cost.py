@@ -1,0 +1,61 @@
+""""auto" follows measured latency: the column fetch wins when the cache is far, the cache wins
+when the database is far. Distances are made real with a loopback latency proxy."""
+
+import uuid
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connections
+from django.test.utils import override_settings
+
+from benchmarks.proxy import LatencyProxy
+from cachefresh import Strategy, cached_get, smart_refresh
+from cachefresh.cost import cost_model
+from tests.conftest import require_servers
+from tests.routers import ACTIVE
+from tests.testapp.models import Article
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+DELAY_MS = 3.0
+
+
+def settle(article, calls=60):
+    cost_model.reset()
+    return [smart_refresh(article, ["views"]) for _ in range(calls)][-20:]
+
+
+def test_sqlite_with_a_far_redis_picks_the_column_fetch():
+    require_servers()
+    redis = django_settings.CACHES["redis"]
+    host, port = redis["LOCATION"].split("//")[1].split("/")[0].split(":")
+    with LatencyProxy(host, int(port), DELAY_MS) as proxy:
+        far = dict(redis, LOCATION=f"redis://127.0.0.1:{proxy.port}/0")
+        caches = dict(django_settings.CACHES, far=far)
+        config = {"CACHE": "far", "KEY_PREFIX": f"t{uuid.uuid4().hex[:12]}"}
+        with override_settings(CACHES=caches, CACHEFRESH=config):
+            article = Article.objects.create(title="t")
+            cached_get(Article, article.pk)
+            used = settle(article)
+    assert used.count(Strategy.COLUMNS) >= 18, used
+
+
+def test_far_postgres_with_a_near_redis_picks_the_cache():
+    require_servers()
+    connection = connections["pg"]
+    original = connection.settings_dict["PORT"]
+    config = {"CACHE": "redis", "KEY_PREFIX": f"t{uuid.uuid4().hex[:12]}"}
+    ACTIVE["alias"] = "pg"
+    try:
+        with LatencyProxy(connection.settings_dict["HOST"], int(original), DELAY_MS) as proxy:
+            connection.close()
+            connection.settings_dict["PORT"] = proxy.port
+            with override_settings(CACHEFRESH=config):
+                article = Article.objects.create(title="t")
+                cached_get(Article, article.pk)
+                used = settle(article)
+            connection.close()
+    finally:
+        connection.settings_dict["PORT"] = original
+        ACTIVE["alias"] = "default"
+    assert used.count(Strategy.CACHE) >= 18, used
