@@ -79,6 +79,18 @@ def pending_writes(connection: BaseDatabaseWrapper) -> PendingWrites | None:
     return None
 
 
+def in_transaction(alias: str) -> bool:
+    """Whether reads on ``alias`` may see uncommitted data, so must not be stored.
+
+    With autocommit off (``set_autocommit(False)``) a transaction is open without any atomic
+    block. An unconnected alias has no transaction, and checking must not open a connection.
+    """
+    connection = connections[alias]
+    return connection.in_atomic_block or (
+        connection.connection is not None and not connection.autocommit
+    )
+
+
 def written_in_transaction(alias: str, table: str) -> bool:
     connection = connections[alias]
     if not connection.in_atomic_block:

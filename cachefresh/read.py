@@ -13,12 +13,12 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import connections
 from django.db.models import Model, QuerySet
 
 from cachefresh import codec, stats
 from cachefresh.codec import EncodeError
 from cachefresh.conf import get_settings
+from cachefresh.invalidation import in_transaction as transaction_open
 from cachefresh.invalidation import written_in_transaction
 from cachefresh.keys import RowKeys
 from cachefresh.registry import ModelPlan, registry
@@ -89,7 +89,7 @@ def get_one(queryset: QuerySet[Any], raw_pk: Any) -> Model:
         pk = plan.normalize_pk(raw_pk, alias)
     except Exception:
         return queryset.get(pk=raw_pk)  # Django's own error, or its answer
-    in_transaction = connections[alias].in_atomic_block
+    in_transaction = transaction_open(alias)
     if in_transaction and written_in_transaction(alias, plan.table):
         stats.record(label, "bypass_transaction")
         report_miss(model, alias, [pk], "written_in_transaction")
@@ -181,7 +181,7 @@ def get_many(queryset: QuerySet[Any], raw_pks: Iterable[Any]) -> dict[Any, Model
         return queryset.in_bulk(raw_pks)  # Django's own error, or its answer
     if not pks:
         return {}
-    in_transaction = connections[alias].in_atomic_block
+    in_transaction = transaction_open(alias)
     if in_transaction and written_in_transaction(alias, plan.table):
         stats.record(label, "bypass_transaction", len(pks))
         report_miss(model, alias, pks, "written_in_transaction")
