@@ -1,17 +1,15 @@
 """The store facade: every cache call of cachefresh passes through :class:`GuardedStore`.
 
 The cache is an optimisation, so its failures stop here: a failed read is a miss, a failed fill
-is dropped, and a failed retirement (an invalidation) is kept in an outbox and replayed from a
-background thread until the cache takes it. A circuit breaker makes callers pay a cache timeout
-at most once per ``RETRY_INTERVAL`` while the cache is unreachable.
+is dropped, and a failed retirement (an invalidation) waits in the :class:`Outbox`, which
+replays it from a background thread until the cache takes it. A :class:`Breaker` makes callers
+pay a cache timeout at most once per ``RETRY_INTERVAL`` while the cache is unreachable.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
-import threading
-import time
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
@@ -19,71 +17,16 @@ from django.core.cache import caches
 
 from cachefresh.conf import get_settings
 from cachefresh.store.base import Store
+from cachefresh.store.breaker import Breaker
+from cachefresh.store.outbox import Outbox
 from cachefresh.store.redis import RedisStore, raw_client
-
-logger = logging.getLogger("cachefresh")
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-
-class Outbox:
-    """Retirements the cache has not taken yet, replayed until it does."""
-
-    def __init__(self, store: Store, breaker: Breaker, interval: float) -> None:
-        self.store = store
-        self.breaker = breaker
-        self.interval = interval
-        self.pending: set[str] = set()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def add(self, keys: Sequence[str]) -> None:
-        with self._lock:
-            self.pending.update(keys)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._replay, name="cachefresh-outbox", daemon=True
-                )
-                self._thread.start()
-
-    def _replay(self) -> None:
-        while True:
-            time.sleep(self.interval)
-            with self._lock:
-                keys = list(self.pending)
-            if not keys:
-                return
-            try:
-                self.store.retire(keys)
-            except Exception as exc:
-                logger.debug("cachefresh: cache still unreachable, %d retirements held: %s",
-                             len(keys), exc)
-                continue
-            with self._lock:
-                self.pending.difference_update(keys)
-            self.breaker.close()
-            logger.warning("cachefresh: cache reachable again, replayed %d retirements", len(keys))
-
-
-class Breaker:
-    def __init__(self, retry_interval: float) -> None:
-        self.retry_interval = retry_interval
-        self.open_until = 0.0
-
-    def allows(self) -> bool:
-        return time.monotonic() >= self.open_until
-
-    def trip(self, exc: BaseException) -> None:
-        if self.allows():
-            logger.warning(
-                "cachefresh: cache unreachable (%s: %s); reading from the database for %.1fs",
-                type(exc).__name__, exc, self.retry_interval,
-            )
-        self.open_until = time.monotonic() + self.retry_interval
-
-    def close(self) -> None:
-        self.open_until = 0.0
+#: The outbox retries at least this often, so a cache that is back is caught up quickly even
+#: with a long RETRY_INTERVAL.
+MAX_REPLAY_INTERVAL = 0.25
 
 
 def _guarded(default: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -92,14 +35,17 @@ def _guarded(default: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
     def decorate(method: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(method)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            self: GuardedStore = args[0]  # type: ignore[assignment]
-            if not self.breaker.allows():
+            breaker = args[0].breaker  # type: ignore[attr-defined]
+            if not breaker.allows():
                 return default  # type: ignore[no-any-return]
             try:
-                return method(*args, **kwargs)
+                result = method(*args, **kwargs)
             except Exception as exc:
-                self.breaker.trip(exc)
+                breaker.trip(exc)
                 return default  # type: ignore[no-any-return]
+            if breaker.failing:
+                breaker.close()  # this call was the probe, and it got through
+            return result
 
         return wrapper
 
@@ -110,11 +56,17 @@ class GuardedStore:
     def __init__(self, store: Store, retry_interval: float) -> None:
         self.store = store
         self.breaker = Breaker(retry_interval)
-        self.outbox = Outbox(store, self.breaker, min(retry_interval, 0.25))
+        self.outbox = Outbox(store.retire, self.breaker, min(retry_interval, MAX_REPLAY_INTERVAL))
 
     @_guarded(None)
     def get_many(self, keys: Sequence[str]) -> list[Any] | None:
-        return self.store.get_many(keys)
+        found = self.store.get_many(keys)
+        if self.outbox:
+            # An undelivered retirement: in this process the key is already gone, so the
+            # writer never reads its own write stale while the outbox catches up.
+            holds = self.outbox.holds
+            found = [None if holds(key) else value for key, value in zip(keys, found, strict=True)]
+        return found
 
     @_guarded(None)
     def ensure_tokens(self, keys: Sequence[str]) -> list[bytes] | None:
@@ -134,14 +86,19 @@ class GuardedStore:
         if self.breaker.allows():
             try:
                 self.store.retire(keys)
-                return
             except Exception as exc:
                 self.breaker.trip(exc)
+            else:
+                self.breaker.close()
+                return
         self.outbox.add(keys)
 
     def is_pending(self, key: str) -> bool:
         """Whether a retirement of ``key`` is still waiting in the outbox."""
-        return bool(self.outbox.pending) and key in self.outbox.pending
+        return bool(self.outbox) and self.outbox.holds(key)
+
+    def close(self) -> None:
+        self.outbox.stop()
 
 
 _store: GuardedStore | None = None
@@ -164,4 +121,16 @@ def get_store() -> GuardedStore:
 
 def reset() -> None:
     global _store
+    if _store is not None:
+        _store.close()
     _store = None
+
+
+def _forget_in_child() -> None:
+    # A forked worker has no outbox thread and must not share the parent's breaker state;
+    # the parent still delivers what it holds.
+    global _store
+    _store = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)

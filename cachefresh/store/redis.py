@@ -20,10 +20,12 @@ def raw_client(cache: BaseCache) -> Any | None:
     """The primary's redis-py client behind a Redis cache backend, or ``None``."""
     module = type(cache).__module__
     if module.startswith("django_redis"):
-        from django_redis.client import DefaultClient
+        from django_redis.client import DefaultClient, ShardClient
 
         client = getattr(cache, "client", None)
-        if type(client) is DefaultClient:
+        # Sharding spreads one row's keys over servers by key; every other client (plain,
+        # sentinel, herd, our cluster client) has one primary: index 0 of LOCATION.
+        if isinstance(client, DefaultClient) and not isinstance(client, ShardClient):
             return client.get_client(write=True)
         return None
     if module == "django.core.cache.backends.redis":

@@ -1,0 +1,82 @@
+"""Retirements the cache did not take, replayed from a background thread until it does.
+
+A retirement that cannot be delivered must not be lost: the row it retires would stay valid in
+the cache, stale, until the entry's TIMEOUT. So failed retirements wait here and a daemon
+thread delivers them as soon as the cache answers again, with no further request needed from
+the application. Each attempt takes the whole batch out of ``pending`` first, so a retirement
+added while a delivery is in flight is never swept away by that delivery's success: it stays
+pending and goes out in the next round. The thread doubles as the breaker's probe: while it
+fails it keeps the breaker open, so callers pay no timeouts; its success closes the breaker.
+
+What is not covered: a process that dies with retirements in its outbox loses them; the
+entries they would have retired expire after TIMEOUT.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+
+from cachefresh.store.breaker import Breaker
+
+logger = logging.getLogger("cachefresh")
+
+
+class Outbox:
+    def __init__(
+        self, deliver: Callable[[Sequence[str]], None], breaker: Breaker, interval: float
+    ) -> None:
+        self.deliver = deliver
+        self.breaker = breaker
+        self.interval = interval
+        self.pending: set[str] = set()
+        # The batch being delivered: still undelivered for holds(), but out of ``pending``.
+        self.sending: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def __bool__(self) -> bool:
+        return bool(self.pending) or bool(self.sending)
+
+    def holds(self, key: str) -> bool:
+        """Whether a retirement of ``key`` is not yet delivered."""
+        # Read without the lock: the replay sets ``sending`` before emptying ``pending`` and
+        # refills ``pending`` before clearing ``sending``, so a key is never in neither.
+        return key in self.pending or key in self.sending
+
+    def add(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            self.pending.update(keys)
+            if self._thread is None and not self._stopped.is_set():
+                self._thread = threading.Thread(
+                    target=self._replay, name="cachefresh-outbox", daemon=True
+                )
+                self._thread.start()
+
+    def stop(self) -> None:
+        """Stop replaying (the store is being replaced); what is pending is dropped."""
+        self._stopped.set()
+
+    def _replay(self) -> None:
+        while not self._stopped.wait(self.interval):
+            with self._lock:
+                batch = self.pending
+                if not batch:
+                    self._thread = None
+                    return
+                self.sending = frozenset(batch)
+                self.pending = set()
+            try:
+                self.deliver(list(batch))
+            except Exception as exc:
+                with self._lock:
+                    self.pending |= batch
+                    self.sending = frozenset()
+                self.breaker.trip(exc)
+                logger.debug("cachefresh: %d retirements still undelivered: %s", len(batch), exc)
+                continue
+            self.sending = frozenset()
+            self.breaker.close()
+            logger.warning("cachefresh: delivered %d retirements held during an outage", len(batch))
