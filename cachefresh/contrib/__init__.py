@@ -1,0 +1,1 @@
+"""Optional integrations: a django-debug-toolbar panel and a Prometheus collector."""

@@ -1,0 +1,114 @@
+"""The Prometheus collector and the django-debug-toolbar panel, with the real libraries."""
+
+import threading
+
+import pytest
+from django.conf import settings
+from django.http import HttpResponse
+from django.test import RequestFactory, override_settings
+
+from cachefresh import cached_get, cached_get_many, signals, stats
+from tests.testapp.models import Article
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+
+def test_prometheus_collector_exports_the_counters(backend):
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from cachefresh.contrib.prometheus import register
+
+    registry = CollectorRegistry()
+    register(registry)
+    stats.reset()
+    article = Article.objects.create(title="a")
+    cached_get(Article, article.pk)
+    cached_get_many(Article, [article.pk])
+    Article.objects.filter(pk=article.pk).update(title="b")
+
+    text = generate_latest(registry).decode()
+
+    assert 'cachefresh_events_total{event="hit",name="testapp.Article"} 1.0' in text
+    assert 'cachefresh_events_total{event="miss",name="testapp.Article"} 1.0' in text
+    assert 'cachefresh_events_total{event="fill",name="testapp.Article"} 1.0' in text
+    table = Article._meta.db_table
+    assert f'cachefresh_events_total{{event="invalidated_rows",name="{table}"}} 1.0' in text
+
+
+@pytest.fixture
+def toolbar():
+    # The toolbar imports its models, so its app must be installed while it is used.
+    apps = [*settings.INSTALLED_APPS, "django.contrib.staticfiles", "debug_toolbar"]
+    # INSTALLED_APPS is applied before the other overrides: STATIC_URL goes first.
+    with override_settings(STATIC_URL="/static/"), override_settings(INSTALLED_APPS=apps):
+        from debug_toolbar.toolbar import DebugToolbar
+
+        request = RequestFactory().get("/")
+        yield request, DebugToolbar(request, lambda request: HttpResponse("unused"))
+
+
+def render_panel(toolbar, view):
+    from cachefresh.contrib.debug_toolbar import CacheFreshPanel
+
+    request, bar = toolbar
+    panel = CacheFreshPanel(bar, view)
+    panel.enable_instrumentation()
+    try:
+        response = panel.process_request(request)
+    finally:
+        panel.disable_instrumentation()
+    panel.generate_stats(request, response)
+    return panel
+
+
+def test_debug_toolbar_panel_lists_the_requests_events(backend, toolbar):
+    article = Article.objects.create(title="a")
+    other = Article.objects.create(title="b")
+    cached_get(Article, other.pk)
+
+    def view(request):
+        cached_get(Article, article.pk)  # miss
+        cached_get(Article, article.pk)  # hit
+        cached_get(Article, other.pk)  # hit
+        Article.objects.filter(pk=article.pk).update(title="c")
+        signals.refreshed.send(Article, instance=article, strategy="columns", fields=["title"])
+        return HttpResponse("ok")
+
+    panel = render_panel(toolbar, view)
+
+    assert panel.nav_subtitle == "2 hits, 1 misses"
+    html = panel.content
+    assert "2 hit, 1 miss, 1 invalidated, 1 refresh" in html
+    assert f"<td>miss</td><td>testapp.Article</td><td>{article.pk}</td>" in html
+    assert f"<td>{backend}</td><td>absent</td>" in html
+    assert f"<td>hit</td><td>testapp.Article</td><td>{other.pk}</td>" in html
+    assert f"{Article._meta.db_table}: 1 row(s)" in html
+    assert "<td>refresh</td>" in html and "<td>columns</td>" in html
+
+
+def test_debug_toolbar_panel_sees_only_its_own_request(backend, toolbar):
+    article = Article.objects.create(title="a")
+
+    def elsewhere():
+        cached_get(Article, article.pk)
+
+    def view(request):
+        # Another thread's reads (another request) happen while this request runs.
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join()
+        return HttpResponse("ok")
+
+    panel = render_panel(toolbar, view)
+    assert panel.nav_subtitle == "0 hits, 0 misses"
+    assert "No cachefresh activity." in panel.content
+    cached_get(Article, article.pk)  # outside any request: collected nowhere, no error
+
+
+def test_panel_escapes_what_it_shows(backend, toolbar):
+    def view(request):
+        signals.refreshed.send(Article, instance=Article(pk=1), strategy="<script>", fields=[])
+        return HttpResponse("ok")
+
+    html = render_panel(toolbar, view).content
+    assert "<script>" not in html and "&lt;script&gt;" in html
