@@ -17,7 +17,6 @@ from django.db.models import Model, QuerySet
 
 from cachefresh import codec, stats
 from cachefresh.codec import EncodeError
-from cachefresh.conf import get_settings
 from cachefresh.invalidation import in_transaction as transaction_open
 from cachefresh.invalidation import written_in_transaction
 from cachefresh.keys import RowKeys
@@ -42,12 +41,16 @@ _reported_garbage: set[str] = set()
 def valid_values(plan: ModelPlan, found: list[Any], offset: int = 0) -> list[Any] | None:
     """The row in ``found[offset]`` if the entry is valid under the token and generation."""
     entry, token, generation = found[offset], found[offset + 1], found[-1]
-    if type(entry) is not bytes or not is_token(token) or not is_token(generation):
+    if entry is None:
+        return None
+    # Checked before the tokens: garbage must be reported even when a write retired the row.
+    if type(entry) is not bytes or len(entry) < codec.HEADER_SIZE or entry[:2] != codec.MAGIC:
+        _report_garbage(plan, "an entry that cachefresh did not write")
+        return None
+    if not is_token(token) or not is_token(generation):
         return None
     key = mac_key()
     if not entry.startswith(codec.header(plan.schema, generation, token, key is not None)):
-        if not entry.startswith(codec.MAGIC):
-            _report_garbage(plan, "an entry that cachefresh did not write")
         return None
     values = codec.decode(entry, len(plan.attnames), key)
     if values is None:
