@@ -32,6 +32,11 @@ lint: $(VENV)/.lint-installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy cachefresh
 
+# Every (Python, Django) pair in noxfile.py; one pair: make matrix NOX_ARGS='-s "tests(3.12-django6.0)"'
+matrix: $(VENV)/.test-installed
+	$(BIN)/python -m pip install --quiet "nox>=2024.4"
+	$(BIN)/nox $(NOX_ARGS)
+
 format: $(VENV)/.lint-installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .

@@ -39,6 +39,13 @@ EVENTS = (
     "refresh_cache",
     "refresh_full",
     "refresh_columns",
+    # Why smart_refresh(strategy="auto") chose what it chose (cachefresh.cost).
+    "refresh_reason_warmup",
+    "refresh_reason_cost",
+    "refresh_reason_explore",
+    "refresh_reason_miss",
+    "refresh_reason_forced",
+    "refresh_reason_transaction",
 )
 FLUSH_INTERVAL = 10.0
 SHARED_TTL = 24 * 3600
