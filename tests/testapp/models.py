@@ -114,3 +114,12 @@ class Published(models.Model):
     # Declared in the class body: add_to_class() after creation leaves the auto-created
     # plain Manager as the default one.
     objects = PublishedManager()
+
+
+class Reshaped(models.Model):
+    """Its fields are changed at run time by the schema tests; nothing else may use it."""
+
+    a = models.IntegerField(default=0)
+    b = models.IntegerField(default=0)
+
+    objects = CacheFreshManager()
