@@ -1,0 +1,1 @@
+"""The cachefresh benchmark suite: ``python -m benchmarks --help``."""

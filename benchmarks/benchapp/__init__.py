@@ -1,0 +1,1 @@
+"""The models every benchmark reads: narrow rows, wide rows, and a table that grows."""

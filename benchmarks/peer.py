@@ -1,0 +1,77 @@
+"""``python -m benchmarks.peer <cacheops|cachalot>``: one peer's cache hits, as JSON on stdout.
+
+Reads a job (spec, hot primary keys, measuring plan) as JSON on stdin. Runs in a process of
+its own because each peer patches the ORM for its whole process.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.djangoenv import configure
+from benchmarks.timing import Plan, measure
+
+
+def _hit_call(peer: str, manager: Any, pks: list[int]) -> Callable[[], Any]:
+    from benchmarks.context import cycle
+
+    nxt = cycle(pks)
+    if peer == "cacheops":
+        return lambda: manager.cache().get(pk=nxt())
+    return lambda: manager.get(pk=nxt())
+
+
+def _queries_per_hit(call: Callable[[], Any], alias: str, calls: int) -> float:
+    from django.db import connections
+
+    seen = [0]
+
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen[0] += 1
+        return execute(sql, params, many, context)
+
+    with connections[alias].execute_wrapper(count):
+        for _ in range(calls):
+            call()
+    return seen[0] / calls
+
+
+def main(argv: list[str]) -> int:
+    peer = argv[0]
+    job = json.load(sys.stdin)
+    spec = job["spec"]
+    configure(spec, peer=peer)
+    from benchmarks.benchapp.models import Narrow, Wide
+
+    plan = Plan(**job["plan"])
+    alias = spec["peer_db"]
+    summaries, queries = {}, {}
+    for name, model in (("narrow", Narrow), ("wide", Wide)):
+        pks = job["pks"][name]
+        call = _hit_call(peer, model._default_manager.db_manager(alias), pks)
+        for _ in range(2 * len(pks)):
+            call()  # fill the peer's cache; every later call is a hit
+        queries[name] = _queries_per_hit(call, alias, len(pks))
+        rng = random.Random(f"{job['seed']}:peer:{peer}:{name}")
+        summaries[name] = measure({"hit": call}, plan, rng)["hit"]
+    from importlib import metadata
+
+    package = {"cacheops": "django-cacheops", "cachalot": "django-cachalot"}[peer]
+    json.dump(
+        {
+            "peer": peer,
+            "version": metadata.version(package),
+            "summaries": summaries,
+            "queries_per_hit": queries,
+        },
+        sys.stdout,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,71 @@
+"""Running a peer library (django-cacheops, django-cachalot) in its own subprocess.
+
+Each peer patches Django's ORM for the whole process, so it gets a fresh interpreter
+(``python -m benchmarks.peer``) configured with the same databases, tables and Redis, and
+prints its measurements as one JSON document.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from typing import Any
+
+from benchmarks.backends import Pair
+from benchmarks.context import Context
+
+PEERS = ("cacheops", "cachalot")
+TIMEOUT_S = 180
+
+
+def unavailable(peer: str, pair: Pair) -> str | None:
+    """Why ``peer`` cannot run on ``pair``, or ``None``."""
+    if importlib.util.find_spec(peer) is None:
+        package = {"cacheops": "django-cacheops", "cachalot": "django-cachalot"}[peer]
+        return f"{package} is not installed (pip install '.[bench]')"
+    if peer == "cacheops" and pair.cache_alias != "redis":
+        return "django-cacheops works only on Redis"
+    return None
+
+
+def run(ctx: Context, peer: str, pair: Pair) -> dict[str, Any]:
+    spec = dict(ctx.spec, peer_db=pair.db_alias, peer_cache=pair.cache_alias)
+    plan = ctx.mode.plan
+    models = {
+        name: ctx.hot_pks(model)
+        for name, model in (("narrow", _model("Narrow")), ("wide", _model("Wide")))
+    }
+    job = {
+        "spec": spec,
+        "pks": models,
+        "seed": ctx.seed,
+        "plan": {
+            "rounds": plan.rounds,
+            "warmup": plan.warmup,
+            "batch_ns": plan.batch_ns,
+            "max_batch": plan.max_batch,
+        },
+    }
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.peer", peer],
+            input=json.dumps(job),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"did not finish in {TIMEOUT_S} s"}
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        return {"error": f"exited with {done.returncode}: {tail[0][:200]}"}
+    return json.loads(done.stdout)
+
+
+def _model(name: str) -> Any:
+    from benchmarks.benchapp import models
+
+    return getattr(models, name)

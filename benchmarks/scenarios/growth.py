@@ -1,0 +1,114 @@
+"""Scenario 6: cost against table size, batch size, and number of processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+from typing import Any
+
+from benchmarks.backends import Pair
+from benchmarks.benchapp.models import ONE_FIELD, Growth, Narrow
+from benchmarks.context import Context, cycle
+from benchmarks.data import grow
+from benchmarks.scenarios.common import raw_cursor_fetch, refresh_variants, warm
+from benchmarks.timing import measure, paired_ratio
+
+NAME = "growth"
+THROUGHPUT_VARIANTS = ("cached_get() hit", "get()")
+
+
+def run(ctx: Context, pair: Pair) -> None:
+    _table_size(ctx, pair)
+    _batch_size(ctx, pair)
+    _processes(ctx, pair)
+
+
+def _table_size(ctx: Context, pair: Pair) -> None:
+    for size in ctx.mode.growth_sizes:
+        ctx.say(f"{NAME} {pair.name}: {size:,} rows")
+        grow(pair.db_alias, size)
+        _one_size(ctx, pair, size)
+
+
+def _one_size(ctx: Context, pair: Pair, size: int) -> None:
+    alias = pair.db_alias
+    manager = Growth._default_manager.db_manager(alias)
+    pks = ctx.rng(NAME, "size", size).sample(range(1, size + 1), ctx.mode.hot_rows)
+    warm(Growth, alias, pks)
+    get_pk, hit_pk = cycle(pks), cycle(pks)
+    variants: dict[str, Any] = {
+        "get()": lambda: manager.get(pk=get_pk()),
+        "cached_get() hit": lambda: manager.cached_get(pk=hit_pk()),
+        "raw cursor": raw_cursor_fetch(Growth, alias, pks, ONE_FIELD[0]),
+        **refresh_variants(ctx, Growth, alias, pks, ONE_FIELD, ("refresh_from_db", "columns")),
+    }
+    group = f"table of {size:,} rows"
+    summaries = measure(variants, ctx.mode.plan, ctx.rng(NAME, pair.name, group))
+    ctx.results.measured(NAME, pair.name, group, summaries, table_rows=size)
+
+
+def _batch_size(ctx: Context, pair: Pair) -> None:
+    manager = Narrow._default_manager.db_manager(pair.db_alias)
+    for size in ctx.mode.batch_sizes:
+        pks = ctx.hot_pks(Narrow, size, "batch")
+        warm(Narrow, pair.db_alias, pks)
+        group = f"batch of {len(pks)}"
+        ctx.say(f"{NAME} {pair.name}: {group}")
+        summaries = measure(
+            {
+                "cached_get_many()": lambda pks=pks: manager.cached_get_many(pks),
+                "filter(pk__in=...)": lambda pks=pks: list(manager.filter(pk__in=pks)),
+            },
+            ctx.mode.plan,
+            ctx.rng(NAME, pair.name, group),
+        )
+        ctx.results.measured(NAME, pair.name, group, summaries, batch=len(pks))
+        ctx.results.ratio(
+            NAME,
+            pair.name,
+            group,
+            "filter(pk__in=...)",
+            "cached_get_many()",
+            paired_ratio(summaries["filter(pk__in=...)"], summaries["cached_get_many()"]),
+        )
+
+
+def _processes(ctx: Context, pair: Pair) -> None:
+    from benchmarks.worker import work
+
+    pks = ctx.hot_pks(Narrow)
+    cells = [
+        {"db_alias": pair.db_alias, "cache_alias": pair.cache_alias, "variant": variant, "pks": pks}
+        for variant in THROUGHPUT_VARIANTS
+    ]
+    spawn = multiprocessing.get_context("spawn")
+    seconds = ctx.mode.throughput_seconds
+    for count in ctx.mode.processes:
+        ctx.say(f"{NAME} {pair.name}: throughput, {count} process(es)")
+        barrier, queue = spawn.Barrier(count), spawn.Queue()
+        workers = [
+            spawn.Process(target=work, args=(ctx.spec, cells, seconds, barrier, queue, i))
+            for i in range(count)
+        ]
+        for worker in workers:
+            worker.start()
+        totals = [[0, 0.0] for _ in cells]
+        try:
+            for _ in range(count * len(cells)):
+                _, number, ops, elapsed = queue.get(timeout=120 + 4 * seconds * len(cells))
+                totals[number][0] += ops
+                totals[number][1] = max(totals[number][1], elapsed)
+        finally:
+            for worker in workers:
+                worker.join(timeout=30)
+                if worker.is_alive():
+                    worker.terminate()
+        for cell, (ops, elapsed) in zip(cells, totals, strict=True):
+            ctx.results.fact(
+                NAME,
+                pair.name,
+                "throughput",
+                variant=cell["variant"],
+                processes=count,
+                operations=ops,
+                ops_per_s=ops / elapsed if elapsed else 0.0,
+            )

@@ -1,0 +1,155 @@
+"""The project's speed and correctness targets, checked against what this run measured.
+
+Each target is reported with the measured value and a plain verdict: met, not met, or not
+measured (with the reason). Nothing here is asserted in tests: numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.results import Results
+
+HIT = "cached_get() hit"
+REDIS_FLOOR = "redis-py GET + decode + from_db"
+
+
+def _verdict(value: float | None, bound: float, at_most: bool) -> bool | None:
+    if value is None:
+        return None
+    return value <= bound if at_most else value >= bound
+
+
+def _ratios(results: Results, scenario: str, numerator: str, denominator: str) -> list[dict]:
+    return [
+        r
+        for r in results.ratios
+        if r["scenario"] == scenario
+        and r["numerator"] == numerator
+        and r["denominator"] == denominator
+    ]
+
+
+def _target(
+    name: str,
+    bound: str,
+    rows: list[dict[str, Any]],
+    value_bound: float,
+    at_most: bool,
+    missing: str,
+) -> list[dict[str, Any]]:
+    if not rows:
+        return [
+            {
+                "target": name,
+                "bound": bound,
+                "where": "-",
+                "measured": None,
+                "met": None,
+                "note": missing,
+            }
+        ]
+    out = []
+    for row in rows:
+        value = row["median"]
+        out.append(
+            {
+                "target": name,
+                "bound": bound,
+                "where": f"{row['backend']}: {row['group']}",
+                "measured": value,
+                "met": _verdict(value, value_bound, at_most),
+                "note": "" if row.get("paired", True) else "ratio of medians (separate process)",
+            }
+        )
+    return out
+
+
+def evaluate(results: Results) -> list[dict[str, Any]]:
+    targets: list[dict[str, Any]] = []
+    targets += _target(
+        "cached_get hit / redis-py floor",
+        "<= 1.25x",
+        _ratios(results, "floors", HIT, REDIS_FLOOR),
+        1.25,
+        True,
+        "needs Redis",
+    )
+    for peer in ("cacheops", "cachalot"):
+        rows = [
+            r
+            for r in _ratios(results, "floors", f"{peer} hit", HIT)
+            if r["backend"] == "postgres+redis"
+        ]
+        targets += _target(
+            f"{peer} hit / cached_get hit",
+            ">= 4x",
+            rows,
+            4.0,
+            False,
+            _skip_reason(results, peer) or "needs PostgreSQL + Redis",
+        )
+    targets += _target(
+        "columns / raw cursor",
+        "<= 1.3x",
+        _ratios(results, "floors", "columns", "raw cursor"),
+        1.3,
+        True,
+        "needs smart_refresh()",
+    )
+    targets += _target(
+        "refresh_from_db(fields=[one]) / columns",
+        ">= 3x",
+        _ratios(results, "floors", "refresh_from_db", "columns"),
+        3.0,
+        False,
+        "needs smart_refresh()",
+    )
+    auto = [r for r in results.ratios if r["numerator"] == "auto"]
+    targets += _target(
+        "auto / best fixed strategy", "<= 1.10x", auto, 1.10, True, "needs smart_refresh()"
+    )
+    targets += _load_targets(results)
+    return targets
+
+
+def _skip_reason(results: Results, what: str) -> str | None:
+    for skip in results.skipped:
+        if what in skip["what"]:
+            return skip["why"]
+    return None
+
+
+def _load_targets(results: Results) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for name, field, bound, limit in (
+        ("herd", "queries", "<= 2 queries", 2),
+        ("storm", "stale", "0 stale rows", 0),
+    ):
+        facts = [f for f in results.facts if f["scenario"] == "load" and f["name"] == name]
+        if not facts:
+            out.append(
+                {
+                    "target": f"{name}: {field}",
+                    "bound": bound,
+                    "where": "-",
+                    "measured": None,
+                    "met": None,
+                    "note": _skip_reason(results, name) or "not run",
+                }
+            )
+            continue
+        for fact in facts:
+            library, value = fact["library"], fact.get(field)
+            ours = library == "cachefresh"
+            out.append(
+                {
+                    "target": f"{name}: {field}",
+                    "bound": bound if ours else "(peer)",
+                    "where": f"{fact['backend']}: {library}",
+                    "measured": value,
+                    "met": _verdict(value, limit, True) if ours else None,
+                    "note": "" if ours else "a peer's count, shown beside ours",
+                }
+            )
+    return out

@@ -1,0 +1,182 @@
+"""The benchmark harness runs end to end in its --tiny mode and writes what it promises.
+
+It runs as a subprocess: the harness configures its own Django (settings.configure()), which
+cannot happen inside this already configured test process. No test here asserts a time.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.conftest import require_servers
+
+ROOT = Path(__file__).resolve().parent.parent
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TOP_KEYS = {
+    "schema",
+    "started",
+    "duration_s",
+    "machine",
+    "versions",
+    "settings",
+    "backends",
+    "measurements",
+    "ratios",
+    "facts",
+    "targets",
+    "skipped",
+}
+MEASUREMENT_KEYS = {
+    "scenario",
+    "backend",
+    "group",
+    "variant",
+    "median_ns",
+    "q1_ns",
+    "q3_ns",
+    "min_ns",
+    "max_ns",
+    "rounds",
+    "batch",
+    "samples_ns",
+}
+
+
+def bench(out: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--tiny", "--output", str(out), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done, json.loads((out / "results.json").read_text())
+
+
+def check_document(doc: dict, pairs: set[str]) -> None:
+    assert set(doc) >= TOP_KEYS
+    assert {"python", "cpus", "platform"} <= set(doc["machine"])
+    assert doc["versions"]["Django"]
+    assert doc["settings"]["mode"] == "tiny" and doc["settings"]["seed"] == 1
+    assert set(doc["backends"]["ran"]) == pairs
+    for record in doc["measurements"]:
+        assert set(record) >= MEASUREMENT_KEYS
+        assert record["backend"] and record["rounds"] == len(record["samples_ns"]) > 0
+        assert record["min_ns"] <= record["q1_ns"] <= record["median_ns"] <= record["q3_ns"]
+        assert record["q3_ns"] <= record["max_ns"]
+    measured = {(m["scenario"], m["backend"]) for m in doc["measurements"]}
+    for pair in pairs:
+        for scenario in ("refresh", "read", "floors", "growth"):
+            assert (scenario, pair) in measured, (scenario, pair)
+    for ratio in doc["ratios"]:
+        assert ratio["q1"] <= ratio["median"] <= ratio["q3"]
+    variants = {m["variant"] for m in doc["measurements"] if m["scenario"] == "refresh"}
+    assert {"refresh_from_db", "cache", "full", "columns", "auto"} <= variants
+    assert {t["target"] for t in doc["targets"]} >= {
+        "cached_get hit / redis-py floor",
+        "columns / raw cursor",
+        "auto / best fixed strategy",
+        "herd: queries",
+        "storm: stale",
+    }
+    throughput = [f for f in doc["facts"] if f["name"] == "throughput"]
+    assert {f["processes"] for f in throughput} == {1, 2}
+    assert all(f["operations"] > 0 for f in throughput)
+    sizes = [f for f in doc["facts"] if f["name"] == "bytes per cached row"]
+    assert {f["model"] for f in sizes} == {"narrow", "wide"}
+
+
+def check_files(out: Path, charts: set[str]) -> None:
+    report = (out / "report.md").read_text()
+    assert report.startswith("# cachefresh benchmark report")
+    for heading in ("## Backends", "## Targets", "## 1. Refresh", "## 3. Floors", "## 6. Growth"):
+        assert heading in report
+    for name in charts:
+        assert (out / name).read_bytes().startswith(PNG_MAGIC), name
+        assert f"]({name})" in report
+
+
+def test_help_lists_the_options():
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    for option in (
+        "--scenarios",
+        "--quick",
+        "--full",
+        "--backends",
+        "--peers",
+        "--latency-ms",
+        "--output",
+        "--seed",
+        "--database-url",
+        "--redis-url",
+    ):
+        assert option in done.stdout
+
+
+def test_unknown_scenario_is_refused(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "-s", "9", "-o", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "unknown scenario" in done.stdout
+
+
+def test_embedded_backends_only(tmp_path):
+    done, doc = bench(tmp_path, "--backends", "sqlite", "--no-peers")
+    check_document(doc, {"sqlite+locmem"})
+    assert "not selected" in doc["backends"]["skipped"]["postgres+redis"]
+    assert "skipping postgres+redis" in done.stdout
+    check_files(tmp_path, {"refresh_by_strategy.png", "throughput.png", "growth.png"})
+
+
+@pytest.mark.servers
+def test_with_servers_and_peers(tmp_path):
+    require_servers()
+    _, doc = bench(tmp_path)
+    check_document(doc, {"sqlite+locmem", "postgres+redis"})
+    check_files(
+        tmp_path, {"refresh_by_strategy.png", "latency_winners.png", "throughput.png", "growth.png"}
+    )
+    floors = {m["variant"] for m in doc["measurements"] if m["backend"] == "postgres+redis"}
+    assert {"redis-py GET + decode + from_db", "raw cursor", "dict + from_db"} <= floors
+    peers = [m for m in doc["measurements"] if m.get("peer")]
+    assert {m["peer"] for m in peers} == {"cacheops", "cachalot"}
+    assert all(m["queries_per_hit"] == 0 for m in peers)  # they were measured on real hits
+    latency = {
+        (m["db_delay_ms"], m["cache_delay_ms"])
+        for m in doc["measurements"]
+        if m["scenario"] == "latency"
+    }
+    assert (1.0, 1.0) in latency and (None, None) in latency
+    # The run gave back what it took: no key under its prefix, its own database dropped.
+    run_id = doc["settings"]["run_id"]
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    assert not list(client.scan_iter(match=f"*{run_id}*", count=1000))
+    assert not list(
+        redis.Redis.from_url("redis://127.0.0.1:6379/14").scan_iter(match=f"*{run_id}*", count=1000)
+    )
+    note = doc["backends"]["ran"]["postgres+redis"]
+    if "own database" in note:
+        import psycopg
+
+        name = note.split("own database ", 1)[1].split(",", 1)[0]
+        with psycopg.connect(host="127.0.0.1", user="postgres", dbname="test") as conn:
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchall()
+        assert not found
