@@ -15,6 +15,7 @@ import datetime
 import decimal
 import hmac
 import uuid
+import zoneinfo
 from collections.abc import Sequence
 from hashlib import sha256
 from typing import Any
@@ -28,7 +29,7 @@ TOKEN_SIZE = 8
 HEADER_SIZE = 3 + 3 * TOKEN_SIZE
 MAC_SIZE = 16
 
-_DATETIME, _DATE, _TIME, _TIMEDELTA, _DECIMAL, _UUID, _MEMORYVIEW, _BIGINT = range(1, 9)
+_DATETIME, _DATE, _TIME, _TIMEDELTA, _DECIMAL, _UUID, _MEMORYVIEW, _BIGINT, _ZONED = range(1, 10)
 
 
 class EncodeError(ValueError):
@@ -38,7 +39,7 @@ class EncodeError(ValueError):
 def _default(value: Any) -> msgpack.ExtType:
     # datetime before date: a datetime is a date.
     if isinstance(value, datetime.datetime):
-        return msgpack.ExtType(_DATETIME, value.isoformat().encode())
+        return _datetime(value)
     if isinstance(value, datetime.date):
         return msgpack.ExtType(_DATE, value.isoformat().encode())
     if isinstance(value, datetime.time):
@@ -55,6 +56,18 @@ def _default(value: Any) -> msgpack.ExtType:
     if isinstance(value, int):  # only ints beyond 64 bits reach here
         return msgpack.ExtType(_BIGINT, str(value).encode())
     raise EncodeError(f"cachefresh cannot store a value of type {type(value).__name__}")
+
+
+def _datetime(value: datetime.datetime) -> msgpack.ExtType:
+    tz = value.tzinfo
+    if tz is None or type(tz) is datetime.timezone:  # naive, or a fixed offset: ISO is exact
+        return msgpack.ExtType(_DATETIME, value.isoformat().encode())
+    # A database in a named zone (SQLite with DATABASES TIME_ZONE) returns that zone: keep it,
+    # and the wall time with its fold, since an offset alone changes the object get() returns.
+    if isinstance(tz, zoneinfo.ZoneInfo) and tz.key is not None:
+        naive = value.replace(tzinfo=None, fold=0).isoformat()
+        return msgpack.ExtType(_ZONED, msgpack.packb((naive, value.fold, tz.key)))
+    raise EncodeError(f"cachefresh cannot store a datetime in a {type(tz).__name__} zone")
 
 
 def _ext_hook(code: int, data: bytes) -> Any:
@@ -75,6 +88,11 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return memoryview(data)
     if code == _BIGINT:
         return int(data.decode())
+    if code == _ZONED:
+        naive, fold, key = msgpack.unpackb(data)
+        return datetime.datetime.fromisoformat(naive).replace(
+            tzinfo=zoneinfo.ZoneInfo(key), fold=fold
+        )
     raise ValueError(f"unknown extension type {code}")
 
 

@@ -8,6 +8,9 @@ fill and a hit, and compares values and types with what ``get()`` returns on tha
 import datetime
 import decimal
 import ipaddress
+import zoneinfo
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -188,3 +191,42 @@ def test_aware_datetimes_in_other_offsets(backend, when):
     row = AllTypes.objects.create(datetime=when)
     assert_round_trip(backend, row.pk)
     assert AllTypes.objects.cached_get(pk=row.pk).datetime == when
+
+
+@contextmanager
+def database_time_zone(alias: str, name: str) -> Iterator[None]:
+    """The DATABASES[alias]['TIME_ZONE'] option, for a database without time zone support."""
+    connection = connections[alias]
+    saved = connection.settings_dict.get("TIME_ZONE")
+
+    def switch(value: str | None) -> None:
+        connection.settings_dict["TIME_ZONE"] = value
+        for cached in ("timezone", "timezone_name"):
+            connection.__dict__.pop(cached, None)
+
+    switch(name)
+    try:
+        yield
+    finally:
+        switch(saved)
+
+
+@pytest.mark.parametrize(
+    "wall",
+    [
+        datetime.datetime(2024, 7, 1, 12, 30),
+        datetime.datetime(2024, 10, 27, 2, 30),  # ambiguous: the clock goes back
+        datetime.datetime(2024, 3, 31, 2, 30),  # skipped: the clock goes forward
+    ],
+)
+def test_datetimes_in_the_database_time_zone(backend, wall):
+    """SQLite with DATABASES TIME_ZONE returns datetimes in that zone: keep the zone itself."""
+    if connections[backend].features.supports_timezones:
+        pytest.skip("Django forbids DATABASES TIME_ZONE with USE_TZ on this database")
+    with database_time_zone(backend, "Europe/Paris"):
+        with connections[backend].cursor() as cursor:
+            table = AllTypes._meta.db_table
+            cursor.execute(f"INSERT INTO {table} (datetime) VALUES (%s)", [wall.isoformat(" ")])
+        pk = AllTypes.objects.get().pk
+        assert AllTypes.objects.get(pk=pk).datetime.tzinfo == zoneinfo.ZoneInfo("Europe/Paris")
+        assert_round_trip(backend, pk)
