@@ -216,3 +216,56 @@ def test_django_builtin_redis_cache(builtin_redis, tmp_path, django_assert_num_q
     raw.set(row.entry, pickle.dumps(_CreatesFile(target)))
     assert cached_get(Author, author.pk).name == "two"
     assert not target.exists()
+
+
+@pytest.fixture(
+    params=[
+        "django.core.cache.backends.filebased.FileBasedCache",
+        "django.core.cache.backends.dummy.DummyCache",
+    ]
+)
+def generic_cache(request, tmp_path) -> Iterator[str]:
+    """Other Django cache backends on SQLite: only the generic cache API is available."""
+    caches_setting = dict(settings.CACHES)
+    caches_setting["generic"] = {"BACKEND": request.param, "LOCATION": str(tmp_path / "cache")}
+    config = dict(settings.CACHEFRESH, CACHE="generic", KEY_PREFIX="g")
+    with override_settings(CACHES=caches_setting, CACHEFRESH=config):
+        yield request.param.rsplit(".", 1)[1]
+
+
+def test_any_django_cache_backend(generic_cache, django_assert_num_queries):
+    author = Author.objects.create(name="one")
+    cached_get(Author, author.pk)
+    hits = 0 if generic_cache != "DummyCache" else 1  # a cache that keeps nothing never hits
+    with django_assert_num_queries(hits, using="default"):
+        assert cached_get(Author, author.pk).name == "one"
+    author.name = "two"
+    author.save()
+    assert cached_get(Author, author.pk).name == "two"
+    assert cached_get_many(Author, [author.pk, 999]) == {author.pk: author}
+    with pytest.raises(Author.DoesNotExist):
+        cached_get(Author, 999)
+
+
+def test_signed_entries_refuse_forgeries(backend, caplog, fresh_log, django_assert_num_queries):
+    config = dict(
+        settings.CACHEFRESH,
+        CACHE=get_settings().cache_alias,
+        SIGN_ENTRIES=True,
+        KEY_PREFIX=get_settings().key_prefix + "s",
+    )
+    with override_settings(CACHEFRESH=config):
+        author = Author.objects.create(name="real")
+        cached_get(Author, author.pk)
+        with django_assert_num_queries(0, using=backend):
+            assert cached_get(Author, author.pk).name == "real"
+        raw = RawCache()
+        row, _ = row_keys(backend, author.pk)
+        signed = raw.get(row.entry)
+        forged = codec.encode(signed[3:11], signed[11:19], signed[19:27], ["forged"] * 3, b"k")
+        caplog.set_level(logging.WARNING, logger="cachefresh")
+        for entry in (forged, signed[: -codec.MAC_SIZE], signed[:-1] + bytes([signed[-1] ^ 1])):
+            raw.set(row.entry, entry)
+            with django_assert_num_queries(1, using=backend):
+                assert cached_get(Author, author.pk).name == "real"
+        assert len([r for r in caplog.records if "treated as a miss" in r.getMessage()]) == 1
