@@ -32,6 +32,48 @@ def unsupported_reason(model: ModelType) -> str | None:
     concrete_parents = [p for p in meta.concrete_model._meta.parents if not p._meta.proxy]
     if len(concrete_parents) > 1:
         return "it inherits from several concrete models"
+    return _pk_problem(meta.pk)
+
+
+#: Primary key types whose equal values have one spelling once prepared, so one row has one key.
+#: A Decimal (1.5 / 1.50), an aware datetime (one instant, many zones) or a float (0.0 / -0.0)
+#: would let a reader and a writer name one row by two keys: a stale entry.
+KEYABLE_PK_TYPES = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "SmallAutoField",
+        "IntegerField",
+        "BigIntegerField",
+        "SmallIntegerField",
+        "PositiveIntegerField",
+        "PositiveBigIntegerField",
+        "PositiveSmallIntegerField",
+        "CharField",
+        "SlugField",
+        "TextField",
+        "UUIDField",
+    }
+)
+
+
+def _pk_problem(pk: Field[Any, Any] | None) -> str | None:
+    target = pk
+    while target is not None and target.is_relation:  # a link to a parent or another model
+        target = target.target_field  # type: ignore[attr-defined]
+    if target is None:
+        return "it has no primary key"
+    kind = target.get_internal_type()
+    if kind not in KEYABLE_PK_TYPES:
+        return (
+            f"its primary key is a {kind}; cachefresh caches models whose primary key is an "
+            "integer, a string or a UUID"
+        )
+    if getattr(target, "db_collation", None):
+        return (
+            "its primary key has a db_collation, under which several spellings of a key can "
+            "name the same row"
+        )
     return None
 
 

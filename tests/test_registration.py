@@ -20,7 +20,7 @@ from django.test.utils import isolate_apps
 import cachefresh.registry as registry_module
 from cachefresh import CacheFreshManager, cached_get, checks
 from cachefresh.registry import Registry, unsupported_reason
-from tests.testapp.models import Author, Listed, NotCached
+from tests.testapp.models import Author, BigPk, CharPk, Listed, NotCached, Restaurant, UUIDPk
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -118,6 +118,17 @@ def define(kind: str, *, cached_manager: bool = False) -> type[models.Model]:
         )
         body["Meta"] = meta
         return type(name, (first, second), body)
+    pk_fields: dict[str, Any] = {
+        "decimal_pk": lambda: models.DecimalField(primary_key=True, max_digits=5, decimal_places=2),
+        "datetime_pk": lambda: models.DateTimeField(primary_key=True),
+        "float_pk": lambda: models.FloatField(primary_key=True),
+        "collated_pk": lambda: models.CharField(
+            primary_key=True, max_length=10, db_collation="und-x-icu"
+        ),
+    }
+    if kind in pk_fields:
+        body |= {"key": pk_fields[kind](), "Meta": type("Meta", (), {"app_label": "testapp"})}
+        return type(name, (models.Model,), body)
     raise AssertionError(kind)
 
 
@@ -125,6 +136,12 @@ KINDS = {
     "composite": "it has a composite primary key",
     "unmanaged": "it is unmanaged",
     "several_parents": "it inherits from several concrete models",
+    # One row, several keys (1.5 / 1.50, one instant in two zones, 'a' / 'A'): a write under
+    # one spelling would leave the entry under another stale.
+    "decimal_pk": "its primary key is a DecimalField",
+    "datetime_pk": "its primary key is a DateTimeField",
+    "float_pk": "its primary key is a FloatField",
+    "collated_pk": "its primary key has a db_collation",
 }
 
 
@@ -134,7 +151,7 @@ def test_unsupported_reason_says_why(isolated, kind):
 
 
 def test_supported_kinds_have_no_reason():
-    for model in (Author, Listed, NotCached, ContentType):
+    for model in (Author, Listed, NotCached, ContentType, BigPk, UUIDPk, CharPk, Restaurant):
         assert unsupported_reason(model) is None
 
 
