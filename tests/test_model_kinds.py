@@ -19,6 +19,7 @@ from tests.testapp.models import (
     BigPk,
     CharPk,
     Place,
+    Profile,
     Restaurant,
     UUIDPk,
 )
@@ -206,3 +207,16 @@ def test_the_alias_is_part_of_the_key(backend, django_assert_num_queries):
     assert cached_get(Author, 7).name == "main 2"
     Author.objects.using("other").filter(name="other").update(name="other 2")
     assert cached_get(Author, 7, using="other").name == "other 2"
+
+
+def test_one_to_one_primary_key(backend, django_assert_num_queries):
+    author = Author.objects.create(name="a")
+    Profile.objects.create(author=author, bio="b")
+    assert assert_served(backend, Profile, author.pk, django_assert_num_queries).bio == "b"
+    assert Profile.objects.cached_get(pk=author) == Profile.objects.get(pk=author)
+    assert Profile.objects.cached_get(author=author.pk).bio == "b"
+    Profile.objects.filter(pk=author.pk).update(bio="c")
+    assert cached_get(Profile, author.pk).bio == "c"
+    author.delete()  # cascades
+    with pytest.raises(Profile.DoesNotExist):
+        cached_get(Profile, author.pk)

@@ -123,3 +123,12 @@ class Reshaped(models.Model):
     b = models.IntegerField(default=0)
 
     objects = CacheFreshManager()
+
+
+class Profile(models.Model):
+    """A primary key that is a one-to-one link to another model (not inheritance)."""
+
+    author = models.OneToOneField(Author, primary_key=True, on_delete=models.CASCADE)
+    bio = models.CharField(max_length=100, default="")
+
+    objects = CacheFreshManager()
