@@ -9,6 +9,9 @@ queue: the reader stamps every chunk with the time it may leave, the sender wait
 time and forwards it. Chunks are never reordered, and a burst of pipelined requests is
 delayed once, not once per request (the delay is latency, not bandwidth). A round trip
 through the proxy therefore takes at least twice ``delay_ms`` longer than a direct one.
+
+``jitter_ms`` adds a random extra delay, up to that much, to each chunk (order is still kept),
+as real networks do: it is what makes two processes disagree about when things happened.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import queue
+import random
 import socket
 import threading
 import time
@@ -28,16 +32,27 @@ POLL = 0.2
 
 
 class LatencyProxy:
-    """Forward ``127.0.0.1:<port>`` to ``target_host:target_port``, ``delay_ms`` each way.
+    """Forward ``127.0.0.1:<port>`` to ``target_host:target_port``, ``delay_ms`` each way
+    (plus up to ``jitter_ms`` more, at random, per chunk).
 
     Use as a context manager, or call ``start()`` and ``close()``.
     """
 
-    def __init__(self, target_host: str, target_port: int, delay_ms: float) -> None:
-        if delay_ms < 0:
-            raise ValueError(f"delay_ms must be >= 0, not {delay_ms!r}")
+    def __init__(
+        self,
+        target_host: str,
+        target_port: int,
+        delay_ms: float,
+        *,
+        jitter_ms: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
+        if delay_ms < 0 or jitter_ms < 0:
+            raise ValueError(f"delays must be >= 0, not {delay_ms!r} and {jitter_ms!r}")
         self.target = (target_host, target_port)
         self.delay = delay_ms / 1000.0
+        self.jitter = jitter_ms / 1000.0
+        self._random = random.Random(seed)
         self.host = "127.0.0.1"
         self.port = 0
         self._listener: socket.socket | None = None
@@ -129,7 +144,8 @@ class LatencyProxy:
                 data = source.recv(CHUNK)
             except OSError:
                 data = b""
-            chunks.put((time.monotonic() + self.delay, data))
+            extra = self._random.uniform(0.0, self.jitter) if self.jitter else 0.0
+            chunks.put((time.monotonic() + self.delay + extra, data))
             if not data:
                 return
 

@@ -1,0 +1,204 @@
+"""The stale-set storm: are rows ever left stale in the cache once writes stop?
+
+Each episode, writer processes make a bounded burst of committed ORM writes to a few hot rows
+while reader processes hammer the same rows through the library's cached read. Then the
+writers stop, the readers stop (so any fill still in flight has landed), and a checker
+process that took no part in the burst reads every row through the library's cached read.
+The cache is shared, so what the checker gets is what any process would get from then on;
+each row whose cached read differs from the row read by raw SQL is a stale row-episode.
+
+Every worker's database connection goes through a latency proxy: a fill then spends a
+network round trip between reading the row and storing it, the window of the stale-set race.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from multiprocessing.synchronize import Barrier, Event
+from typing import Any
+
+from benchmarks.stormapp.lab import PHASE_TIMEOUT, Crew, Lab, default_database, unavailable
+
+#: A reader's cap on reads per episode, so a stuck writer cannot make a reader spin forever.
+MAX_READS_PER_EPISODE = 50_000
+MAX_EXAMPLES = 5
+
+
+@dataclass
+class StormResult:
+    library: str
+    row_episodes: int
+    stale: int
+    stale_examples: list[dict[str, Any]]
+    duration: float
+    settings: dict[str, Any]
+    skipped: str | None = None
+    writes: int = 0
+    reads: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_storm(
+    library: str = "cachefresh",
+    *,
+    writers: int = 2,
+    readers: int = 3,
+    rows: int = 5,
+    episodes: int = 60,
+    writes_per_episode: int = 12,
+    db_latency_ms: float = 2.0,
+    db_jitter_ms: float = 0.0,
+    writer_db_latency_ms: float | None = None,
+    redis_latency_ms: float = 0.0,
+    database: dict[str, Any] | None = None,
+    redis_url: str | None = None,
+    key_prefix: str = "",
+    seed: int = 0,
+) -> StormResult:
+    """Run ``episodes`` episodes on ``rows`` hot rows; ``rows * episodes`` row-episodes."""
+    if writes_per_episode < rows:
+        raise ValueError("writes_per_episode must be >= rows: every row is written every episode")
+    settings: dict[str, Any] = {
+        "writers": writers,
+        "readers": readers,
+        "episodes": episodes,
+        "writes_per_episode": writes_per_episode,
+        "write_mix": "save(), save(update_fields=), QuerySet.update(), bulk_update() at random",
+        "seed": seed,
+    }
+    reason = unavailable(library)
+    if reason is not None:
+        return StormResult(library, 0, 0, [], 0.0, settings, skipped=reason)
+    lab = Lab(
+        library,
+        rows,
+        db_latency_ms,
+        redis_latency_ms,
+        database or default_database(),
+        **({"redis_url": redis_url} if redis_url else {}),
+        key_prefix=key_prefix,
+        db_jitter_ms=db_jitter_ms,
+        writer_db_latency_ms=writer_db_latency_ms,
+    )
+    with lab, Crew(lab.config) as crew, lab.connect() as conn:
+        settings.update(lab.settings())
+        go = crew.barrier(writers + readers + 1)
+        writes_done = crew.barrier(writers + 1)
+        reads_done = crew.barrier(readers + 1)
+        stop = crew.context.Event()
+        requests, replies = crew.context.Queue(), crew.context.Queue()
+        for index in range(writers):
+            crew.start(
+                _writer,
+                *(library, index, lab.pks, episodes, writes_per_episode, seed, go, writes_done),
+                config=lab.writer_config,
+            )
+        for index in range(readers):
+            crew.start(_reader, library, index, lab.pks, episodes, seed, go, stop, reads_done)
+        crew.start(_checker, library, lab.pks, episodes, requests, replies)
+
+        stale, examples = 0, []
+        crew.wait(go)
+        started = time.perf_counter()
+        for episode in range(episodes):
+            if episode:
+                crew.wait(go)
+            crew.wait(writes_done)
+            stop.set()
+            crew.wait(reads_done)
+            stop.clear()
+            requests.put(episode)
+            cached = crew.receive(replies)
+            committed = lab.committed(conn)
+            for pk, row in committed.items():
+                if cached[pk] != row:
+                    stale += 1
+                    if len(examples) < MAX_EXAMPLES:
+                        examples.append(
+                            {"episode": episode, "pk": pk, "cached": cached[pk], "committed": row}
+                        )
+        duration = time.perf_counter() - started
+        totals = crew.collect(writers + readers + 1)
+    return StormResult(
+        library,
+        rows * episodes,
+        stale,
+        examples,
+        duration,
+        settings,
+        writes=sum(t.get("writes", 0) for t in totals),
+        reads=sum(t.get("reads", 0) for t in totals),
+    )
+
+
+def _writer(
+    library: str,
+    index: int,
+    pks: list[int],
+    episodes: int,
+    writes_per_episode: int,
+    seed: int,
+    go: Barrier,
+    done: Barrier,
+) -> dict[str, int]:
+    from benchmarks.stormapp.libraries import WRITES, write
+
+    rng = random.Random(f"{seed}-writer-{index}")
+    count = 0
+    for episode in range(episodes):
+        # Every row is written every episode; the rest of the burst lands on random rows.
+        targets = rng.sample(pks, len(pks))
+        targets += [rng.choice(pks) for _ in range(writes_per_episode - len(pks))]
+        go.wait(timeout=PHASE_TIMEOUT)
+        for pk in targets:
+            # Random, not in turn: the last write of a burst (the one most likely to race a
+            # fill) must be of every kind; cachalot, for one, defers invalidation in atomic().
+            kind = rng.choice(WRITES)
+            others = [other for other in pks if other != pk]
+            chosen = [pk, rng.choice(others)] if kind == "bulk_update" and others else [pk]
+            count += 1
+            # Unique per writer and write, so every write changes the row.
+            value = (index + 1) * 10**9 + count
+            write(library, kind, chosen, value, f"w{index}-e{episode}-{count}")
+        done.wait(timeout=PHASE_TIMEOUT)
+    return {"writes": count}
+
+
+def _reader(
+    library: str,
+    index: int,
+    pks: list[int],
+    episodes: int,
+    seed: int,
+    go: Barrier,
+    stop: Event,
+    done: Barrier,
+) -> dict[str, int]:
+    from benchmarks.stormapp.libraries import cached_reader
+
+    read = cached_reader(library)
+    rng = random.Random(f"{seed}-reader-{index}")
+    total = 0
+    for _ in range(episodes):
+        go.wait(timeout=PHASE_TIMEOUT)
+        count = 0
+        while not stop.is_set() and count < MAX_READS_PER_EPISODE:
+            read(rng.choice(pks))
+            count += 1
+        total += count
+        done.wait(timeout=PHASE_TIMEOUT)
+    return {"reads": total}
+
+
+def _checker(
+    library: str, pks: list[int], episodes: int, requests: Any, replies: Any
+) -> dict[str, int]:
+    from benchmarks.stormapp.libraries import cached_reader
+
+    read = cached_reader(library)
+    for _ in range(episodes):
+        requests.get(timeout=PHASE_TIMEOUT)
+        replies.put({pk: read(pk).state() for pk in pks})
+    return {}
