@@ -219,10 +219,13 @@ def database_time_zone(alias: str, name: str) -> Iterator[None]:
         datetime.datetime(2024, 3, 31, 2, 30),  # skipped: the clock goes forward
     ],
 )
+@pytest.mark.parametrize("backend", ["sqlite-locmem"], indirect=True)
 def test_datetimes_in_the_database_time_zone(backend, wall):
-    """SQLite with DATABASES TIME_ZONE returns datetimes in that zone: keep the zone itself."""
-    if connections[backend].features.supports_timezones:
-        pytest.skip("Django forbids DATABASES TIME_ZONE with USE_TZ on this database")
+    """SQLite with DATABASES TIME_ZONE returns datetimes in that zone: keep the zone itself.
+
+    SQLite only: Django forbids that option with USE_TZ on a database with time zone support.
+    """
+    assert not connections[backend].features.supports_timezones
     with database_time_zone(backend, "Europe/Paris"):
         with connections[backend].cursor() as cursor:
             table = AllTypes._meta.db_table
