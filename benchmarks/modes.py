@@ -44,8 +44,8 @@ MODES = {
     ),
     "quick": Mode(
         name="quick",
-        plan=Plan(rounds=21, warmup=20, batch_ns=2_000_000),
-        slow_plan=Plan(rounds=5, warmup=15, batch_ns=0),
+        plan=Plan(rounds=31, warmup=20, batch_ns=3_000_000),
+        slow_plan=Plan(rounds=7, warmup=15, batch_ns=0),
         narrow_rows=2000,
         wide_rows=200,
         hot_rows=16,

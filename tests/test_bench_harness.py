@@ -82,8 +82,8 @@ def check_document(doc: dict, pairs: set[str]) -> None:
         "cached_get hit / redis-py floor",
         "columns / raw cursor",
         "auto / best fixed strategy",
-        "herd: queries",
-        "storm: stale",
+        "herd: queries for one cold row",
+        "storm: stale rows after writes stop",
     }
     throughput = [f for f in doc["facts"] if f["name"] == "throughput"]
     assert {f["processes"] for f in throughput} == {1, 2}

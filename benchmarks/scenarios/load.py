@@ -27,9 +27,11 @@ def _runner(module: str, function: str) -> Any:
 
 
 def _plain(result: Any) -> dict[str, Any]:
-    if is_dataclass(result) and not isinstance(result, type):
-        return asdict(result)
-    return dict(vars(result))
+    plain = asdict(result) if is_dataclass(result) and not isinstance(result, type) else {}
+    if isinstance(plain.get("queries"), list):
+        # The herd reports queries per round; its verdict is on the worst round.
+        plain["max_queries"] = max(plain["queries"], default=0)
+    return plain
 
 
 def run(ctx: Context, pair: Pair) -> None:
@@ -71,8 +73,10 @@ def _arguments(ctx: Context, runner: Any) -> dict[str, Any]:
         "seed": ctx.seed,
         "episodes": ctx.mode.storm_episodes,
         "readers": ctx.mode.herd_readers,
+        "processes": min(4, ctx.mode.herd_readers),
     }
     if runner.__name__ == "run_storm":
-        del offered["readers"]  # the storm's readers are its own few hammering processes
+        # The storm's readers and writers are its own few hammering processes.
+        del offered["readers"], offered["processes"]
     accepted = inspect.signature(runner).parameters
     return {name: value for name, value in offered.items() if name in accepted}
