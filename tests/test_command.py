@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connections
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from cachefresh import cached_get, cached_get_many, stats
@@ -38,6 +40,12 @@ def raw_sql(alias, sql, params):
 
 def article_table():
     return Article._meta.db_table
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def stored_keys(alias, pk, model=Article):
@@ -238,8 +246,17 @@ CHILD = textwrap.dedent(
     override_settings(CACHEFRESH=config).enable()
     from cachefresh import cached_get
     from tests.testapp.models import Article
+    if sys.argv[4] == "killed":
+        from cachefresh import stats
+        stats.FLUSH_INTERVAL = 0.05  # shortened from 10 s before the flusher starts
     for _ in range(int(sys.argv[3])):
         cached_get(Article, int(sys.argv[2]))
+    if sys.argv[4] == "killed":
+        # Exit without atexit handlers, as a killed worker would: only the periodic flush
+        # can have delivered the counts.
+        import time
+        time.sleep(0.5)
+        os._exit(0)
     # No explicit flush: the counts must reach the shared cache through the exit flush.
     """
 )
@@ -249,9 +266,10 @@ def test_stats_add_up_across_processes(servers):
     stats.reset()
     article = Article.objects.create(title="shared")
     prefix = settings.CACHEFRESH["KEY_PREFIX"]
-    for reads in (4, 3):  # one after the other: the first process fills, the second only hits
+    # One after the other: the first process fills, the others only hit.
+    for reads, end in ((4, "exits"), (3, "exits"), (2, "killed")):
         subprocess.run(
-            [sys.executable, "-c", CHILD, prefix, str(article.pk), str(reads)],
+            [sys.executable, "-c", CHILD, prefix, str(article.pk), str(reads), end],
             check=True,
             env={**os.environ, "PYTHONPATH": os.getcwd()},
             timeout=60,
@@ -260,4 +278,22 @@ def test_stats_add_up_across_processes(servers):
     out, _ = run("stats", "--json")
 
     counts = json.loads(out)["testapp.Article"]
-    assert counts == {"hit": 6, "miss": 1, "fill": 1}
+    assert counts == {"hit": 8, "miss": 1, "fill": 1}
+
+
+def test_stats_kept_while_the_cache_is_down_are_flushed_later(backend):
+    """A failed flush loses nothing: the counts go with the next flush that succeeds."""
+    stats.reset()
+    article = Article.objects.create(title="a")
+    cached_get(Article, article.pk)
+    cached_get(Article, article.pk)
+    dead = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+    }
+    config = dict(settings.CACHEFRESH, CACHE="dead")
+    with override_settings(CACHES={**settings.CACHES, "dead": dead}, CACHEFRESH=config):
+        assert stats.flush() is False
+    out, _ = run("stats", "--json")
+    assert json.loads(out)["testapp.Article"] == {"hit": 1, "miss": 1, "fill": 1}
