@@ -91,8 +91,23 @@ def in_transaction(alias: str) -> bool:
     )
 
 
+def _autocommit_off(connection: BaseDatabaseWrapper) -> bool:
+    return connection.connection is not None and not connection.autocommit
+
+
+def _manual_writes(connection: BaseDatabaseWrapper) -> PendingWrites | None:
+    """Writes of a transaction opened by ``set_autocommit(False)``, retired by ``commit()``."""
+    if not _autocommit_off(connection):
+        return None  # left over from a connection closed mid-transaction: rolled back
+    pending: PendingWrites | None = getattr(connection, "_cachefresh_manual", None)
+    return pending
+
+
 def written_in_transaction(alias: str, table: str) -> bool:
     connection = connections[alias]
+    manual = _manual_writes(connection)
+    if manual is not None and manual.touched(table):
+        return True
     if not connection.in_atomic_block:
         return False
     pending = pending_writes(connection)
@@ -103,7 +118,15 @@ def record(alias: str, tables: tuple[str, ...], pks: Pks) -> None:
     """Retire now in autocommit, or when the outermost transaction commits."""
     connection = connections[alias]
     if not connection.in_atomic_block:
-        retire(alias, tables, pks)
+        if not _autocommit_off(connection):
+            retire(alias, tables, pks)
+            return
+        # No atomic block, so no on_commit hook: retiring now would let another connection
+        # fill the old row under the new token before the commit; commit() retires instead.
+        manual = _manual_writes(connection)
+        if manual is None:
+            manual = connection._cachefresh_manual = PendingWrites(alias)  # type: ignore[attr-defined]
+        manual.add(tables, pks)
         return
     pending = pending_writes(connection)
     if pending is None:
@@ -190,10 +213,36 @@ def _hook_insert(execute_sql: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _hook_commit(commit: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(commit)
+    def wrapper(self: BaseDatabaseWrapper, *args: Any, **kwargs: Any) -> Any:
+        result = commit(self, *args, **kwargs)
+        manual: PendingWrites | None = getattr(self, "_cachefresh_manual", None)
+        if manual is not None:
+            self._cachefresh_manual = None  # type: ignore[attr-defined]
+            manual.flush()
+        return result
+
+    return wrapper
+
+
+def _hook_rollback(rollback: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(rollback)
+    def wrapper(self: BaseDatabaseWrapper, *args: Any, **kwargs: Any) -> Any:
+        self._cachefresh_manual = None  # type: ignore[attr-defined]
+        return rollback(self, *args, **kwargs)
+
+    return wrapper
+
+
 def install() -> None:
-    """Hook the SQL compilers once per process."""
+    """Hook the SQL compilers, and commit/rollback for manual transactions, once per process."""
     if getattr(compiler.SQLUpdateCompiler.execute_sql, "_cachefresh", False):
         return
+    BaseDatabaseWrapper.commit = _hook_commit(BaseDatabaseWrapper.commit)  # type: ignore[method-assign]
+    BaseDatabaseWrapper.rollback = _hook_rollback(  # type: ignore[method-assign]
+        BaseDatabaseWrapper.rollback
+    )
     compiler.SQLUpdateCompiler.execute_sql = _hook_update(  # type: ignore[method-assign]
         compiler.SQLUpdateCompiler.execute_sql
     )

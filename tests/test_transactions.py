@@ -4,6 +4,7 @@ Which entries exist is observed through the store itself (the row's token key), 
 can tell "retired at commit" from "retired at write time", which cached_get alone cannot.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -188,3 +189,48 @@ def test_each_database_has_its_own_transaction(backend, author):
         Author.objects.using("other").filter(pk=author.pk).update(name="moved")
         assert cached_get(Author, author.pk).name == "old"
     assert cached_get(Author, author.pk, using="other").name == "moved"
+
+
+@pytest.mark.parametrize("backend", ["postgres-redis"], indirect=True)
+def test_manual_transaction_retires_at_commit(backend, author):
+    """A reader on another connection fills the committed row while the write is pending.
+
+    Retiring at write time would let that fill survive the commit: the row stays stale.
+    PostgreSQL only: the in-memory SQLite database locks a second connection out instead.
+    """
+
+    def read_elsewhere() -> str:
+        try:
+            return cached_get(Author, author.pk).name
+        finally:
+            connections.close_all()
+
+    connection = connections[backend]
+    connection.set_autocommit(False)
+    try:
+        Author.objects.filter(pk=author.pk).update(name="new")
+        assert cached_get(Author, author.pk).name == "new"  # its own write
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(read_elsewhere).result() == "old"
+        connection.commit()
+    finally:
+        connection.set_autocommit(True)
+    assert cached_get(Author, author.pk).name == "new"
+
+
+def test_manual_transaction_commit_and_rollback(backend, author, django_assert_num_queries):
+    connection = connections[backend]
+    connection.set_autocommit(False)
+    try:
+        Author.objects.filter(pk=author.pk).update(name="new")
+        assert token_present(backend, Author, author.pk)  # not before the commit
+        connection.commit()
+        assert not token_present(backend, Author, author.pk)
+        assert cached_get(Author, author.pk).name == "new"  # read in a new transaction
+        Author.objects.filter(pk=author.pk).update(name="undone")
+        connection.rollback()
+    finally:
+        connection.set_autocommit(True)
+    assert cached_get(Author, author.pk).name == "new"
+    with django_assert_num_queries(0, using=backend):
+        assert cached_get(Author, author.pk).name == "new"
