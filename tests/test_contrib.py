@@ -1,11 +1,13 @@
 """The Prometheus collector and the django-debug-toolbar panel, with the real libraries."""
 
+import re
 import threading
 
 import pytest
 from django.conf import settings
 from django.http import HttpResponse
-from django.test import RequestFactory, override_settings
+from django.test import Client, RequestFactory, override_settings
+from django.urls import path
 
 from cachefresh import cached_get, cached_get_many, signals, stats
 from tests.testapp.models import Article
@@ -112,3 +114,54 @@ def test_panel_escapes_what_it_shows(backend, toolbar):
 
     html = render_panel(toolbar, view).content
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+@pytest.fixture
+def toolbar_site():
+    """A site with the real toolbar middleware, showing only the cachefresh panel."""
+    apps = [*settings.INSTALLED_APPS, "django.contrib.staticfiles", "debug_toolbar"]
+    templates = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
+    with (
+        override_settings(STATIC_URL="/static/"),
+        override_settings(INSTALLED_APPS=apps),
+        override_settings(
+            DEBUG=True,
+            INTERNAL_IPS=["127.0.0.1"],
+            TEMPLATES=templates,
+            MIDDLEWARE=["debug_toolbar.middleware.DebugToolbarMiddleware"],
+            DEBUG_TOOLBAR_PANELS=["cachefresh.contrib.debug_toolbar.CacheFreshPanel"],
+            DEBUG_TOOLBAR_CONFIG={"IS_RUNNING_TESTS": False},
+        ),
+    ):
+        from debug_toolbar.toolbar import debug_toolbar_urls
+
+        class Urls:
+            urlpatterns = (
+                path("page/<int:pk>/", lambda request, pk: page(pk)),
+                *debug_toolbar_urls(),
+            )
+
+        with override_settings(ROOT_URLCONF=Urls):
+            yield Client()
+
+
+def page(pk):
+    title = cached_get(Article, pk).title
+    return HttpResponse(f"<html><body><h1>{title}</h1></body></html>")
+
+
+def test_panel_renders_inside_the_real_toolbar(backend, toolbar_site):
+    article = Article.objects.create(title="seen")
+    cached_get(Article, article.pk)  # before the request: a hit inside it
+
+    response = toolbar_site.get(f"/page/{article.pk}/")
+
+    html = response.content.decode()
+    assert "<h1>seen</h1>" in html
+    assert "CacheFreshPanel" in html and "1 hits, 0 misses" in html
+    request_id = re.search(r'data-request-id="([0-9a-f]+)"', html).group(1)
+    rendered = toolbar_site.get(
+        "/__debug__/render_panel/", {"request_id": request_id, "panel_id": "CacheFreshPanel"}
+    )
+    content = rendered.json()["content"]
+    assert f"<td>hit</td><td>testapp.Article</td><td>{article.pk}</td>" in content
