@@ -7,14 +7,16 @@ its own on a free loopback port, without persistence, stopped when the test ends
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -185,3 +187,165 @@ def cache_entry(url: str, timeout: float = 0.2, **options: Any) -> dict[str, Any
         "LOCATION": url,
         "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": timeout, "SOCKET_TIMEOUT": timeout, **options},
     }
+
+
+# --- Processes against a private cache --------------------------------------------------------
+
+
+def child_setup(caches: dict[str, Any], cachefresh: dict[str, Any]) -> None:
+    """Django in a spawned process: the test database on PostgreSQL, the test's private cache."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.test import override_settings
+
+    from tests.routers import ACTIVE
+
+    settings.DATABASES["pg"]["NAME"] = settings.DATABASES["pg"]["TEST"]["NAME"]
+    override_settings(CACHES=caches, CACHEFRESH=cachefresh).enable()
+    ACTIVE["alias"] = "pg"
+
+
+def reader_process(caches: dict[str, Any], cachefresh: dict[str, Any], conn: Any) -> None:
+    """Another process: reads rows through the cache when asked, ``{pk: views}``."""
+    child_setup(caches, cachefresh)
+    from cachefresh import cached_get_many
+    from tests.testapp.models import Article
+
+    while True:
+        pks = conn.recv()
+        if pks is None:
+            return
+        conn.send({pk: a.views for pk, a in cached_get_many(Article, pks).items()})
+
+
+def _drain_outbox(seconds: float) -> int:
+    """Wait (bounded) until this process has delivered its held retirements; how many are left."""
+    from cachefresh.store import get_store
+
+    outbox = get_store().outbox
+    deadline = time.monotonic() + seconds
+    while outbox and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return len(outbox.pending | outbox.sending)
+
+
+def storm_worker(
+    caches: dict[str, Any],
+    cachefresh: dict[str, Any],
+    index: int,
+    pks: list[int],
+    workers: int,
+    stop: Any,
+    barrier: Any,
+    results: Any,
+) -> None:
+    """Write own rows, read all rows, check read-your-writes throughout and freshness after.
+
+    Each worker writes only its own rows (``pks[index::workers]``), so it knows their current
+    value at every moment: any read of them that differs is a stale read. After all workers
+    have stopped writing (a barrier), every worker reads every row through the cache and
+    compares with the database.
+    """
+    child_setup(caches, cachefresh)
+    from cachefresh import cached_get, cached_get_many, smart_refresh
+    from tests.testapp.models import Article
+
+    rng = random.Random(index)
+    own = pks[index::workers]
+    written = dict(Article.objects.filter(pk__in=own).values_list("pk", "views"))
+    report: dict[str, Any] = {"index": index, "ops": 0, "errors": [], "stale_own": []}
+
+    def check(pk: int, views: int | None) -> None:
+        if views != written.get(pk):
+            report["stale_own"].append((pk, views, written.get(pk)))
+
+    results.put(("ready", index))
+    deadline = time.monotonic() + 30
+    while not stop.is_set() and report["ops"] < 50_000 and time.monotonic() < deadline:
+        report["ops"] += 1
+        pk = rng.choice(own)
+        roll = rng.random()
+        try:
+            if roll < 0.2:
+                Article.objects.filter(pk=pk).update(views=written[pk] + 1)
+                written[pk] += 1
+            elif roll < 0.35:
+                article = Article.objects.get(pk=pk)
+                article.views = written[pk] + 1
+                article.save()
+                written[pk] += 1
+            elif roll < 0.4:
+                Article.objects.get(pk=pk).delete()
+                del written[pk]
+                own.remove(pk)
+                try:
+                    cached_get(Article, pk)
+                    report["stale_own"].append((pk, "deleted row served", None))
+                except Article.DoesNotExist:
+                    pass
+                fresh = Article.objects.create(title="storm", body="x" * 1500, views=0)
+                own.append(fresh.pk)
+                written[fresh.pk] = 0
+            elif roll < 0.5:
+                article = Article.objects.get(pk=pk)
+                article.views = -1
+                smart_refresh(article, ["views"])
+                check(pk, article.views)
+            elif roll < 0.75:
+                check(pk, cached_get(Article, pk).views)
+            else:
+                sample = [*rng.sample(pks, min(10, len(pks))), pk]
+                found = cached_get_many(Article, sample)
+                check(pk, found[pk].views if pk in found else None)
+        except Exception as exc:
+            report["errors"].append(f"{type(exc).__name__}: {exc}")
+    report["outbox_left"] = _drain_outbox(5.0)
+    barrier.wait(60)
+    truth = dict(Article.objects.values_list("pk", "views"))
+    seen = {pk: a.views for pk, a in cached_get_many(Article, list(truth)).items()}
+    seen_again = {pk: cached_get(Article, pk).views for pk in truth}
+    report["final_stale"] = [pk for pk in truth if seen.get(pk) != truth[pk]]
+    report["final_stale"] += [pk for pk in truth if seen_again[pk] != truth[pk]]
+    results.put(("done", report))
+
+
+def run_storm(
+    caches: dict[str, Any],
+    cachefresh: dict[str, Any],
+    pks: list[int],
+    workers: int = 3,
+    during: Callable[[], None] | None = None,
+    seconds: float = 2.0,
+) -> list[dict[str, Any]]:
+    """Run ``workers`` storm processes; ``during`` (a kill, say) runs while they storm."""
+    ctx = multiprocessing.get_context("spawn")
+    stop, barrier, results = ctx.Event(), ctx.Barrier(workers), ctx.Queue()
+    processes = [
+        ctx.Process(
+            target=storm_worker,
+            args=(caches, cachefresh, index, pks, workers, stop, barrier, results),
+            daemon=True,
+        )
+        for index in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        for _ in processes:
+            assert results.get(timeout=60)[0] == "ready"
+        if during is not None:
+            during()
+        else:
+            time.sleep(seconds)
+        stop.set()
+        reports = [results.get(timeout=90)[1] for _ in processes]
+    finally:
+        stop.set()
+        for process in processes:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+    return sorted(reports, key=lambda report: report["index"])
