@@ -135,7 +135,9 @@ def _add_shared(deltas: dict[str, int]) -> None:
             full = cache.make_key(key)
             pipe.incrby(full, count)
             pipe.expire(full, SHARED_TTL)
-        pipe.execute()
+        # A key holding something other than an integer refuses INCRBY; the other keys are
+        # counted all the same, so a retry must not add them twice.
+        pipe.execute(raise_on_error=False)
         return
     for key, count in deltas.items():
         if cache.add(key, count, SHARED_TTL):
