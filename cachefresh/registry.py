@@ -87,9 +87,10 @@ class ModelPlan:
     schema: bytes
     pk_field: Field[Any, Any]
     pk_index: int
-    lookup_names: frozenset[str]
     family: tuple[str, ...]
     _tags: dict[tuple[str, str], str] = field(default_factory=dict)
+    _generation_keys: dict[str, str] = field(default_factory=dict)
+    _int_bounds: dict[str, tuple[int | None, int | None] | None] = field(default_factory=dict)
 
     @property
     def table(self) -> str:
@@ -105,22 +106,39 @@ class ModelPlan:
         return tag
 
     def generation_key(self, alias: str) -> str:
-        return keys.generation_key(get_settings().key_prefix, alias, self.table)
+        key = self._generation_keys.get(alias)
+        if key is None:
+            key = self._generation_keys[alias] = keys.generation_key(
+                get_settings().key_prefix, alias, self.table
+            )
+        return key
+
+    def _integer_bounds(self, alias: str) -> tuple[int | None, int | None] | None:
+        """The column's integer range on ``alias``, ``None`` for a pk that is not an integer."""
+        if alias not in self._int_bounds:
+            target = self.pk_field
+            while target.is_relation:  # a multi-table child's pk is a link to its parent's
+                target = target.target_field  # type: ignore[attr-defined]
+            ranges = connections[alias].ops.integer_field_ranges
+            self._int_bounds[alias] = ranges.get(target.get_internal_type())
+        return self._int_bounds[alias]
 
     def normalize_pk(self, value: Any, alias: str) -> Any:
         """The pk as the database will compare it; raises for values Django would refuse.
 
         Callers hand anything unusual back to the ORM so that users get Django's own errors.
         """
+        bounds = self._integer_bounds(alias)
+        if type(value) is int and bounds is not None:  # the hot path: an int for an int pk
+            prepared = value
         # get() refuses an instance for a plain pk and accepts one for a relational pk:
         # the ORM answers either way.
-        if value is None or hasattr(value, "resolve_expression") or isinstance(value, Model):
+        elif value is None or hasattr(value, "resolve_expression") or isinstance(value, Model):
             raise ValueError("not a plain primary key value")
-        prepared = self.pk_field.get_prep_value(self.pk_field.to_python(value))
-        if isinstance(prepared, int) and not isinstance(prepared, bool):
-            low, high = connections[alias].ops.integer_field_range(
-                self.pk_field.get_internal_type()
-            )
+        else:
+            prepared = self.pk_field.get_prep_value(self.pk_field.to_python(value))
+        if isinstance(prepared, int) and not isinstance(prepared, bool) and bounds is not None:
+            low, high = bounds
             if (low is not None and prepared < low) or (high is not None and prepared > high):
                 raise ValueError("primary key out of range for the column")
         elif isinstance(prepared, str) and "\x00" in prepared:
@@ -144,7 +162,8 @@ def _family(model: ModelType) -> tuple[str, ...]:
 
 def _build_plan(model: ModelType) -> ModelPlan:
     meta = model._meta
-    fields = tuple(meta.concrete_fields)
+    # The very object Options caches, so Registry.plan() can tell by identity that it changed.
+    fields = meta.concrete_fields
     shape = [(f.attname, f.column, type(f).__name__, f.get_internal_type()) for f in fields]
     pk = meta.pk
     assert pk is not None
@@ -155,7 +174,6 @@ def _build_plan(model: ModelType) -> ModelPlan:
         schema=codec.fingerprint([(meta.db_table, *part) for part in shape]),
         pk_field=pk,
         pk_index=fields.index(pk),
-        lookup_names=frozenset({"pk", pk.name, pk.attname}),
         family=_family(model),
     )
 

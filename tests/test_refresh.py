@@ -165,12 +165,29 @@ def test_from_queryset_goes_to_refresh_from_db(backend):
     assert smart_refresh(article, from_queryset=Article.objects.all()) == Strategy.FULL
 
 
-def test_auto_settles_on_the_cache_when_it_is_warm_and_cheap(backend):
-    article = Article.objects.create(title="t")
-    cached_get(Article, article.pk)
-    used = [smart_refresh(article) for _ in range(60)]
-    # After warm-up, a warm local cache beats any database read.
-    assert used[-20:].count(Strategy.CACHE) >= 19
+def test_cost_model_prices_the_lookup_against_the_database_time_it_saves():
+    from cachefresh.cost import EXPLORE_EVERY, CostModel
+
+    model = CostModel()
+    for _ in range(3):
+        model.observe_database("m", "db", "full", False, 300e-6)
+        model.observe_database("m", "db", "columns", False, 100e-6)
+        model.observe_lookup("m", "db", hit=True, seconds=40e-6)
+    decisions = [model.choose("m", "db", False, cache_allowed=True) for _ in range(EXPLORE_EVERY)]
+    assert {(d.database, d.cache_first) for d in decisions[:-1]} == {("columns", True)}
+    assert decisions[-1].reason == "explore" and not decisions[-1].cache_first
+    # Mostly misses: a lookup that rarely saves the database trip is not worth making.
+    for _ in range(60):
+        model.observe_lookup("m", "db", hit=False, seconds=40e-6)
+    assert not model.choose("m", "db", False, cache_allowed=True).cache_first
+    # A far cache: the lookup costs more than the query it would save.
+    other = CostModel()
+    for _ in range(3):
+        other.observe_database("m", "db", "full", True, 300e-6)
+        other.observe_database("m", "db", "columns", True, 100e-6)
+        other.observe_lookup("m", "db", hit=True, seconds=2e-3)
+    assert not other.choose("m", "db", True, cache_allowed=True).cache_first
+    assert not other.choose("m", "db", True, cache_allowed=False).cache_first
 
 
 def test_counters_say_which_strategy_ran_and_why(backend):
