@@ -253,9 +253,11 @@ CHILD = textwrap.dedent(
         cached_get(Article, int(sys.argv[2]))
     if sys.argv[4] == "killed":
         # Exit without atexit handlers, as a killed worker would: only the periodic flush
-        # can have delivered the counts.
+        # can have delivered the counts. Wait (bounded) until it has run.
         import time
-        time.sleep(0.5)
+        deadline = time.monotonic() + 20
+        while stats._flushed != stats._counts and time.monotonic() < deadline:
+            time.sleep(0.02)
         os._exit(0)
     # No explicit flush: the counts must reach the shared cache through the exit flush.
     """
