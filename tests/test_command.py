@@ -15,13 +15,13 @@ from django.db import connections
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from cachefresh import cached_get, cached_get_many, stats
+from cachefresh import cached_get, cached_get_many, smart_refresh, smart_refresh_many, stats
 from cachefresh.keys import RowKeys
 from cachefresh.management.commands.cachefresh import STALE_EXIT
 from cachefresh.management.progress import progress_bar
 from cachefresh.registry import registry
 from cachefresh.store import get_store
-from tests.testapp.models import Article, Author
+from tests.testapp.models import Article, ArticleProxy, Author
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -205,14 +205,21 @@ def test_stats_counts_reads_fills_and_invalidations(backend):
     cached_get(Article, article.pk)  # hit
     cached_get_many(Article, [article.pk])  # hit
     Article.objects.filter(pk=article.pk).update(title="b")  # one row retired
+    smart_refresh(article, ["title"], strategy="columns")
+    smart_refresh_many([ArticleProxy.objects.get(pk=article.pk)], ["title"], strategy="columns")
 
     out, _ = run("stats", "--json")
 
-    counts = json.loads(out)["testapp.Article"]
+    everything = json.loads(out)
+    counts = everything["testapp.Article"]
     assert counts["hit"] == 2
     assert counts["miss"] == 1
     assert counts["fill"] == 1
     assert counts["invalidated_rows"] == 1
+    assert counts["refresh_columns"] == 1
+    assert counts["refresh_reason_forced"] == 1
+    # Counted under the proxy's label: the proxy has a row of its own.
+    assert everything["testapp.ArticleProxy"] == {"refresh_columns": 1}
     out, _ = run("stats")
     line = next(line for line in out.splitlines() if line.startswith("testapp.Article"))
     assert line.split()[1:4] == ["2", "1", "1"]

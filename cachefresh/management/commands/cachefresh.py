@@ -76,14 +76,18 @@ class Command(BaseCommand):
 
     def handle_stats(self, **options: Any) -> None:
         stats.flush()
-        tables = {model._meta.db_table: model._meta.label for model in registry.cached_models()}
-        per_model = _merge(stats.shared_snapshot([*tables.values(), *tables]), tables)
+        cached = registry.cached_models()
+        tables = {model._meta.db_table: model._meta.label for model in cached}
+        # Proxies too: smart_refresh() counts under the class of the instance it refreshed.
+        labels = [m._meta.label for m in apps.get_models() if m._meta.concrete_model in cached]
+        names = [*labels, *tables]
+        per_model = _merge(stats.shared_snapshot(names), tables)
         if options["json"]:
             self.stdout.write(json.dumps(per_model, indent=2, sort_keys=True))
         else:
             self._print_table(per_model)
         if options["reset"]:
-            stats.clear_shared([*tables.values(), *tables])
+            stats.clear_shared(names)
             self.stdout.write("Shared counters reset.")
 
     def _print_table(self, per_model: dict[str, dict[str, int]]) -> None:
