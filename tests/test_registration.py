@@ -22,7 +22,8 @@ from cachefresh import CacheFreshManager, cached_get, checks
 from cachefresh.registry import Registry, unsupported_reason
 from tests.testapp.models import Author, BigPk, CharPk, Listed, NotCached, Restaurant, UUIDPk
 
-pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+# Only the tests that read rows need a database; the rest build registries in memory.
+uses_db = pytest.mark.django_db(transaction=True, databases="__all__")
 
 
 def models_setting(*patterns: str) -> Any:
@@ -32,6 +33,7 @@ def models_setting(*patterns: str) -> Any:
 # --- the project's models, through the real registry ------------------------------------------
 
 
+@uses_db
 def test_app_wildcard_caches_plain_models(backend, django_assert_num_queries):
     thing = NotCached.objects.create(name="n")
     with pytest.raises(ImproperlyConfigured):
@@ -46,6 +48,7 @@ def test_app_wildcard_caches_plain_models(backend, django_assert_num_queries):
             cached_get(ContentType, ContentType.objects.get_for_model(Author).pk)
 
 
+@uses_db
 def test_star_caches_every_app(backend, django_assert_num_queries):
     content_type = ContentType.objects.get_for_model(Author)
     with models_setting("*"):
@@ -54,6 +57,7 @@ def test_star_caches_every_app(backend, django_assert_num_queries):
             assert cached_get(ContentType, content_type.pk).model == "author"
 
 
+@uses_db
 @pytest.mark.parametrize("label", ["testapp.NotCached", "testapp.notcached"])
 def test_a_label_caches_one_model(backend, label, django_assert_num_queries):
     thing = NotCached.objects.create(name="n")
