@@ -309,6 +309,9 @@ def storm_worker(
     seen_again = {pk: cached_get(Article, pk).views for pk in truth}
     report["final_stale"] = [pk for pk in truth if seen.get(pk) != truth[pk]]
     report["final_stale"] += [pk for pk in truth if seen_again[pk] != truth[pk]]
+    from cachefresh import stats
+
+    report["hits"] = stats.snapshot().get("testapp.Article", {}).get("hit", 0)
     results.put(("done", report))
 
 
