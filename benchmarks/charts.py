@@ -19,6 +19,8 @@ STRATEGY_COLOURS = {
     "auto": "#9467bd",
 }
 FIXED = ("cache", "full", "columns")
+#: Small files: one of them is committed under docs/img.
+DPI = 80
 
 
 def _of(doc: dict[str, Any], scenario: str) -> list[dict[str, Any]]:
@@ -54,7 +56,7 @@ def refresh_chart(doc: dict[str, Any], path: Path) -> bool:
         ax.set_title(f"Time per refresh by strategy: {backend}")
         ax.legend(fontsize=7, ncol=len(variants))
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return True
 
@@ -94,7 +96,7 @@ def latency_chart(doc: dict[str, Any], path: Path) -> bool:
         ax.set_ylabel("database (added one-way delay)")
         ax.set_title(f"Fastest fixed strategy, {fields} (narrow rows)")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return True
 
@@ -117,7 +119,7 @@ def throughput_chart(doc: dict[str, Any], path: Path) -> bool:
     ax.set_title(f"Throughput against concurrency ({doc['machine']['cpus']} CPUs)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return True
 
@@ -140,7 +142,7 @@ def growth_chart(doc: dict[str, Any], path: Path) -> bool:
     ax.set_title("Cost against table size")
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return True
 

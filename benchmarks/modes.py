@@ -23,6 +23,8 @@ class Mode:
     throughput_seconds: float
     delays_ms: tuple[float, ...]
     herd_readers: int
+    #: Whether the storm and the herd also run for the peers (each run spawns a crew).
+    load_peers: bool
     storm_episodes: int
 
 
@@ -40,6 +42,7 @@ MODES = {
         throughput_seconds=0.2,
         delays_ms=(0.0, 1.0),
         herd_readers=4,
+        load_peers=False,
         storm_episodes=3,
     ),
     "quick": Mode(
@@ -55,6 +58,7 @@ MODES = {
         throughput_seconds=0.5,
         delays_ms=(0.0, 0.5, 2.0),
         herd_readers=32,
+        load_peers=True,
         storm_episodes=20,
     ),
     "full": Mode(
@@ -70,6 +74,7 @@ MODES = {
         throughput_seconds=2.0,
         delays_ms=(0.0, 0.5, 1.0, 2.0, 5.0),
         herd_readers=32,
+        load_peers=True,
         storm_episodes=60,
     ),
 }

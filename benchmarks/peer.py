@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.djangoenv import configure
-from benchmarks.timing import Plan, measure
+from benchmarks.floorcalls import floor_calls
+from benchmarks.timing import Plan, measure, paired_ratio
 
 
 def _hit_call(peer: str, manager: Any, pks: list[int]) -> Callable[[], Any]:
@@ -40,6 +41,17 @@ def _queries_per_hit(call: Callable[[], Any], alias: str, calls: int) -> float:
     return seen[0] / calls
 
 
+def _floor(model: Any, alias: str, floor: dict[str, Any]) -> dict[str, Callable[[], Any]]:
+    client = None
+    if floor["full_keys"]:
+        from django_redis import get_redis_connection
+
+        # Same client options as cachefresh's (the "redis" cache of the spec).
+        client = get_redis_connection("redis")
+    entries = {int(pk): bytes.fromhex(data) for pk, data in floor["entries"].items()}
+    return floor_calls(model, alias, floor["names"], entries, client, floor["full_keys"])
+
+
 def main(argv: list[str]) -> int:
     peer = argv[0]
     job = json.load(sys.stdin)
@@ -49,20 +61,27 @@ def main(argv: list[str]) -> int:
 
     plan = Plan(**job["plan"])
     alias = spec["peer_db"]
-    summaries, queries = {}, {}
+    summaries, queries, floors, bridges = {}, {}, {}, {}
     for name, model in (("narrow", Narrow), ("wide", Wide)):
         pks = job["pks"][name]
         call = _hit_call(peer, model._default_manager.db_manager(alias), pks)
         for _ in range(2 * len(pks)):
             call()  # fill the peer's cache; every later call is a hit
         queries[name] = _queries_per_hit(call, alias, len(pks))
+        floor = job["floors"][name]
+        bridge = floor["bridge"]
+        variants = {"hit": call, bridge: _floor(model, alias, floor)[bridge]}
         rng = random.Random(f"{job['seed']}:peer:{peer}:{name}")
-        summaries[name] = measure({"hit": call}, plan, rng)["hit"]
+        measured = measure(variants, plan, rng)
+        summaries[name], floors[name] = measured["hit"], measured[bridge]
+        bridges[name] = paired_ratio(measured["hit"], measured[bridge])
     from importlib import metadata
 
     package = {"cacheops": "django-cacheops", "cachalot": "django-cachalot"}[peer]
     json.dump(
         {
+            "floors": floors,
+            "bridges": bridges,
             "peer": peer,
             "version": metadata.version(package),
             "summaries": summaries,

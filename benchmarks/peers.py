@@ -30,13 +30,12 @@ def unavailable(peer: str, pair: Pair) -> str | None:
     return None
 
 
-def run(ctx: Context, peer: str, pair: Pair) -> dict[str, Any]:
+def run(ctx: Context, peer: str, pair: Pair, floors: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``floors``: per model, what the peer needs to time the same floor cachefresh was timed
+    against (entry bytes, their Redis keys, the attnames, which floor bridges)."""
     spec = dict(ctx.spec, peer_db=pair.db_alias, peer_cache=pair.cache_alias)
     plan = ctx.mode.plan
-    models = {
-        name: ctx.hot_pks(model)
-        for name, model in (("narrow", _model("Narrow")), ("wide", _model("Wide")))
-    }
+    models = {name: ctx.hot_pks(_model(name.capitalize())) for name in floors}
     job = {
         "spec": spec,
         "pks": models,
@@ -46,6 +45,12 @@ def run(ctx: Context, peer: str, pair: Pair) -> dict[str, Any]:
             "warmup": plan.warmup,
             "batch_ns": plan.batch_ns,
             "max_batch": plan.max_batch,
+        },
+        "floors": {
+            name: dict(
+                floor, entries={str(pk): data.hex() for pk, data in floor["entries"].items()}
+            )
+            for name, floor in floors.items()
         },
     }
     try:

@@ -86,7 +86,7 @@ def _ratio_table(doc: dict[str, Any], scenario: str) -> list[str]:
             f"{r['numerator']} / {r['denominator']}",
             f"{r['median']:.2f}x",
             f"{r['q1']:.2f}-{r['q3']:.2f}",
-            "paired by round" if r["paired"] else "ratio of medians",
+            r.get("how", "paired by round"),
         ]
         for r in doc["ratios"]
         if r["scenario"] == scenario

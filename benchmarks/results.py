@@ -68,6 +68,7 @@ class Results:
         denominator: str,
         value: dict[str, float],
         paired: bool = True,
+        how: str = "paired by round",
     ) -> dict[str, Any]:
         record = {
             "scenario": scenario,
@@ -76,6 +77,7 @@ class Results:
             "numerator": numerator,
             "denominator": denominator,
             "paired": paired,
+            "how": how,
             **value,
         }
         self.ratios.append(record)

@@ -59,7 +59,7 @@ def _target(
                 "where": f"{row['backend']}: {row['group']}",
                 "measured": value,
                 "met": _verdict(value, value_bound, at_most),
-                "note": "" if row.get("paired", True) else "ratio of medians (separate process)",
+                "note": "" if row.get("paired", True) else row.get("how", "separate process"),
             }
         )
     return out
@@ -79,7 +79,7 @@ def evaluate(results: Results) -> list[dict[str, Any]]:
         rows = [
             r
             for r in _ratios(results, "floors", f"{peer} hit", HIT)
-            if r["backend"] == "postgres+redis"
+            if r["backend"] == "postgres+redis" and r.get("how", "").startswith("bridged")
         ]
         targets += _target(
             f"{peer} hit / cached_get hit",

@@ -15,13 +15,12 @@ from benchmarks import peers
 from benchmarks.backends import Pair
 from benchmarks.benchapp.models import ONE_FIELD
 from benchmarks.context import Context, cycle
+from benchmarks.floorcalls import DICT_FLOOR, REDIS_FLOOR, floor_calls
 from benchmarks.scenarios.common import MODELS, raw_cursor_fetch, refresh_variants, warm
 from benchmarks.timing import measure, median_ratio, paired_ratio
 
 NAME = "floors"
 HIT = "cached_get() hit"
-REDIS_FLOOR = "redis-py GET + decode + from_db"
-DICT_FLOOR = "dict + from_db"
 CURSOR_FLOOR = "raw cursor"
 
 
@@ -38,56 +37,63 @@ def _entries(model: Any, alias: str, pks: list[int]) -> dict[int, bytes]:
     return {pk: value for pk, value in zip(pks, found, strict=True) if type(value) is bytes}
 
 
-def _floors(model: Any, pair: Pair, pks: list[int]) -> dict[str, Any]:
+def floor_job(model: Any, pair: Pair, pks: list[int]) -> dict[str, Any]:
+    """What it takes to build the floors of ``pks``, in this process or in a peer's."""
     from django.core.cache import caches
 
-    from cachefresh import codec
     from cachefresh.keys import RowKeys
     from cachefresh.registry import registry
 
     plan = registry.plan(model)
-    alias, names, width = pair.db_alias, plan.attnames, len(plan.attnames)
-    entries = _entries(model, alias, pks)
-    decoded = {pk: codec.decode(data, width, None) for pk, data in entries.items()}
-    table = {pk: values for pk, values in decoded.items() if values is not None}
-    if len(table) != len(pks):
-        raise RuntimeError(f"{model.__name__}: {len(pks) - len(table)} hot rows not cached")
-    from_db, dict_pk = model.from_db, cycle(pks)
-    floors: dict[str, Any] = {DICT_FLOOR: lambda: from_db(alias, names, table[dict_pk()])}
+    entries = _entries(model, pair.db_alias, pks)
+    if len(entries) != len(pks):
+        raise RuntimeError(f"{model.__name__}: {len(pks) - len(entries)} hot rows not cached")
+    job: dict[str, Any] = {
+        "names": list(plan.attnames),
+        "entries": entries,
+        "full_keys": None,
+        "bridge": DICT_FLOOR,
+    }
     if pair.cache_alias == "redis":
+        cache, tag = caches[pair.cache_alias], plan.table_tag(pair.db_alias)
+        job["full_keys"] = [cache.make_key(RowKeys(tag, pk).entry) for pk in pks]
+        job["bridge"] = REDIS_FLOOR
+    return job
+
+
+def _floors(model: Any, pair: Pair, job: dict[str, Any]) -> dict[str, Any]:
+    client = None
+    if job["full_keys"]:
         from django_redis import get_redis_connection
 
         # The very redis-py client (pool, socket options) cachefresh reads through, so the
         # floor differs from a hit only by what cachefresh itself does.
-        cache = caches[pair.cache_alias]
         client = get_redis_connection(pair.cache_alias)
-        tag = plan.table_tag(alias)
-        full_keys = cycle([cache.make_key(RowKeys(tag, pk).entry) for pk in pks])
-        decode, get = codec.decode, client.get
-
-        floors[REDIS_FLOOR] = lambda: from_db(alias, names, decode(get(full_keys()), width, None))
-    return floors
+    return floor_calls(model, pair.db_alias, job["names"], job["entries"], client, job["full_keys"])
 
 
 def run(ctx: Context, pair: Pair) -> None:
     hits: dict[str, dict[str, Any]] = {}
+    jobs: dict[str, dict[str, Any]] = {}
     for model_name, model in MODELS.items():
         pks = ctx.hot_pks(model)
         warm(model, pair.db_alias, pks)
-        hits[model_name] = _hit_vs_floors(ctx, pair, model_name, model, pks)
+        job = floor_job(model, pair, pks)
+        hits[model_name] = _hit_vs_floors(ctx, pair, model_name, model, pks, job)
+        jobs[model_name] = job
         _one_column(ctx, pair, model_name, model, pks)
         _sizes(ctx, pair, model_name, model, pks)
-    _peers(ctx, pair, hits)
+    _peers(ctx, pair, hits, jobs)
 
 
 def _hit_vs_floors(
-    ctx: Context, pair: Pair, model_name: str, model: Any, pks: list[int]
+    ctx: Context, pair: Pair, model_name: str, model: Any, pks: list[int], job: dict[str, Any]
 ) -> dict[str, Any]:
     manager = model._default_manager.db_manager(pair.db_alias)
     group = f"{model_name}, hit vs floors"
     ctx.say(f"{NAME} {pair.name}: {group}")
     hit_pk = cycle(pks)
-    variants = {HIT: lambda: manager.cached_get(pk=hit_pk()), **_floors(model, pair, pks)}
+    variants = {HIT: lambda: manager.cached_get(pk=hit_pk()), **_floors(model, pair, job)}
     summaries = measure(variants, ctx.mode.plan, ctx.rng(NAME, pair.name, group))
     ctx.results.measured(NAME, pair.name, group, summaries, model=model_name)
     for floor in (REDIS_FLOOR, DICT_FLOOR):
@@ -95,7 +101,7 @@ def _hit_vs_floors(
             ctx.results.ratio(
                 NAME, pair.name, group, HIT, floor, paired_ratio(summaries[HIT], summaries[floor])
             )
-    return summaries[HIT]
+    return {"hit": summaries[HIT], "bridge": paired_ratio(summaries[HIT], summaries[job["bridge"]])}
 
 
 def _one_column(ctx: Context, pair: Pair, model_name: str, model: Any, pks: list[int]) -> None:
@@ -141,7 +147,9 @@ def _sizes(ctx: Context, pair: Pair, model_name: str, model: Any, pks: list[int]
     )
 
 
-def _peers(ctx: Context, pair: Pair, hits: dict[str, dict[str, Any]]) -> None:
+def _peers(
+    ctx: Context, pair: Pair, hits: dict[str, dict[str, Any]], jobs: dict[str, dict[str, Any]]
+) -> None:
     if not ctx.peers:
         ctx.results.skip(NAME, "peers", "not asked for (--peers to include them)")
         return
@@ -151,13 +159,12 @@ def _peers(ctx: Context, pair: Pair, hits: dict[str, dict[str, Any]]) -> None:
             ctx.results.skip(NAME, f"{peer} on {pair.name}", why)
             continue
         ctx.say(f"{NAME} {pair.name}: {peer} (subprocess)")
-        outcome = peers.run(ctx, peer, pair)
+        outcome = peers.run(ctx, peer, pair, jobs)
         if "error" in outcome:
             ctx.results.skip(NAME, f"{peer} on {pair.name}", outcome["error"])
             continue
         for model_name, summary in outcome["summaries"].items():
-            group = f"{model_name}, peers"
-            label = f"{peer} hit"
+            group, label = f"{model_name}, peers", f"{peer} hit"
             ctx.results.measured(
                 NAME,
                 pair.name,
@@ -167,13 +174,38 @@ def _peers(ctx: Context, pair: Pair, hits: dict[str, dict[str, Any]]) -> None:
                 peer=peer,
                 peer_version=outcome.get("version"),
                 queries_per_hit=outcome["queries_per_hit"].get(model_name),
+                floor=jobs[model_name]["bridge"],
+                floor_in_peer_process=outcome["floors"][model_name],
             )
+            ours = hits[model_name]
             ctx.results.ratio(
                 NAME,
                 pair.name,
                 group,
                 label,
                 HIT,
-                median_ratio(summary, hits[model_name]),
+                bridged(outcome["bridges"][model_name], ours["bridge"]),
                 paired=False,
+                how=f"bridged: each process paired with {jobs[model_name]['bridge']}",
             )
+            ctx.results.ratio(
+                NAME,
+                pair.name,
+                f"{model_name}, peers (raw medians)",
+                label,
+                HIT,
+                median_ratio(summary, ours["hit"]),
+                paired=False,
+                how="ratio of medians",
+            )
+
+
+def bridged(theirs: dict[str, float], ours: dict[str, float]) -> dict[str, float]:
+    """(peer / floor) / (cachefresh / floor), each side paired round by round in its process."""
+    return {
+        "median": theirs["median"] / ours["median"],
+        "q1": theirs["q1"] / ours["q3"],
+        "q3": theirs["q3"] / ours["q1"],
+        "min": theirs["min"] / ours["max"],
+        "max": theirs["max"] / ours["min"],
+    }

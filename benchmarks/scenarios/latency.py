@@ -8,7 +8,7 @@ model is reset per cell, as in a process that has only ever talked to that pair.
 
 from __future__ import annotations
 
-from benchmarks.backends import POSTGRES_REDIS, Pair
+from benchmarks.backends import POSTGRES_REDIS, SQLITE_LOCMEM, Pair
 from benchmarks.benchapp.models import ONE_FIELD, Narrow
 from benchmarks.context import Context, cache_in_use
 from benchmarks.djangoenv import latency_alias
@@ -25,7 +25,7 @@ def axes(
     ctx: Context,
 ) -> tuple[list[tuple[str, str, float | None]], list[tuple[str, str, float | None]]]:
     """(label, alias, added one-way delay) for the database axis and for the cache axis."""
-    databases = [("sqlite (in-process)", "default", None)]
+    databases = [("sqlite (in-process)", "default", None)] if SQLITE_LOCMEM in ctx.pairs else []
     caches = [("locmem (in-process)", "default", None)]
     for delay in ctx.mode.delays_ms:
         databases.append((f"postgres +{delay:g} ms", latency_alias("pg", delay), delay))

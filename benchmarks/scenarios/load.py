@@ -48,7 +48,10 @@ def run(ctx: Context, pair: Pair) -> None:
         if runner is None:
             ctx.results.skip(NAME, module, f"benchmarks.{module} is not available yet")
             continue
-        libraries = LIBRARIES if ctx.peers else LIBRARIES[:1]
+        libraries = LIBRARIES if ctx.peers and ctx.mode.load_peers else LIBRARIES[:1]
+        if libraries != LIBRARIES:
+            why = "not asked for" if not ctx.peers else f"not in {ctx.mode.name} mode"
+            ctx.results.skip(NAME, f"{module} with the peers", why)
         for library in libraries:
             ctx.say(f"{NAME} {pair.name}: {module}, {library}")
             try:
