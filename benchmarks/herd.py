@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from benchmarks.stormapp.lab import PHASE_TIMEOUT, Crew, Lab, default_database, unavailable
+from benchmarks.stormapp.crew import PHASE_TIMEOUT, Crew
+from benchmarks.stormapp.lab import Lab, default_database, unavailable
 
 
 @dataclass

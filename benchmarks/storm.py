@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from multiprocessing.synchronize import Barrier, Event
 from typing import Any
 
-from benchmarks.stormapp.lab import PHASE_TIMEOUT, Crew, Lab, default_database, unavailable
+from benchmarks.stormapp.crew import PHASE_TIMEOUT, Crew
+from benchmarks.stormapp.lab import Lab, default_database, unavailable
 
 #: A reader's cap on reads per episode, so a stuck writer cannot make a reader spin forever.
 MAX_READS_PER_EPISODE = 50_000
@@ -88,7 +89,8 @@ def run_storm(
         writes_done = crew.barrier(writers + 1)
         reads_done = crew.barrier(readers + 1)
         stop = crew.context.Event()
-        requests, replies = crew.context.Queue(), crew.context.Queue()
+        check = crew.barrier(2)
+        replies = crew.context.Queue()
         for index in range(writers):
             crew.start(
                 _writer,
@@ -97,7 +99,7 @@ def run_storm(
             )
         for index in range(readers):
             crew.start(_reader, library, index, lab.pks, episodes, seed, go, stop, reads_done)
-        crew.start(_checker, library, lab.pks, episodes, requests, replies)
+        crew.start(_checker, library, lab.pks, episodes, check, replies)
 
         stale, examples = 0, []
         crew.wait(go)
@@ -109,7 +111,7 @@ def run_storm(
             stop.set()
             crew.wait(reads_done)
             stop.clear()
-            requests.put(episode)
+            crew.wait(check)
             cached = crew.receive(replies)
             committed = lab.committed(conn)
             for pk, row in committed.items():
@@ -193,12 +195,12 @@ def _reader(
 
 
 def _checker(
-    library: str, pks: list[int], episodes: int, requests: Any, replies: Any
+    library: str, pks: list[int], episodes: int, check: Barrier, replies: Any
 ) -> dict[str, int]:
     from benchmarks.stormapp.libraries import cached_reader
 
     read = cached_reader(library)
     for _ in range(episodes):
-        requests.get(timeout=PHASE_TIMEOUT)
+        check.wait(timeout=PHASE_TIMEOUT)
         replies.put({pk: read(pk).state() for pk in pks})
     return {}

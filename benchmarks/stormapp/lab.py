@@ -1,25 +1,19 @@
 """A throwaway laboratory for multi-process runs, driven from a process that has no Django.
 
 A :class:`Lab` creates its own PostgreSQL database (dropped afterwards) holding the hot rows,
-uses its own key prefix on the shared Redis (its keys are deleted afterwards; nothing is ever
-flushed), and puts latency proxies in front of both. :class:`Crew` starts worker processes
-with the ``spawn`` context, each configuring Django from ``benchmarks.storm_settings`` with the
-library under test, so no peer ever patches the ORM of the calling process.
+uses its own key prefix on the shared Redis (every key under it is deleted afterwards; nothing
+is ever flushed), and puts latency proxies in front of both. Its ``config`` is what worker
+processes (:mod:`benchmarks.stormapp.crew`) need to reach them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
-import multiprocessing
 import os
-import threading
-import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from multiprocessing.synchronize import Barrier
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -32,10 +26,8 @@ from benchmarks.proxy import LatencyProxy
 LIBRARIES = ("cachefresh", "cacheops", "cachalot")
 #: cacheops keeps its keys in a whole Redis database; this one, never flushed, prefixed keys.
 CACHEOPS_REDIS_DB = 13
-SETTINGS_MODULE = "benchmarks.storm_settings"
+#: The worker processes' Django settings read the lab's config from here.
 CONFIG_ENV = "CACHEFRESH_STORM_CONFIG"
-#: How long any phase may take before the run is declared stuck.
-PHASE_TIMEOUT = 120.0
 # Mirrors benchmarks.stormapp.models.Row.
 TABLE_SQL = (
     "CREATE TABLE stormapp_row (id integer PRIMARY KEY, value bigint NOT NULL, "
@@ -118,9 +110,15 @@ class Lab:
         self.close()
 
     def close(self) -> None:
-        self._stack.close()
-        self._delete_keys()
-        self._drop_database()
+        try:
+            self._stack.close()
+        finally:
+            try:
+                # An unreachable Redis keeps the keys: every one of them expires on its own.
+                with contextlib.suppress(redis.RedisError):
+                    self._delete_keys()
+            finally:
+                self._drop_database()
 
     def _server(self, **overrides: Any) -> psycopg.Connection[Any]:
         params = {**self.database, **overrides}
@@ -224,113 +222,3 @@ class Lab:
             "latency_applies": "each way, on every worker connection (a round trip adds twice)",
             "rows": self.rows,
         }
-
-
-def setup_worker(config: dict[str, Any]) -> None:
-    """Configure Django in a worker process for the lab ``config`` describes."""
-    os.environ[CONFIG_ENV] = json.dumps(config)
-    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
-    import django
-
-    django.setup()
-
-
-class Crew:
-    """Worker processes (``spawn``), with barriers that any failing worker breaks for all."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
-        self.context = multiprocessing.get_context("spawn")
-        self.errors = self.context.Queue()
-        self.results = self.context.Queue()
-        self.barriers: list[Barrier] = []
-        self.processes: list[multiprocessing.process.BaseProcess] = []
-
-    def barrier(self, parties: int) -> Barrier:
-        barrier = self.context.Barrier(parties)
-        self.barriers.append(barrier)
-        return barrier
-
-    def start(
-        self, target: Callable[..., Any], *args: Any, config: dict[str, Any] | None = None
-    ) -> None:
-        process = self.context.Process(
-            target=_work,
-            args=(target, config or self.config, self.errors, self.results, self.barriers, *args),
-            daemon=True,
-        )
-        process.start()
-        self.processes.append(process)
-
-    def wait(self, barrier: Barrier) -> None:
-        """Wait at ``barrier`` as the parent; a broken or stuck phase raises the workers' errors."""
-        try:
-            barrier.wait(timeout=PHASE_TIMEOUT)
-        except threading.BrokenBarrierError:
-            self.abort()
-            raise RuntimeError(self.failure()) from None
-
-    def receive(self, queue: Any) -> Any:
-        """The next item on ``queue``; a failed or stuck worker raises instead."""
-        try:
-            return queue.get(timeout=PHASE_TIMEOUT)
-        except Exception:
-            self.abort()
-            raise RuntimeError(self.failure()) from None
-
-    def collect(self, count: int) -> list[Any]:
-        """What each of ``count`` workers returned."""
-        return [self.receive(self.results) for _ in range(count)]
-
-    def failure(self) -> str:
-        messages = []
-        with contextlib.suppress(Exception):
-            while not self.errors.empty():
-                messages.append(self.errors.get(timeout=1))
-        dead = [p.exitcode for p in self.processes if p.exitcode not in (None, 0)]
-        return (
-            "a worker failed or got stuck"
-            + (f" (exit codes {dead})" if dead else "")
-            + "".join(f"\n{m}" for m in messages)
-        )
-
-    def abort(self) -> None:
-        for barrier in self.barriers:
-            barrier.abort()
-
-    def close(self) -> None:
-        """Join the workers; stop any that does not end (only processes this crew started)."""
-        for process in self.processes:
-            process.join(timeout=PHASE_TIMEOUT / 4)
-        for process in self.processes:
-            if process.is_alive():
-                process.terminate()
-                process.join(timeout=5)
-        self.errors.close()
-        self.results.close()
-
-    def __enter__(self) -> Crew:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if exc_info[0] is not None:
-            self.abort()
-        self.close()
-
-
-def _work(
-    target: Callable[..., Any],
-    config: dict[str, Any],
-    errors: Any,
-    results: Any,
-    barriers: list[Barrier],
-    *args: Any,
-) -> None:
-    try:
-        setup_worker(config)
-        results.put(target(*args))
-    except BaseException:
-        errors.put(f"{target.__name__}: {traceback.format_exc()}")
-        for barrier in barriers:
-            barrier.abort()
-        raise
