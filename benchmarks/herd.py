@@ -56,6 +56,8 @@ def run_herd(
     if processes < 1 or readers < processes:
         raise ValueError("need at least one process and at least one reader per process")
     settings: dict[str, Any] = {"rounds": rounds}
+    if library == "cacheops":
+        settings["cacheops_read"] = ".cache().get(): its default, without the opt-in lock=True"
     reason = unavailable(library)
     if reason is not None:
         return HerdResult(library, readers, processes, [], 0.0, 0.0, 0.0, settings, reason)

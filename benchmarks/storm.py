@@ -69,6 +69,11 @@ def run_storm(
         "write_mix": "save(), save(update_fields=), QuerySet.update(), bulk_update() at random",
         "seed": seed,
     }
+    if library == "cacheops":
+        settings["cacheops_writes"] = (
+            "QuerySet.update() and bulk_update() are followed by cacheops.invalidate_obj(), "
+            "its documented remedy: cacheops does not see those writes"
+        )
     reason = unavailable(library)
     if reason is not None:
         return StormResult(library, 0, 0, [], 0.0, settings, skipped=reason)

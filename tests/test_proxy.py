@@ -63,7 +63,8 @@ def test_bytes_keep_their_order_over_many_connections_and_close_cleanly():
             sender.join()
             echoed[index] = bytes(received)
 
-    with LatencyProxy("127.0.0.1", listener.getsockname()[1], 1.0) as proxy:
+    # Jitter gives each chunk its own delay; the order must hold all the same.
+    with LatencyProxy("127.0.0.1", listener.getsockname()[1], 1.0, jitter_ms=2.0) as proxy:
         talkers = [threading.Thread(target=talk, args=(i, proxy.port)) for i in range(20)]
         for thread in talkers:
             thread.start()

@@ -219,6 +219,6 @@ class Lab:
                 else self.writer_db_latency_ms
             ),
             "redis_latency_ms": self.redis_latency_ms,
-            "latency_applies": "each way, on every worker connection (a round trip adds twice)",
+            "latency_applies": "each direction, per chunk: a round trip adds twice the latency",
             "rows": self.rows,
         }
