@@ -29,7 +29,9 @@ TOKEN_SIZE = 8
 HEADER_SIZE = 3 + 3 * TOKEN_SIZE
 MAC_SIZE = 16
 
-_DATETIME, _DATE, _TIME, _TIMEDELTA, _DECIMAL, _UUID, _MEMORYVIEW, _BIGINT, _ZONED = range(1, 10)
+(_DATETIME, _DATE, _TIME, _TIMEDELTA, _DECIMAL, _UUID, _MEMORYVIEW, _BIGINT, _ZONED, _TUPLE) = (
+    range(1, 11)
+)
 
 
 class EncodeError(ValueError):
@@ -37,25 +39,40 @@ class EncodeError(ValueError):
 
 
 def _default(value: Any) -> msgpack.ExtType:
-    # datetime before date: a datetime is a date.
-    if isinstance(value, datetime.datetime):
+    # Exact types only (the packer runs with strict_types): a subclass, an enum or a tuple
+    # would otherwise come back as its base type, unlike what get() returns.
+    kind = type(value)
+    if kind is datetime.datetime:
         return _datetime(value)
-    if isinstance(value, datetime.date):
+    if kind is datetime.date:
         return msgpack.ExtType(_DATE, value.isoformat().encode())
-    if isinstance(value, datetime.time):
+    if kind is datetime.time:
         return msgpack.ExtType(_TIME, value.isoformat().encode())
-    if isinstance(value, datetime.timedelta):
+    if kind is datetime.timedelta:
         packed = msgpack.packb((value.days, value.seconds, value.microseconds))
         return msgpack.ExtType(_TIMEDELTA, packed)
-    if isinstance(value, decimal.Decimal):
+    if kind is decimal.Decimal:
         return msgpack.ExtType(_DECIMAL, str(value).encode())
-    if isinstance(value, uuid.UUID):
+    if kind is uuid.UUID:
         return msgpack.ExtType(_UUID, value.bytes)
-    if isinstance(value, memoryview):
-        return msgpack.ExtType(_MEMORYVIEW, value.tobytes())
-    if isinstance(value, int):  # only ints beyond 64 bits reach here
+    if kind is int:  # only ints beyond 64 bits reach here
         return msgpack.ExtType(_BIGINT, str(value).encode())
-    raise EncodeError(f"cachefresh cannot store a value of type {type(value).__name__}")
+    if kind is tuple:
+        return msgpack.ExtType(_TUPLE, _pack([_buffer(item) for item in value]))
+    raise EncodeError(f"cachefresh cannot store a value of type {kind.__name__}")
+
+
+def _buffer(value: Any) -> Any:
+    """Buffers, which msgpack packs as bytes before asking ``_default``."""
+    if type(value) is memoryview:  # psycopg2's BinaryField value
+        return msgpack.ExtType(_MEMORYVIEW, value.tobytes())
+    if isinstance(value, bytearray | memoryview):
+        raise EncodeError(f"cachefresh cannot store a value of type {type(value).__name__}")
+    return value
+
+
+def _pack(values: list[Any]) -> bytes:
+    return msgpack.packb(values, default=_default, use_bin_type=True, strict_types=True)
 
 
 def _datetime(value: datetime.datetime) -> msgpack.ExtType:
@@ -88,6 +105,8 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return memoryview(data)
     if code == _BIGINT:
         return int(data.decode())
+    if code == _TUPLE:
+        return tuple(msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=True))
     if code == _ZONED:
         naive, fold, key = msgpack.unpackb(data)
         return datetime.datetime.fromisoformat(naive).replace(
@@ -106,7 +125,7 @@ def encode(
     schema: bytes, generation: bytes, token: bytes, values: Sequence[Any], mac_key: bytes | None
 ) -> bytes:
     try:
-        body = msgpack.packb(list(values), default=_default, use_bin_type=True)
+        body = _pack([_buffer(value) for value in values])
     except (TypeError, ValueError, OverflowError) as exc:
         raise EncodeError(str(exc)) from exc
     version = VERSION if mac_key is None else SIGNED_VERSION

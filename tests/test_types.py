@@ -7,6 +7,7 @@ fill and a hit, and compares values and types with what ``get()`` returns on tha
 
 import datetime
 import decimal
+import enum
 import ipaddress
 import zoneinfo
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cachefresh import cached_get, cached_get_many
+from cachefresh import cached_get, cached_get_many, codec
 from tests.testapp.models import AllTypes, Article, Author
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
@@ -236,3 +237,43 @@ def test_datetimes_in_the_database_time_zone(backend, wall):
         pk = AllTypes.objects.get().pk
         assert AllTypes.objects.get(pk=pk).datetime.tzinfo == zoneinfo.ZoneInfo("Europe/Paris")
         assert_round_trip(backend, pk)
+
+
+class Label(str):
+    """A str subclass, as a custom field's from_db_value() might return."""
+
+
+class Size(enum.IntEnum):
+    BIG = 3
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        memoryview(b"\x00bytes"),  # what psycopg2 returns for a BinaryField
+        b"\x00bytes",  # what psycopg 3 and sqlite3 return
+        (1, "two", (3.0, None)),  # a custom field's tuple
+        {"a": [1, (2,)]},
+        2**80,
+        -(2**80),
+        datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=-3))),
+    ],
+    ids=["memoryview", "bytes", "tuple", "tuple in json", "big", "-big", "offset datetime"],
+)
+def test_codec_keeps_the_exact_type(value):
+    """Row values the drivers (or custom fields) produce come back as the same types."""
+    entry = codec.encode(bytes(8), bytes(8), bytes(8), [value], None)
+    (decoded,) = codec.decode(entry, 1, None)
+    assert type(decoded) is type(value)
+    assert repr(decoded.tobytes() if isinstance(decoded, memoryview) else decoded) == repr(
+        value.tobytes() if isinstance(value, memoryview) else value
+    )
+
+
+@pytest.mark.parametrize(
+    "value", [Label("x"), Size.BIG, bytearray(b"x"), {1, 2}, object()], ids=repr
+)
+def test_codec_refuses_what_it_would_change(value):
+    """A value the codec cannot give back exactly leaves the row uncached, never altered."""
+    with pytest.raises(codec.EncodeError):
+        codec.encode(bytes(8), bytes(8), bytes(8), [value], None)
