@@ -11,6 +11,8 @@ from typing import Any
 
 #: A bound on every loop, whatever the clock says.
 MAX_OPS = 5_000_000
+#: Spawned interpreters set Django up before the first cell; slow on a loaded machine.
+BARRIER_TIMEOUT = 60
 
 
 def call_for(variant: str, model: Any, alias: str, pks: list[int]) -> Any:
@@ -33,6 +35,24 @@ def work(
     results: Any,
     index: int,
 ) -> None:
+    """Put ``(index, cell number, calls, seconds)`` per cell, or ``(index, -1, 0, error)``."""
+    try:
+        _work(spec, cells, seconds, barrier, results, index)
+    except BaseException as exc:
+        # Break the barrier so the other workers stop waiting, and tell the parent why.
+        barrier.abort()
+        results.put((index, -1, 0, f"{type(exc).__name__}: {exc}"))
+        raise
+
+
+def _work(
+    spec: dict[str, Any],
+    cells: list[dict[str, Any]],
+    seconds: float,
+    barrier: Any,
+    results: Any,
+    index: int,
+) -> None:
     from benchmarks.djangoenv import configure
 
     configure(spec)
@@ -47,7 +67,7 @@ def work(
             call = call_for(cell["variant"], Narrow, cell["db_alias"], cell["pks"])
             for _ in cell["pks"]:
                 call()
-            barrier.wait(timeout=120)
+            barrier.wait(timeout=BARRIER_TIMEOUT)
             ops, start = 0, time.perf_counter()
             deadline = start + seconds
             while ops < MAX_OPS and time.perf_counter() < deadline:

@@ -73,7 +73,7 @@ def _batch_size(ctx: Context, pair: Pair) -> None:
 
 
 def _processes(ctx: Context, pair: Pair) -> None:
-    from benchmarks.worker import work
+    from benchmarks.worker import BARRIER_TIMEOUT, work
 
     pks = ctx.hot_pks(Narrow)
     cells = [
@@ -94,7 +94,9 @@ def _processes(ctx: Context, pair: Pair) -> None:
         totals = [[0, 0.0] for _ in cells]
         try:
             for _ in range(count * len(cells)):
-                _, number, ops, elapsed = queue.get(timeout=120 + 4 * seconds * len(cells))
+                _, number, ops, elapsed = queue.get(timeout=BARRIER_TIMEOUT + 4 * seconds)
+                if number < 0:
+                    raise RuntimeError(f"a throughput worker failed: {elapsed}")
                 totals[number][0] += ops
                 totals[number][1] = max(totals[number][1], elapsed)
         finally:
