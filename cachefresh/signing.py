@@ -12,7 +12,9 @@ from cachefresh.conf import get_settings
 
 @functools.cache
 def _derive(secret: str) -> bytes:
-    return salted_hmac("cachefresh.entries", "signing key", secret=secret, algorithm="sha256").digest()
+    return salted_hmac(
+        "cachefresh.entries", "signing key", secret=secret, algorithm="sha256"
+    ).digest()
 
 
 def mac_key() -> bytes | None:

@@ -58,7 +58,7 @@ class Store:
     def fill(self, entries: Mapping[str, bytes], unlock: Sequence[str]) -> None:
         """Store entries and release fill locks."""
         if entries:
-            self.cache.set_many(entries, self.timeout)
+            self.cache.set_many(dict(entries), self.timeout)
         if unlock:
             self.cache.delete_many(unlock)
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from django_redis.client import DefaultClient
-from django_redis.exceptions import ConnectionInterrupted
+from django_redis.client import DefaultClient  # type: ignore[import-untyped]
+from django_redis.exceptions import ConnectionInterrupted  # type: ignore[import-untyped]
 from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 

@@ -20,7 +20,7 @@ def raw_client(cache: BaseCache) -> Any | None:
     """The primary's redis-py client behind a Redis cache backend, or ``None``."""
     module = type(cache).__module__
     if module.startswith("django_redis"):
-        from django_redis.client import DefaultClient, ShardClient
+        from django_redis.client import DefaultClient, ShardClient  # type: ignore[import-untyped]
 
         client = getattr(cache, "client", None)
         # Sharding spreads one row's keys over servers by key; every other client (plain,
@@ -57,7 +57,7 @@ class RedisStore(Store):
             pipe.set(key, new_token(), nx=True, ex=self.timeout)
             pipe.get(key)
         replies = pipe.execute()
-        current = replies[1::2]
+        current: list[bytes] = replies[1::2]
         for index, value in enumerate(current):
             if not is_token(value):
                 # Garbage under a token key: a fresh token only ever retires entries.
