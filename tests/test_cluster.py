@@ -20,7 +20,7 @@ from cachefresh.keys import RowKeys
 from cachefresh.registry import registry
 from cachefresh.store import get_store
 from tests.conftest import require_servers
-from tests.redis_servers import RedisCluster, cache_entry, redis_cluster, run_storm
+from tests.redis_servers import RedisCluster, cache_entry, redis_cluster, redis_server, run_storm
 from tests.routers import ACTIVE
 from tests.testapp.models import Article, CharPk, UUIDPk
 
@@ -131,3 +131,46 @@ def test_storm_on_the_cluster_leaves_nothing_stale(on_cluster: dict[str, Any]) -
         assert report["hits"] > 0, report  # the cache was in play, not only the database
     truth = dict(Article.objects.values_list("pk", "views"))
     assert {pk: a.views for pk, a in cached_get_many(Article, list(truth)).items()} == truth
+
+
+# --- Replicas -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def primary_and_replica() -> Iterator[dict[str, Any]]:
+    require_servers()
+    with redis_server() as primary, redis_server() as replica:
+        with replica.client() as client:
+            client.execute_command("REPLICAOF", "127.0.0.1", primary.port)
+        entry = cache_entry(primary.url)
+        entry["LOCATION"] = [primary.url, replica.url]  # django-redis: the first is the primary
+        config = {
+            "caches": {**settings.CACHES, "replicated": entry},
+            "cachefresh": {**settings.CACHEFRESH, "CACHE": "replicated"},
+            "replica": replica,
+        }
+        ACTIVE["alias"] = "pg"
+        try:
+            with override_settings(CACHES=config["caches"], CACHEFRESH=config["cachefresh"]):
+                yield config
+        finally:
+            ACTIVE["alias"] = "default"
+
+
+def test_fills_and_checks_never_use_a_replica(
+    primary_and_replica: dict[str, Any], django_assert_num_queries: Any
+) -> None:
+    """With the replica stopped, every cache call still succeeds: all of them go to the primary."""
+    article = Article.objects.create(title="a")
+    primary_and_replica["replica"].pause()
+    try:
+        assert cached_get(Article, article.pk).title == "a"
+        with django_assert_num_queries(0, using="pg"):
+            for _ in range(20):
+                assert cached_get(Article, article.pk).title == "a"
+                assert cached_get_many(Article, [article.pk])[article.pk].title == "a"
+        Article.objects.filter(pk=article.pk).update(title="b")
+        assert cached_get(Article, article.pk).title == "b"
+        assert not get_store().breaker.failing
+    finally:
+        primary_and_replica["replica"].resume()
