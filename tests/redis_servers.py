@@ -221,6 +221,21 @@ def reader_process(caches: dict[str, Any], cachefresh: dict[str, Any], conn: Any
         conn.send({pk: a.views for pk, a in cached_get_many(Article, pks).items()})
 
 
+def exiting_writer(caches: dict[str, Any], cachefresh: dict[str, Any], pk: int, conn: Any) -> None:
+    """Writes one row while the cache is stopped, then exits as soon as it is back."""
+    child_setup(caches, cachefresh)
+    from cachefresh import cached_get
+    from cachefresh.store import get_store
+    from tests.testapp.models import Article
+
+    conn.send("ready")
+    conn.recv()  # the cache is stopped now
+    cached_get(Article, pk)  # times out and opens the breaker: the retirement below is held
+    Article.objects.filter(pk=pk).update(views=9)
+    conn.send(bool(get_store().outbox))
+    conn.recv()  # the cache answers again: exit at once, before the outbox's next round
+
+
 def _drain_outbox(seconds: float) -> int:
     """Wait (bounded) until this process has delivered its held retirements; how many are left."""
     from cachefresh.store import get_store

@@ -31,6 +31,7 @@ from tests.conftest import require_servers
 from tests.redis_servers import (
     RedisServer,
     cache_entry,
+    exiting_writer,
     reader_process,
     redis_server,
     run_storm,
@@ -244,6 +245,33 @@ def test_writer_never_reads_its_own_undelivered_write(private_slow: Private) -> 
     assert store.is_pending(RowKeys(registry.plan(Article).table_tag("pg"), pks[0]).token)
     assert cached_get(Article, pks[0]).views == 5
     assert cached_get_many(Article, pks)[pks[0]].views == 5
+
+
+def test_a_process_exiting_normally_delivers_what_it_holds(private_slow: Private) -> None:
+    (pk,) = make_articles(1)
+    assert cached_get(Article, pk).views == 0  # cached here, in the parent
+    ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    process = ctx.Process(
+        target=exiting_writer,
+        args=(private_slow.caches, private_slow.cachefresh, pk, theirs),
+        daemon=True,
+    )
+    process.start()
+    try:
+        assert ours.poll(30) and ours.recv() == "ready"
+        private_slow.server.pause()
+        ours.send("paused")
+        assert ours.poll(30) and ours.recv() is True  # the writer holds its retirement
+        private_slow.server.resume()
+        ours.send("exit")
+        process.join(30)
+    finally:
+        private_slow.server.resume()
+        if process.is_alive():
+            process.kill()
+    assert process.exitcode == 0
+    assert cached_get(Article, pk).views == 9
 
 
 # --- 1c. Circuit breaker ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ pay a cache timeout at most once per ``RETRY_INTERVAL`` while the cache is unrea
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -124,6 +125,16 @@ def reset() -> None:
     if _store is not None:
         _store.close()
     _store = None
+
+
+def _deliver_at_exit() -> None:
+    # The outbox thread is a daemon and dies with the interpreter: give what it holds one
+    # last chance, bounded by the cache's socket timeout.
+    if _store is not None:
+        _store.outbox.deliver_now()
+
+
+atexit.register(_deliver_at_exit)
 
 
 def _forget_in_child() -> None:

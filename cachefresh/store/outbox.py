@@ -8,8 +8,10 @@ added while a delivery is in flight is never swept away by that delivery's succe
 pending and goes out in the next round. The thread doubles as the breaker's probe: while it
 fails it keeps the breaker open, so callers pay no timeouts; its success closes the breaker.
 
-What is not covered: a process that dies with retirements in its outbox loses them; the
-entries they would have retired expire after TIMEOUT.
+A process that exits normally makes one last synchronous attempt (``deliver_now``, run at
+exit). What is not covered: a process that dies (SIGKILL, crash) with retirements in its
+outbox, or exits while the cache is still unreachable, loses them; the entries they would
+have retired expire after TIMEOUT.
 """
 
 from __future__ import annotations
@@ -54,6 +56,26 @@ class Outbox:
                     target=self._replay, name="cachefresh-outbox", daemon=True
                 )
                 self._thread.start()
+
+    def deliver_now(self) -> bool:
+        """One synchronous attempt at everything held (at exit); whether nothing is left."""
+        with self._lock:
+            batch = self.pending | self.sending
+        if not batch:
+            return True
+        try:
+            self.deliver(list(batch))
+        except Exception as exc:
+            logger.error(
+                "cachefresh: %d retirements could not be delivered (%s); their rows may be "
+                "served stale until their entries expire (CACHEFRESH['TIMEOUT'])",
+                len(batch),
+                exc,
+            )
+            return False
+        with self._lock:
+            self.pending -= batch
+        return True
 
     def stop(self) -> None:
         """Stop replaying (the store is being replaced); what is pending is dropped."""
