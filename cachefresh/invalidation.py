@@ -221,6 +221,13 @@ def _hook_commit(commit: Callable[..., Any]) -> Callable[..., Any]:
         if manual is not None:
             self._cachefresh_manual = None  # type: ignore[attr-defined]
             manual.flush()
+        # An atomic block's writes are retired here too, still ahead of the application's
+        # callbacks (they run after this, when autocommit comes back on). With autocommit off
+        # Django keeps hooks past commit() and a later rollback() drops them: too late.
+        atomic: PendingWrites | None = getattr(self, "_cachefresh_pending", None)
+        if atomic is not None and any(item is atomic.hook for item in self.run_on_commit):
+            self.run_on_commit = [item for item in self.run_on_commit if item is not atomic.hook]
+            atomic.flush()
         return result
 
     return wrapper

@@ -234,3 +234,21 @@ def test_manual_transaction_commit_and_rollback(backend, author, django_assert_n
     assert cached_get(Author, author.pk).name == "new"
     with django_assert_num_queries(0, using=backend):
         assert cached_get(Author, author.pk).name == "new"
+
+
+def test_atomic_block_inside_a_manual_transaction(backend, author):
+    """Django runs on_commit hooks only when autocommit comes back on, and a rollback first
+    drops them: the retirement must happen at commit() itself, or the commit leaves it behind.
+    """
+    connection = connections[backend]
+    connection.set_autocommit(False)
+    try:
+        with transaction.atomic(using=backend):
+            Author.objects.filter(pk=author.pk).update(name="new")
+        assert token_present(backend, Author, author.pk)  # the block's exit is no commit
+        connection.commit()
+        assert not token_present(backend, Author, author.pk)
+        connection.rollback()
+    finally:
+        connection.set_autocommit(True)
+    assert cached_get(Author, author.pk).name == "new"
