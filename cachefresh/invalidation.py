@@ -9,6 +9,8 @@ retired; otherwise the table's generation is, which retires all of its entries.
 
 Inside a transaction, retirements wait for the outermost commit, in a hook placed ahead of the
 application's own ``on_commit`` callbacks; a rollback drops them with Django's callback list.
+With autocommit off (``set_autocommit(False)``) there are no such hooks, so a wrapped
+``commit()`` retires what the transaction wrote and a wrapped ``rollback()`` forgets it.
 """
 
 from __future__ import annotations
