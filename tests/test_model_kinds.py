@@ -181,7 +181,7 @@ def test_mti_delete_through_either(backend, restaurant):
         cached_get(Place, other.pk)
 
 
-def test_mti_parent_row_without_child(backend, django_assert_num_queries):
+def test_mti_parent_row_without_child(backend):
     place = Place.objects.create(name="just a place")
     cached_get(Place, place.pk)
     with pytest.raises(Restaurant.DoesNotExist):

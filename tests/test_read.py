@@ -95,7 +95,7 @@ def test_uuid_pk_values_behave_like_get(backend):
 
 def test_char_pk_values_behave_like_get(backend):
     CharPk.objects.create(code="5", value=1)
-    assert_like_get(CharPk, [5, "5", " 5", "5 "])
+    assert_like_get(CharPk, [5, "5", " 5", "5 ", "5\x00"])
 
 
 def test_missing_row_raises_does_not_exist_like_get(backend):
