@@ -69,6 +69,12 @@ def latency_chart(doc: dict[str, Any], path: Path) -> bool:
     databases = list(dict.fromkeys(m["database"] for m in items))
     caches = list(dict.fromkeys(m["cache"] for m in items))
     colours = {name: STRATEGY_COLOURS[name] for name in FIXED}
+    # "auto" against the cell's best fixed strategy: the paired ratio the targets use.
+    ratios = {
+        (r["backend"], r["group"]): r["median"]
+        for r in doc["ratios"]
+        if r["scenario"] == "latency" and r["numerator"] == "auto"
+    }
     fig, axes = plt.subplots(1, len(field_sets), figsize=(6.5 * len(field_sets), 5), squeeze=False)
     for ax, fields in zip(axes[0], field_sets, strict=True):
         cells: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
@@ -85,8 +91,9 @@ def latency_chart(doc: dict[str, Any], path: Path) -> bool:
                 best = fixed[winner]["median_ns"]
                 ax.add_patch(plt.Rectangle((col, row), 1, 1, color=colours[winner], alpha=0.55))
                 text = f"{winner}\n{best / 1000:,.0f} µs"
-                if "auto" in found:
-                    text += f"\nauto {found['auto']['median_ns'] / best:.2f}x"
+                paired = ratios.get((f"{database} & {cache}", fields))
+                if paired is not None:
+                    text += f"\nauto {paired:.2f}x"
                 ax.text(col + 0.5, row + 0.5, text, ha="center", va="center", fontsize=7)
         ax.set_xlim(0, len(caches))
         ax.set_ylim(0, len(databases))

@@ -32,7 +32,7 @@ MODES = {
     "tiny": Mode(
         name="tiny",
         plan=Plan(rounds=3, warmup=3, batch_ns=200_000, max_batch=50),
-        slow_plan=Plan(rounds=2, warmup=10, batch_ns=0),
+        slow_plan=Plan(rounds=2, warmup=10, batch_ns=200_000),
         narrow_rows=120,
         wide_rows=110,
         hot_rows=4,
@@ -48,7 +48,7 @@ MODES = {
     "quick": Mode(
         name="quick",
         plan=Plan(rounds=31, warmup=20, batch_ns=3_000_000),
-        slow_plan=Plan(rounds=7, warmup=15, batch_ns=0),
+        slow_plan=Plan(rounds=11, warmup=15, batch_ns=2_000_000),
         narrow_rows=2000,
         wide_rows=200,
         hot_rows=16,
@@ -64,7 +64,7 @@ MODES = {
     "full": Mode(
         name="full",
         plan=Plan(rounds=40, warmup=50, batch_ns=5_000_000),
-        slow_plan=Plan(rounds=15, warmup=20, batch_ns=0),
+        slow_plan=Plan(rounds=15, warmup=20, batch_ns=5_000_000),
         narrow_rows=10_000,
         wide_rows=1000,
         hot_rows=64,
