@@ -141,6 +141,14 @@ def _fill_one(
         return queryset.get(pk=pk)
     if not store.try_lock(row.lock, LOCK_TTL):
         return _wait_for_fill(queryset, plan, store, pk, wanted)
+    # Another fill may have landed between our miss and our lock: serve it, don't query again.
+    # Without this a herd refilled the row once per released lock (4 queries; test_herd.py).
+    found = store.get_many(wanted)
+    values = valid_values(plan, found) if found is not None else None
+    if values is not None:
+        store.fill({}, [row.lock])
+        stats.record(plan.model._meta.label, "hit_after_wait")
+        return model.from_db(alias, plan.attnames, values)
     rows: list[tuple[Any, ...]] = []
     entry = None
     try:

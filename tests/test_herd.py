@@ -6,10 +6,13 @@ the row's table during the round (see ``benchmarks.herd``). Three rounds, each o
 cold row.
 
 The database is reached directly, not through the latency proxy: on a loaded 2-core machine
-the proxy's thread hops alone stretched a 4 ms fill past the 50 ms herd wait now and then
-(1 round in 18), and the test would measure the machine rather than the code. Broken on
-purpose (the fill lock always granted), this saw 7 to 32 queries per round; with waiters
-polling the cache every 3 ms (instead of 10), 1 run in 6 saw a round of 17.
+the proxy's thread hops alone stretched a 4 ms fill past the 50 ms herd wait now and then,
+and the test would measure the machine rather than the code.
+
+Red on purpose and by accident: with the fill lock always granted, 7 to 32 queries per round;
+with waiters polling every 3 ms (instead of 10), a round of 17 in 1 run of 6; and without the
+filler re-reading the entry once it holds the lock, rounds of 3 and 4 (readers that missed
+before a fill landed took the released lock and filled again).
 """
 
 import pytest
