@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
@@ -33,7 +33,6 @@ class HerdResult:
     duration: float
     settings: dict[str, Any]
     skipped: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def max_queries(self) -> int:

@@ -7,15 +7,18 @@ process that took no part in the burst reads every row through the library's cac
 The cache is shared, so what the checker gets is what any process would get from then on;
 each row whose cached read differs from the row read by raw SQL is a stale row-episode.
 
-Every worker's database connection goes through a latency proxy: a fill then spends a
-network round trip between reading the row and storing it, the window of the stale-set race.
+Worker database connections go through a latency proxy (``db_latency_ms`` each way). The
+stale-set race is won by a fill that reads a row before a write commits and stores it after
+the write's invalidation: with writers and readers equally far from the database, the two
+delays cancel and only jitter opens that window; with the writers closer to the database
+(``writer_db_latency_ms`` below ``db_latency_ms``) it opens by the difference.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier, Event
 from typing import Any
 
@@ -38,7 +41,6 @@ class StormResult:
     skipped: str | None = None
     writes: int = 0
     reads: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def run_storm(

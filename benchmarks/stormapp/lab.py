@@ -1,4 +1,4 @@
-"""A throwaway laboratory for multi-process runs, driven from a process that has no Django.
+"""A throwaway laboratory for multi-process runs, driven from a process that needs no Django.
 
 A :class:`Lab` creates its own PostgreSQL database (dropped afterwards) holding the hot rows,
 uses its own key prefix on the shared Redis (every key under it is deleted afterwards; nothing
