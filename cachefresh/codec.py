@@ -72,7 +72,8 @@ def _buffer(value: Any) -> Any:
 
 
 def _pack(values: list[Any]) -> bytes:
-    return msgpack.packb(values, default=_default, use_bin_type=True, strict_types=True)
+    packed: bytes = msgpack.packb(values, default=_default, use_bin_type=True, strict_types=True)
+    return packed
 
 
 def _datetime(value: datetime.datetime) -> msgpack.ExtType:
