@@ -306,3 +306,57 @@ def test_stats_kept_while_the_cache_is_down_are_flushed_later(backend):
         assert stats.flush() is False
     out, _ = run("stats", "--json")
     assert json.loads(out)["testapp.Article"] == {"hit": 1, "miss": 1, "fill": 1}
+
+
+CLI_SETTINGS = textwrap.dedent(
+    """
+    from tests.settings import *  # noqa: F403
+
+    DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": {db!r}}}}}
+    DATABASE_ROUTERS = []
+    CACHES = {{**CACHES, "default": CACHES["redis"]}}  # noqa: F405
+    CACHEFRESH = {{"TIMEOUT": 60, "KEY_PREFIX": {prefix!r}}}
+    """
+)
+
+PLANT_STALE = textwrap.dedent(
+    """
+    import django
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from cachefresh import cached_get
+    from tests.testapp.models import Article
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    article = Article.objects.create(title="cached")
+    cached_get(Article, article.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE testapp_article SET title = 'raw'")
+    """
+)
+
+
+def test_the_command_line_exits_with_3_on_stale_entries_and_accepts_django_options(tmp_path):
+    """``manage.py cachefresh`` as a deploy check would run it: separate processes, exit codes."""
+    from tests.conftest import require_servers
+
+    require_servers()
+    module = f"cli_settings_{os.getpid()}"
+    prefix = f"cli{os.getpid()}"
+    (tmp_path / f"{module}.py").write_text(
+        CLI_SETTINGS.format(db=str(tmp_path / "db.sqlite3"), prefix=prefix)
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), str(tmp_path)])}
+    env["DJANGO_SETTINGS_MODULE"] = module
+
+    def cli(*args):
+        command = [sys.executable, "-m", "django", "cachefresh", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+    subprocess.run([sys.executable, "-c", PLANT_STALE], env=env, check=True, timeout=60)
+
+    audit = cli("audit", "testapp.Article", "-v", "0", f"--settings={module}")
+    assert audit.returncode == STALE_EXIT, audit.stderr
+    assert "title: cache 'cached' != db 'raw'" in audit.stdout
+    assert cli("invalidate", "testapp.Article", "--traceback").returncode == 0
+    assert cli("audit", "testapp.Article").returncode == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -40,19 +41,26 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="subcommand", required=True, metavar="subcommand")
+        common = [_django_options()]
 
-        stats_parser = sub.add_parser("stats", help="Hits, misses, fills, invalidations per model.")
+        stats_parser = sub.add_parser(
+            "stats", parents=common, help="Hits, misses, fills, invalidations per model."
+        )
         stats_parser.add_argument("--json", action="store_true", help="Print JSON.")
         stats_parser.add_argument(
             "--reset", action="store_true", help="Zero the shared counters after printing them."
         )
 
-        inv = sub.add_parser("invalidate", help="Retire cached rows of a model (all, or by pk).")
+        inv = sub.add_parser(
+            "invalidate", parents=common, help="Retire cached rows of a model (all, or by pk)."
+        )
         inv.add_argument("model", help="app_label.Model")
         inv.add_argument("pks", nargs="*", help="Primary keys; none retires every row.")
         inv.add_argument("--database", help="Database alias (default: the router's for writes).")
 
-        warm = sub.add_parser("warm", help="Read every row of a model through the cache.")
+        warm = sub.add_parser(
+            "warm", parents=common, help="Read every row of a model through the cache."
+        )
         warm.add_argument("model", help="app_label.Model")
         warm.add_argument("--batch-size", type=int, default=500)
         warm.add_argument("--limit", type=int, help="Warm at most this many rows (highest pks).")
@@ -61,7 +69,9 @@ class Command(BaseCommand):
             "--progress", choices=("auto", "tqdm", "rich", "plain", "none"), default="auto"
         )
 
-        check = sub.add_parser("audit", help="Compare cached rows with the database.")
+        check = sub.add_parser(
+            "audit", parents=common, help="Compare cached rows with the database."
+        )
         check.add_argument("model", help="app_label.Model")
         check.add_argument("pks", nargs="*", help="Check these primary keys, not a sample.")
         check.add_argument("--sample", type=int, default=1000, help="Rows to check.")
@@ -187,6 +197,20 @@ class Command(BaseCommand):
         )
         for difference in report.stale:
             self.stdout.write(f"  STALE {label} {difference.describe()}")
+
+
+def _django_options() -> argparse.ArgumentParser:
+    """Django's own options, accepted after the subcommand too (``stats -v 0 --settings=…``).
+
+    Defaults are suppressed so that options given before the subcommand are not overwritten.
+    """
+    options = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    options.add_argument("-v", "--verbosity", type=int, choices=[0, 1, 2, 3])
+    options.add_argument("--settings")
+    options.add_argument("--pythonpath")
+    for flag in ("--traceback", "--no-color", "--force-color", "--skip-checks"):
+        options.add_argument(flag, action="store_true")
+    return options
 
 
 def _cached_model(label: str) -> type[Model]:
