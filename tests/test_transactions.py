@@ -191,6 +191,29 @@ def test_each_database_has_its_own_transaction(backend, author):
     assert cached_get(Author, author.pk, using="other").name == "moved"
 
 
+def read_elsewhere(pk: int) -> str:
+    """cached_get on another connection: the thread has its own, closed when done."""
+    try:
+        return cached_get(Author, pk).name
+    finally:
+        connections.close_all()
+
+
+@pytest.mark.parametrize("backend", ["postgres-redis"], indirect=True)
+def test_fill_during_a_transaction_dies_at_its_commit(backend):
+    """Another connection fills the committed (old) row while the write is uncommitted.
+
+    Retiring at write time would let that fill outlive the commit. PostgreSQL only: the
+    in-memory SQLite database locks a second connection out instead.
+    """
+    author = Author.objects.create(name="old")  # cold: the other reader fills it
+    with transaction.atomic(using=backend):
+        Author.objects.filter(pk=author.pk).update(name="new")
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(read_elsewhere, author.pk).result() == "old"
+    assert cached_get(Author, author.pk).name == "new"
+
+
 @pytest.mark.parametrize("backend", ["postgres-redis"], indirect=True)
 def test_manual_transaction_retires_at_commit(backend, author):
     """A reader on another connection fills the committed row while the write is pending.
@@ -199,19 +222,13 @@ def test_manual_transaction_retires_at_commit(backend, author):
     PostgreSQL only: the in-memory SQLite database locks a second connection out instead.
     """
 
-    def read_elsewhere() -> str:
-        try:
-            return cached_get(Author, author.pk).name
-        finally:
-            connections.close_all()
-
     connection = connections[backend]
     connection.set_autocommit(False)
     try:
         Author.objects.filter(pk=author.pk).update(name="new")
         assert cached_get(Author, author.pk).name == "new"  # its own write
         with ThreadPoolExecutor(1) as pool:
-            assert pool.submit(read_elsewhere).result() == "old"
+            assert pool.submit(read_elsewhere, author.pk).result() == "old"
         connection.commit()
     finally:
         connection.set_autocommit(True)
