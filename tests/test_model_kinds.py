@@ -52,10 +52,14 @@ def full_keys(model: type, alias: str, pk: Any) -> list[str]:
 
 
 def assert_served(alias: str, model: type, pk: Any, django_assert_num_queries: Any) -> Any:
-    first = cached_get(model, pk)
+    cached_get(model, pk)
     with django_assert_num_queries(0, using=alias):
         hit = model.objects.cached_get(pk=pk)
-    assert hit == first and hit.pk == first.pk
+    expected = model.objects.get(pk=pk)
+    assert type(hit) is type(expected)
+    for field in model._meta.concrete_fields:
+        assert getattr(hit, field.attname) == getattr(expected, field.attname), field.attname
+    assert hit._state.db == alias and not hit._state.adding
     return hit
 
 
