@@ -6,6 +6,7 @@ The cluster is started for this module on free loopback ports (``--cluster-enabl
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -131,6 +132,28 @@ def test_storm_on_the_cluster_leaves_nothing_stale(on_cluster: dict[str, Any]) -
         assert report["hits"] > 0, report  # the cache was in play, not only the database
     truth = dict(Article.objects.values_list("pk", "views"))
     assert {pk: a.views for pk, a in cached_get_many(Article, list(truth)).items()} == truth
+
+
+def test_a_stopped_master_costs_one_timeout_not_one_per_key(
+    cluster: RedisCluster, on_cluster: dict[str, Any]
+) -> None:
+    """redis-py's ClusterPipeline re-sends failed commands one by one (0.2 s each): not here."""
+    Article.objects.bulk_create(Article(title=f"a{i}", views=i) for i in range(30))
+    pks = list(Article.objects.values_list("pk", flat=True))
+    expected = {pk: Article.objects.get(pk=pk).views for pk in pks}
+    cached_get_many(Article, pks)
+    durations = []
+    cluster.nodes[2].pause()  # shorter than the cluster's node timeout: no failover
+    try:
+        for _ in range(40):
+            start = time.perf_counter()
+            assert {pk: a.views for pk, a in cached_get_many(Article, pks).items()} == expected
+            durations.append(time.perf_counter() - start)
+            time.sleep(0.01)
+    finally:
+        cluster.nodes[2].resume()
+    assert sum(1 for duration in durations if duration > 0.15) <= 2  # the breaker's probes
+    assert sum(1 for duration in durations if duration > 0.6) == 0  # each paid one timeout
 
 
 # --- Replicas -----------------------------------------------------------------------------------

@@ -111,11 +111,15 @@ def get_store() -> GuardedStore:
         conf = get_settings()
         cache = caches[conf.cache_alias]
         client = raw_client(cache)
-        store = (
-            RedisStore(cache, conf.timeout, client)
-            if client is not None
-            else Store(cache, conf.timeout)
-        )
+        store: Store
+        if client is None:
+            store = Store(cache, conf.timeout)
+        elif type(client).__name__ == "RedisCluster":
+            from cachefresh.store.cluster import ClusterStore
+
+            store = ClusterStore(cache, conf.timeout, client)
+        else:
+            store = RedisStore(cache, conf.timeout, client)
         _store = GuardedStore(store, conf.retry_interval)
     return _store
 

@@ -16,20 +16,25 @@ slots differ, so that is all this overrides::
         },
     }
 
-Every command goes to the primary owning the key's slot (``read_from_replicas`` stays off):
+cachefresh's own commands go through :class:`ClusterStore`, which sends one plain pipeline per
+primary. Every command goes to the primary owning the key's slot (``read_from_replicas`` stays off):
 cachefresh never validates or fills from a replica. The keys of one row share a hash tag, so
 one row's entry, token and lock always live on one primary.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from django_redis.client import DefaultClient  # type: ignore[import-untyped]
 from django_redis.exceptions import ConnectionInterrupted  # type: ignore[import-untyped]
+from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from cachefresh.store.redis import RedisStore
 
 
 class RedisClusterClient(DefaultClient):  # type: ignore[misc]
@@ -40,6 +45,9 @@ class RedisClusterClient(DefaultClient):  # type: ignore[misc]
             for key in ("SOCKET_TIMEOUT", "SOCKET_CONNECT_TIMEOUT", "USERNAME", "PASSWORD")
             if options.get(key)
         }
+        # redis-py retries a timed-out cluster command with backoff (23 s for one call with a
+        # master stopped, measured): fail at once instead, and let cachefresh's breaker retry.
+        kwargs["retry"] = Retry(NoBackoff(), 0)
         kwargs.update(options.get("CLUSTER_KWARGS", {}))
         return RedisCluster.from_url(self._server[index], **kwargs)
 
@@ -59,3 +67,46 @@ class RedisClusterClient(DefaultClient):  # type: ignore[misc]
             for key, value in zip(full, values, strict=True)
             if value is not None
         }
+
+
+class ClusterStore(RedisStore):
+    """The Redis fast paths on a cluster: one pipeline per primary, failing fast.
+
+    redis-py's ``ClusterPipeline`` re-sends the commands of a failed pipeline one at a time, so
+    a stopped master cost one call 0.2 s per key (3 s for 30 rows, measured); here a failing
+    primary costs one timeout and the breaker takes over. After any failure the slot map is
+    reloaded before the next call, which follows a failover or a resharding.
+    """
+
+    def __init__(self, cache: Any, timeout: int, client: RedisCluster) -> None:
+        super().__init__(cache, timeout, client)
+        self._reload_slots = False
+
+    def _run(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        client = self.client
+        if self._reload_slots:
+            client.nodes_manager.initialize()
+            self._reload_slots = False
+        groups: dict[str, tuple[Any, list[int]]] = {}
+        for index, command in enumerate(commands):
+            node = client.get_node_from_key(command[1])
+            groups.setdefault(node.name, (node, []))[1].append(index)
+        replies: list[Any] = [None] * len(commands)
+        try:
+            for node, indexes in groups.values():
+                pipe = client.get_redis_connection(node).pipeline(transaction=False)
+                for index in indexes:
+                    pipe.execute_command(*commands[index])
+                for index, reply in zip(indexes, pipe.execute(), strict=True):
+                    replies[index] = reply
+        except RedisError:
+            self._reload_slots = True
+            raise
+        return replies
+
+    def get_many(self, keys: Sequence[str]) -> list[Any]:
+        return self._run([("GET", key) for key in self._full(keys)])
+
+    def retire(self, keys: Sequence[str]) -> None:
+        if keys:
+            self._run([("DEL", key) for key in self._full(keys)])

@@ -38,31 +38,33 @@ class RedisStore(Store):
         super().__init__(cache, timeout)
         self.client = client
         self.make_key = cache.make_key
-        self.is_cluster = type(client).__name__ == "RedisCluster"
 
     def _full(self, keys: Sequence[str]) -> list[str]:
         make_key = self.make_key
         return [make_key(key) for key in keys]
 
+    def _run(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Single-key commands (key second) in one round trip; their replies in order."""
+        pipe = self.client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(pipe.execute())
+
     def get_many(self, keys: Sequence[str]) -> list[Any]:
-        full = self._full(keys)
-        if self.is_cluster:
-            return list(self.client.mget_nonatomic(full))
-        return list(self.client.mget(full))
+        return list(self.client.mget(self._full(keys)))
 
     def ensure_tokens(self, keys: Sequence[str]) -> list[bytes]:
         full = self._full(keys)
-        pipe = self.client.pipeline(transaction=False)
+        commands: list[tuple[Any, ...]] = []
         for key in full:
-            pipe.set(key, new_token(), nx=True, ex=self.timeout)
-            pipe.get(key)
-        replies = pipe.execute()
-        current: list[bytes] = replies[1::2]
-        for index, value in enumerate(current):
-            if not is_token(value):
-                # Garbage under a token key: a fresh token only ever retires entries.
-                token = new_token()
-                self.client.set(full[index], token, ex=self.timeout)
+            commands.append(("SET", key, new_token(), "NX", "EX", self.timeout))
+            commands.append(("GET", key))
+        current: list[bytes] = self._run(commands)[1::2]
+        # Garbage under a token key: a fresh token only ever retires entries.
+        fresh = {index: new_token() for index, value in enumerate(current) if not is_token(value)}
+        if fresh:
+            self._run([("SET", full[i], token, "EX", self.timeout) for i, token in fresh.items()])
+            for index, token in fresh.items():
                 current[index] = token
         return current
 
@@ -70,12 +72,11 @@ class RedisStore(Store):
         return bool(self.client.set(self.make_key(key), b"1", nx=True, px=int(ttl * 1000)))
 
     def fill(self, entries: Mapping[str, bytes], unlock: Sequence[str]) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for key, value in entries.items():
-            pipe.set(self.make_key(key), value, ex=self.timeout)
-        for key in self._full(unlock):
-            pipe.delete(key)
-        pipe.execute()
+        commands: list[tuple[Any, ...]] = [
+            ("SET", self.make_key(key), value, "EX", self.timeout) for key, value in entries.items()
+        ]
+        commands.extend(("DEL", key) for key in self._full(unlock))
+        self._run(commands)
 
     def retire(self, keys: Sequence[str]) -> None:
         if keys:
