@@ -69,6 +69,33 @@ def _with_address(url: str, host: str, port: int, db: int | None = None) -> str:
     return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment))
 
 
+def _drop_orphans(server: psycopg.Connection[Any]) -> None:
+    """Drop lab databases left by a run that was killed before it could clean up.
+
+    A lab database is named after the process that made it; one whose process is gone and
+    that nobody is connected to is an orphan. Its keys need no sweep: they expire on their own.
+    """
+    names = server.execute(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'cachefresh\\_storm\\_%'"
+    ).fetchall()
+    for (name,) in names:
+        pid = name.split("_")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            # Without FORCE: a database someone is still connected to is left alone.
+            with contextlib.suppress(psycopg.Error):
+                server.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass
 class Lab:
     library: str
@@ -126,6 +153,7 @@ class Lab:
 
     def _create_database(self) -> None:
         with self._server() as server:
+            _drop_orphans(server)
             server.execute(f'CREATE DATABASE "{self.name}"')
         with self.connect() as conn:
             conn.execute(TABLE_SQL)
