@@ -24,14 +24,14 @@ from typing import Any
 import django
 from asgiref.sync import sync_to_async
 from django.core.exceptions import FieldDoesNotExist
-from django.db import connections, router
+from django.db import router
 from django.db.models import Model, QuerySet
 
 from cachefresh import stats
 from cachefresh.columns import column_fetch
 from cachefresh.conf import STRATEGY_NAMES, get_settings
 from cachefresh.cost import cost_model
-from cachefresh.invalidation import record, written_in_transaction
+from cachefresh.invalidation import in_transaction, record, written_in_transaction
 from cachefresh.keys import RowKeys
 from cachefresh.read import encode_row, valid_values
 from cachefresh.registry import ModelPlan, registry
@@ -161,7 +161,7 @@ def _from_cache(request: Request, store: GuardedStore) -> dict[str, Any] | None:
 
 def _tokens(request: Request, store: GuardedStore) -> list[bytes] | None:
     """Tokens for a fill, taken before the database read; ``None`` when nothing may be stored."""
-    if connections[request.alias].in_atomic_block:
+    if in_transaction(request.alias):
         return None
     row = request.keys()
     if store.is_pending(row.token):
@@ -237,10 +237,10 @@ def smart_refresh(
         stats.record(type(instance)._meta.label, "refresh_full")
         return Strategy.FULL
     store = get_store()
-    in_transaction = connections[request.alias].in_atomic_block
-    written = in_transaction and written_in_transaction(request.alias, request.plan.table)
+    transaction_open = in_transaction(request.alias)
+    written = transaction_open and written_in_transaction(request.alias, request.plan.table)
     if chosen == "auto":
-        used, reason = _auto(request, store, cache_allowed=not in_transaction)
+        used, reason = _auto(request, store, cache_allowed=not transaction_open)
     elif chosen == Strategy.CACHE and not written:
         values = _from_cache(request, store)
         if values is not None:
@@ -331,11 +331,11 @@ def _refresh_group(
     """Refresh instances of one model on one database; return the requests whose row is gone."""
     plan, alias = items[0][1].plan, items[0][1].alias
     store = get_store()
-    in_transaction = connections[alias].in_atomic_block
-    written = in_transaction and written_in_transaction(alias, plan.table)
+    transaction_open = in_transaction(alias)
+    written = transaction_open and written_in_transaction(alias, plan.table)
     generation_key = plan.generation_key(alias)
     pending = items
-    if (chosen == Strategy.CACHE and not written) or (chosen == "auto" and not in_transaction):
+    if (chosen == Strategy.CACHE and not written) or (chosen == "auto" and not transaction_open):
         rows = [request.keys() for _, request in items]
         found = store.get_many(
             [k for row in rows for k in (row.entry, row.token)] + [generation_key]
@@ -352,7 +352,7 @@ def _refresh_group(
     if not pending:
         return []
     tokens = None
-    if chosen != Strategy.COLUMNS and not in_transaction:
+    if chosen != Strategy.COLUMNS and not transaction_open:
         keys = [request.keys().token for _, request in pending]
         if not any(store.is_pending(key) for key in keys):
             tokens = store.ensure_tokens([*keys, generation_key])

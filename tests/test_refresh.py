@@ -257,3 +257,22 @@ def test_bad_strategy_setting_is_reported():
 
     messages = check_cachefresh()
     assert any("REFRESH_STRATEGY" in m.msg and "sideways" in m.msg for m in messages)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_nothing_read_in_a_manual_transaction_is_stored(backend, strategy):
+    article = Article.objects.create(title="committed")
+    connection = connections[backend]
+    connection.set_autocommit(False)
+    try:
+        with connection.cursor() as cursor:  # uncommitted, and out of cachefresh's sight
+            cursor.execute(
+                f"UPDATE {Article._meta.db_table} SET title = %s WHERE id = %s",
+                ["uncommitted", article.pk],
+            )
+        smart_refresh(article, strategy=strategy)
+        assert article.title == "uncommitted"
+        connection.rollback()
+    finally:
+        connection.set_autocommit(True)
+    assert cached_get(Article, article.pk).title == "committed"
