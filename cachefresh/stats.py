@@ -55,8 +55,6 @@ _flushed: Counter[tuple[str, str]] = Counter()
 _lock = threading.Lock()
 _flush_lock = threading.Lock()
 _flusher: threading.Thread | None = None
-# Bumped by reset(), so a flush that raced with it does not count old deltas as flushed.
-_epoch = 0
 
 
 def record(name: str, event: str, count: int = 1) -> None:
@@ -79,12 +77,13 @@ def snapshot() -> dict[str, dict[str, int]]:
 
 
 def reset() -> None:
-    """Forget this process's counts (the shared counters keep what was flushed)."""
-    global _epoch
-    with _lock:
+    """Forget this process's counts (the shared counters keep what was flushed).
+
+    Waits for a flush in progress, so none of the forgotten counts is flushed afterwards.
+    """
+    with _flush_lock, _lock:
         _counts.clear()
         _flushed.clear()
-        _epoch += 1
 
 
 def _nest(items: Iterable[tuple[tuple[str, str], int]]) -> dict[str, dict[str, int]]:
@@ -106,7 +105,6 @@ def flush() -> bool:
     """
     with _flush_lock:
         with _lock:
-            epoch = _epoch
             delta = {
                 item: count - _flushed[item]
                 for item, count in _counts.items()
@@ -121,8 +119,7 @@ def flush() -> bool:
             logger.debug("cachefresh: statistics not flushed, cache failed: %s", exc)
             return False
         with _lock:
-            if epoch == _epoch:
-                _flushed.update(delta)
+            _flushed.update(delta)
         return True
 
 

@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connections
@@ -40,6 +41,18 @@ def raw_sql(alias, sql, params):
 
 def article_table():
     return Article._meta.db_table
+
+
+def fresh_stats():
+    """Zero this process's counts and the shared counters under the test's key prefix.
+
+    The background flusher may have added earlier tests' counts under the new prefix between
+    the fixture's switch to it and this call.
+    """
+    stats.reset()
+    cached = registry.cached_models()
+    labels = [m._meta.label for m in apps.get_models() if m._meta.concrete_model in cached]
+    stats.clear_shared([*labels, *(m._meta.db_table for m in cached)])
 
 
 def free_port():
@@ -199,7 +212,7 @@ def test_audit_ignores_retired_entries(backend):
 
 
 def test_stats_counts_reads_fills_and_invalidations(backend):
-    stats.reset()
+    fresh_stats()
     article = Article.objects.create(title="a")
     cached_get(Article, article.pk)  # miss + fill
     cached_get(Article, article.pk)  # hit
@@ -227,7 +240,7 @@ def test_stats_counts_reads_fills_and_invalidations(backend):
 
 
 def test_stats_reset_zeroes_the_shared_counters(backend):
-    stats.reset()
+    fresh_stats()
     article = Article.objects.create(title="a")
     cached_get(Article, article.pk)
     out, _ = run("stats", "--reset")
@@ -272,7 +285,7 @@ CHILD = textwrap.dedent(
 
 
 def test_stats_add_up_across_processes(servers):
-    stats.reset()
+    fresh_stats()
     article = Article.objects.create(title="shared")
     prefix = settings.CACHEFRESH["KEY_PREFIX"]
     # One after the other: the first process fills, the others only hit.
@@ -292,7 +305,7 @@ def test_stats_add_up_across_processes(servers):
 
 def test_stats_kept_while_the_cache_is_down_are_flushed_later(backend):
     """A failed flush loses nothing: the counts go with the next flush that succeeds."""
-    stats.reset()
+    fresh_stats()
     article = Article.objects.create(title="a")
     cached_get(Article, article.pk)
     cached_get(Article, article.pk)

@@ -199,12 +199,12 @@ class Command(BaseCommand):
             self.stdout.write(f"  STALE {label} {difference.describe()}")
 
 
-def _django_options() -> argparse.ArgumentParser:
+def _django_options() -> CommandParser:
     """Django's own options, accepted after the subcommand too (``stats -v 0 --settings=…``).
 
     Defaults are suppressed so that options given before the subcommand are not overwritten.
     """
-    options = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    options = CommandParser(add_help=False, argument_default=argparse.SUPPRESS)
     options.add_argument("-v", "--verbosity", type=int, choices=[0, 1, 2, 3])
     options.add_argument("--settings")
     options.add_argument("--pythonpath")
