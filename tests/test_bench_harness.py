@@ -166,6 +166,8 @@ def test_with_servers_and_peers(tmp_path):
         if m["scenario"] == "latency"
     }
     assert {(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0), (1.0, None)} <= latency
+    load = {(f["name"], f["library"]) for f in doc["facts"] if f["scenario"] == "load"}
+    assert {("storm", "cachefresh"), ("herd", "cachefresh")} <= load
     # The run gave back what it took: no key under its prefix, its own database dropped.
     run_id = doc["settings"]["run_id"]
     client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
