@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from hashlib import sha256
 from typing import Any
 
-import msgpack
+# msgpack ships no type information (no py.typed); tests/test_types.py round-trips every type.
+import msgpack  # type: ignore[import-untyped]
 
 MAGIC = b"CF"
 VERSION = 1
