@@ -16,6 +16,8 @@ from typing import Any
 from django.db import connections
 from django.db.models import Field, Model
 
+from cachefresh.registry import column, concrete_model
+
 Converter = Callable[[Any, Any, Any], Any]
 
 
@@ -78,27 +80,27 @@ def column_fetch(
     # Multi-table inheritance: inherited columns live in the ancestors' tables, which share
     # the primary key value along the parent-link chain.
     joins = ""
-    for ancestor in dict.fromkeys(f.model._meta.concrete_model for f in fields):
+    for ancestor in dict.fromkeys(concrete_model(f.model) for f in fields):
         ancestor_meta = ancestor._meta
         if ancestor_meta.db_table != base:
             assert ancestor_meta.pk is not None
             joins += (
                 f" INNER JOIN {quote(ancestor_meta.db_table)} ON "
-                f"{quote(ancestor_meta.db_table)}.{quote(ancestor_meta.pk.column)} = "
-                f"{quote(base)}.{quote(pk.column)}"
+                f"{quote(ancestor_meta.db_table)}.{quote(column(ancestor_meta.pk))} = "
+                f"{quote(base)}.{quote(column(pk))}"
             )
     columns = ", ".join(
-        f"{quote(f.model._meta.concrete_model._meta.db_table)}.{quote(f.column)}" for f in fields
+        f"{quote(concrete_model(f.model)._meta.db_table)}.{quote(column(f))}" for f in fields
     )
-    sql = f"SELECT {columns} FROM {quote(base)}{joins} WHERE {quote(base)}.{quote(pk.column)} = %s"
+    sql = f"SELECT {columns} FROM {quote(base)}{joins} WHERE {quote(base)}.{quote(column(pk))} = %s"
     converters = []
     for field in fields:
-        column = field.get_col(field.model._meta.concrete_model._meta.db_table)
+        col = field.get_col(concrete_model(field.model)._meta.db_table)
         converters.append(
             (
-                tuple(connection.ops.get_db_converters(column))
-                + tuple(column.get_db_converters(connection)),
-                column,
+                tuple(connection.ops.get_db_converters(col))
+                + tuple(col.get_db_converters(connection)),
+                col,
             )
         )
     return ColumnFetch(fields, sql, tuple(converters), pk, alias)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
@@ -16,6 +16,16 @@ from cachefresh import codec, keys
 from cachefresh.conf import get_settings
 
 ModelType = type[Model]
+
+
+def concrete_model(model: ModelType) -> ModelType:
+    """``model._meta.concrete_model``: the stubs allow ``None``, which a model class never has."""
+    return cast(ModelType, model._meta.concrete_model)
+
+
+def column(field: Field[Any, Any]) -> str:
+    """``field.column``: the stubs allow ``None``, which a concrete field never has."""
+    return cast(str, field.column)
 
 
 def unsupported_reason(model: ModelType) -> str | None:
@@ -29,7 +39,7 @@ def unsupported_reason(model: ModelType) -> str | None:
         return "it has a composite primary key"
     if not meta.managed:
         return "it is unmanaged (managed = False), so writes to its table happen out of sight"
-    concrete_parents = [p for p in meta.concrete_model._meta.parents if not p._meta.proxy]
+    concrete_parents = [p for p in concrete_model(model)._meta.parents if not p._meta.proxy]
     if len(concrete_parents) > 1:
         return "it inherits from several concrete models"
     return _pk_problem(meta.pk)
@@ -100,9 +110,7 @@ class ModelPlan:
         table = table or self.table
         tag = self._tags.get((alias, table))
         if tag is None:
-            tag = self._tags[alias, table] = keys.table_tag(
-                get_settings().key_prefix, alias, table
-            )
+            tag = self._tags[alias, table] = keys.table_tag(get_settings().key_prefix, alias, table)
         return tag
 
     def generation_key(self, alias: str) -> str:
@@ -150,7 +158,7 @@ def _family(model: ModelType) -> tuple[str, ...]:
     """The tables of every concrete model sharing rows with ``model`` by multi-table inheritance."""
     root = model
     while root._meta.parents:
-        root = next(iter(root._meta.parents))._meta.concrete_model
+        root = concrete_model(next(iter(root._meta.parents)))
     return tuple(
         sorted(
             m._meta.db_table
@@ -164,7 +172,7 @@ def _build_plan(model: ModelType) -> ModelPlan:
     meta = model._meta
     # The very object Options caches, so Registry.plan() can tell by identity that it changed.
     fields = meta.concrete_fields
-    shape = [(f.attname, f.column, type(f).__name__, f.get_internal_type()) for f in fields]
+    shape = [(f.attname, column(f), type(f).__name__, f.get_internal_type()) for f in fields]
     pk = meta.pk
     assert pk is not None
     return ModelPlan(
@@ -207,17 +215,17 @@ class Registry:
                 continue
             reason = unsupported_reason(model)
             if reason is None:
-                cached.add(meta.concrete_model)
+                cached.add(concrete_model(model))
             elif explicit:
                 errors.append(f"cachefresh cannot cache {meta.label}: {reason}.")
             else:
                 skipped[model] = reason
         unknown = [
-            p
-            for p in patterns
-            if p != "*" and not p.endswith(".*") and not _label_exists(p)
+            p for p in patterns if p != "*" and not p.endswith(".*") and not _label_exists(p)
         ]
-        errors += [f"CACHEFRESH['MODELS'] names {p!r}, which is not an installed model." for p in unknown]
+        errors += [
+            f"CACHEFRESH['MODELS'] names {p!r}, which is not an installed model." for p in unknown
+        ]
         if errors:
             raise ImproperlyConfigured(
                 " ".join(errors)
@@ -249,11 +257,12 @@ class Registry:
     def watched_family(self, model: ModelType) -> tuple[str, ...] | None:
         """The tables to invalidate when ``model``'s table is written, ``None`` if uncached."""
         self.cached_models()
-        return self._watched.get(model._meta.concrete_model._meta.label_lower)
+        return self._watched.get(concrete_model(model)._meta.label_lower)
 
     def plan(self, model: ModelType) -> ModelPlan:
         """The plan of a cached model (or its proxy); ``ImproperlyConfigured`` if not cached."""
-        concrete = model._meta.concrete_model
+        # Annotated, not cast: this is the hot read path (a model class always has one).
+        concrete: ModelType = model._meta.concrete_model  # type: ignore[assignment]
         plan = self._plans.get(concrete)
         # A model whose fields changed at run time gets a new plan, so a new fingerprint.
         if plan is not None and plan.fields is concrete._meta.concrete_fields:
