@@ -45,7 +45,8 @@ class PendingWrites:
     alias: str
     rows: dict[str, set[Any]] = field(default_factory=dict)
     whole_tables: set[str] = field(default_factory=set)
-    hook: tuple[set[int], Callable[[], None], bool] = field(init=False)
+    #: A ``connection.run_on_commit`` entry: (savepoint ids, callback, robust).
+    hook: tuple[set[str], Callable[[], None], bool] = field(init=False)
 
     def __post_init__(self) -> None:
         # Empty savepoint ids: a savepoint rollback must not drop writes made before it.
@@ -75,7 +76,8 @@ def pending_writes(connection: BaseDatabaseWrapper) -> PendingWrites | None:
     pending: PendingWrites | None = getattr(connection, "_cachefresh_pending", None)
     if pending is None or not connection.in_atomic_block:
         return None
-    hook = pending.hook
+    # object: django-stubs types the entries as pairs, Django stores triples (with robust).
+    hook: object = pending.hook
     if any(item is hook for item in connection.run_on_commit):
         return pending
     return None
@@ -134,7 +136,7 @@ def record(alias: str, tables: tuple[str, ...], pks: Pks) -> None:
     if pending is None:
         pending = PendingWrites(alias)
         connection._cachefresh_pending = pending  # type: ignore[attr-defined]
-        connection.run_on_commit.insert(0, pending.hook)
+        connection.run_on_commit.insert(0, pending.hook)  # type: ignore[arg-type]  # a triple
     pending.add(tables, pks)
 
 
@@ -227,9 +229,11 @@ def _hook_commit(commit: Callable[..., Any]) -> Callable[..., Any]:
         # callbacks (they run after this, when autocommit comes back on). With autocommit off
         # Django keeps hooks past commit() and a later rollback() drops them: too late.
         atomic: PendingWrites | None = getattr(self, "_cachefresh_pending", None)
-        if atomic is not None and any(item is atomic.hook for item in self.run_on_commit):
-            self.run_on_commit = [item for item in self.run_on_commit if item is not atomic.hook]
-            atomic.flush()
+        if atomic is not None:
+            hook: object = atomic.hook  # object: see pending_writes()
+            if any(item is hook for item in self.run_on_commit):
+                self.run_on_commit = [item for item in self.run_on_commit if item is not hook]
+                atomic.flush()
         return result
 
     return wrapper
@@ -278,8 +282,11 @@ def invalidate(model_or_instance: type[Model] | Model, *pks: Any, using: str | N
             )
     plan = registry.plan(model)
     alias = using or router.db_for_write(model)
-    record(alias, plan.family, [plan.pk_field.get_prep_value(plan.pk_field.to_python(pk))
-                                for pk in pks])
+    record(
+        alias,
+        plan.family,
+        [plan.pk_field.get_prep_value(plan.pk_field.to_python(pk)) for pk in pks],
+    )
 
 
 def invalidate_model(model: type[Model], using: str | None = None) -> None:
