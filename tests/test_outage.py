@@ -47,6 +47,8 @@ pytestmark = [
 
 #: Socket timeouts of the private cache: what an unreachable cache costs a call.
 TIMEOUT = 0.2
+#: RETRY_INTERVAL of the ``private_slow`` fixture.
+RETRY = 1.0
 
 
 class Private:
@@ -85,7 +87,7 @@ def private() -> Iterator[Private]:
 @pytest.fixture
 def private_slow() -> Iterator[Private]:
     """Retry only once a second, longer than the checks below take."""
-    with private_cache(retry_interval=1.0) as setup:
+    with private_cache(retry_interval=RETRY) as setup:
         yield setup
 
 
@@ -290,6 +292,7 @@ def test_breaker_pays_the_timeout_once_per_retry_interval(private_slow: Private)
     private_slow.server.pause()
     try:
         durations, database = [], []
+        began = time.monotonic()
         for index in range(50):
             pk = pks[index % len(pks)]
             # Alternate which goes first: the first call after a sleep runs on a colder CPU.
@@ -308,7 +311,9 @@ def test_breaker_pays_the_timeout_once_per_retry_interval(private_slow: Private)
             f"{statistics.median(database) * 1e6:.0f} us for get(): {added * 1e6:+.0f} us "
             f"added per call; a healthy hit takes {statistics.median(healthy) * 1e6:.0f} us"
         )
-        assert 1 <= slow <= 2
+        # The first call pays, then one probe per retry interval that ended (a loaded machine
+        # can stretch the ~0.5 s loop).
+        assert 1 <= slow <= 1 + int((time.monotonic() - began) / RETRY)
     finally:
         private_slow.server.resume()
 
@@ -330,13 +335,16 @@ def test_breaker_lets_one_probe_through_across_threads(private_slow: Private) ->
         connections.close_all()
 
     try:
+        began = time.monotonic()
         threads = [threading.Thread(target=calls, args=(pk,)) for pk in pks]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         # One thread probes when the interval ends; the others keep their fallback.
-        assert sum(1 for duration in durations if duration > TIMEOUT * 0.75) == 1
+        intervals_ended = max(1, int((time.monotonic() - began) / RETRY))
+        slow = sum(1 for duration in durations if duration > TIMEOUT * 0.75)
+        assert 1 <= slow <= intervals_ended
     finally:
         private_slow.server.resume()
 
