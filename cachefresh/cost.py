@@ -8,8 +8,9 @@ Two questions, answered from wall times observed in this process:
 * Does looking in the cache first pay? It does when the lookup costs less than the database
   time it saves on hits: ``lookup < (1 - miss_rate) * database``.
 
-Every candidate is tried a few times first. Afterwards one decision in ``EXPLORE_EVERY`` takes
-the other branch, so the estimates follow changes in latency (a cache moved further away, a
+Every candidate is tried a few times first, and only its last warm-up time is kept.
+Afterwards one decision in ``EXPLORE_EVERY`` (more often at first) takes the other branch, so
+the estimates follow changes in latency (a cache moved further away, a
 database under load) without paying for it often.
 """
 
@@ -22,6 +23,8 @@ ALPHA = 0.2
 MISS_ALPHA = 0.05
 WARMUP = 3
 EXPLORE_EVERY = 256
+# Explore sooner at first, while the estimates rest on few samples.
+EARLY_EXPLORATIONS = frozenset({8, 16, 32, 64, 128})
 
 
 @dataclass
@@ -30,7 +33,12 @@ class Average:
     samples: int = 0
 
     def observe(self, sample: float, alpha: float = ALPHA) -> None:
-        self.value = sample if self.samples == 0 else self.value + alpha * (sample - self.value)
+        # Warm-up samples replace each other: first calls pay cold costs (connections, a cold
+        # entry, SQL compilation) that would otherwise linger in the average.
+        if self.samples < WARMUP:
+            self.value = sample
+        else:
+            self.value += alpha * (sample - self.value)
         self.samples += 1
 
 
@@ -61,7 +69,7 @@ class CostModel:
         with self.lock:
             count = self.decisions.get((label, alias), 0) + 1
             self.decisions[label, alias] = count
-        explore = count % EXPLORE_EVERY == 0
+        explore = count in EARLY_EXPLORATIONS or count % EXPLORE_EVERY == 0
         if not cache_allowed:
             if explore:
                 return Decision("full" if database == "columns" else "columns", False, "explore")
