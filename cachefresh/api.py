@@ -26,15 +26,17 @@ def cached_get(model: type[M], pk: Any, *, using: str | None = None) -> M:
     queryset = _queryset(model, using)
     if not is_plain(queryset):
         return queryset.get(pk=pk)
-    return read.get_one(queryset, pk)  # type: ignore[return-value]
+    return read.get_one(queryset, pk)
 
 
-def cached_get_many(model: type[M], pks: Iterable[Any], *, using: str | None = None) -> dict[Any, M]:
+def cached_get_many(
+    model: type[M], pks: Iterable[Any], *, using: str | None = None
+) -> dict[Any, M]:
     """Like ``in_bulk(pks)``: ``{pk: instance}``, missing pks absent."""
     queryset = _queryset(model, using)
     if not is_plain(queryset):
         return queryset.in_bulk(list(pks))
-    return read.get_many(queryset, pks)  # type: ignore[return-value]
+    return read.get_many(queryset, pks)
 
 
 async def acached_get(model: type[M], pk: Any, *, using: str | None = None) -> M:

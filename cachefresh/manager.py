@@ -38,8 +38,9 @@ def is_plain(queryset: QuerySet[Any]) -> bool:
         and query.high_mark is None
         and query.deferred_loading == (frozenset(), True)
         and queryset._iterable_class is ModelIterable
-        and not queryset._prefetch_related_lookups
-        and not queryset._known_related_objects
+        # Private attributes django-stubs does not declare.
+        and not queryset._prefetch_related_lookups  # type: ignore[attr-defined]
+        and not queryset._known_related_objects  # type: ignore[attr-defined]
     )
 
 
@@ -56,14 +57,14 @@ class CacheFreshQuerySet(QuerySet[M]):
         pk = meta.pk
         if pk is None or name not in ("pk", pk.name, pk.attname) or not is_plain(self):
             return self.get(*args, **kwargs)
-        return read.get_one(self, value)  # type: ignore[return-value]
+        return read.get_one(self, value)
 
     def cached_get_many(self, pks: Iterable[Any]) -> dict[Any, M]:
         """``in_bulk(pks)`` served from the cache: missing pks are absent from the result."""
         registry.plan(self.model)
         if not is_plain(self):
             return self.in_bulk(list(pks))
-        return read.get_many(self, pks)  # type: ignore[return-value]
+        return read.get_many(self, pks)
 
     async def acached_get(self, *args: Any, **kwargs: Any) -> M:
         return await sync_to_async(self.cached_get)(*args, **kwargs)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model, QuerySet
 
 from cachefresh import codec, stats
@@ -36,6 +37,8 @@ HERD_WAIT = 0.05
 HERD_POLL = 0.010
 #: A filler that dies leaves its lock to expire after this long.
 LOCK_TTL = 2.0
+
+M = TypeVar("M", bound=Model)
 
 _reported_garbage: set[str] = set()
 
@@ -67,7 +70,9 @@ def _report_garbage(plan: ModelPlan, what: str) -> None:
         logger.warning("cachefresh: %s under a key of %s; treated as a miss", what, label)
 
 
-def encode_row(plan: ModelPlan, generation: bytes, token: bytes, values: Iterable[Any]) -> bytes | None:
+def encode_row(
+    plan: ModelPlan, generation: bytes, token: bytes, values: Iterable[Any]
+) -> bytes | None:
     try:
         return codec.encode(plan.schema, generation, token, list(values), mac_key())
     except EncodeError as exc:
@@ -81,10 +86,12 @@ def _select(queryset: QuerySet[Any], plan: ModelPlan, pks: list[Any]) -> list[tu
 
 
 def _does_not_exist(model: type[Model]) -> Exception:
-    return model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
+    # The stubs' plugin gives DoesNotExist to concrete model classes only, not to type[Model].
+    does_not_exist: type[ObjectDoesNotExist] = model.DoesNotExist  # type: ignore[attr-defined]
+    return does_not_exist(f"{model._meta.object_name} matching query does not exist.")
 
 
-def get_one(queryset: QuerySet[Any], raw_pk: Any) -> Model:
+def get_one(queryset: QuerySet[M], raw_pk: Any) -> M:
     """``queryset.get(pk=raw_pk)`` through the cache; ``queryset`` must carry no filters."""
     model = queryset.model
     plan = registry.plan(model)
@@ -128,13 +135,13 @@ def get_one(queryset: QuerySet[Any], raw_pk: Any) -> Model:
 
 
 def _fill_one(
-    queryset: QuerySet[Any],
+    queryset: QuerySet[M],
     plan: ModelPlan,
     store: GuardedStore,
     pk: Any,
     row: RowKeys,
     wanted: list[str],
-) -> Model:
+) -> M:
     model, alias = queryset.model, queryset.db
     tokens = store.ensure_tokens(wanted[1:])
     if tokens is None:
@@ -164,8 +171,8 @@ def _fill_one(
 
 
 def _wait_for_fill(
-    queryset: QuerySet[Any], plan: ModelPlan, store: GuardedStore, pk: Any, wanted: list[str]
-) -> Model:
+    queryset: QuerySet[M], plan: ModelPlan, store: GuardedStore, pk: Any, wanted: list[str]
+) -> M:
     """Another reader is filling this row: wait a little for it, then read without storing."""
     deadline = time.monotonic() + HERD_WAIT
     while time.monotonic() < deadline:
@@ -181,7 +188,7 @@ def _wait_for_fill(
     return queryset.get(pk=pk)
 
 
-def get_many(queryset: QuerySet[Any], raw_pks: Iterable[Any]) -> dict[Any, Model]:
+def get_many(queryset: QuerySet[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
     """``queryset.in_bulk(raw_pks)`` through the cache: one round trip, one query for misses."""
     raw_pks = list(raw_pks)
     model = queryset.model
@@ -205,7 +212,7 @@ def get_many(queryset: QuerySet[Any], raw_pks: Iterable[Any]) -> dict[Any, Model
     wanted = [key for row in rows for key in (row.entry, row.token)]
     wanted.append(plan.generation_key(alias))
     found = store.get_many(wanted)
-    result: dict[Any, Model] = {}
+    result: dict[Any, M] = {}
     missing: dict[Any, RowKeys] = {}
     for index, (pk, row) in enumerate(zip(pks, rows, strict=True)):
         values = valid_values(plan, found, 2 * index) if found is not None else None
@@ -228,14 +235,14 @@ def get_many(queryset: QuerySet[Any], raw_pks: Iterable[Any]) -> dict[Any, Model
         tokens = store.ensure_tokens([row.token for row in missing.values()] + wanted[-1:])
     token_of = dict(zip(missing, tokens or (), strict=False))
     entries = {}
-    for values in _select(queryset, plan, list(missing)):
-        pk = plan.normalize_pk(values[plan.pk_index], alias)
-        result[pk] = model.from_db(alias, plan.attnames, values)
-        row = missing.get(pk)
-        if tokens is not None and row is not None and not store.is_pending(row.token):
-            entry = encode_row(plan, tokens[-1], token_of[pk], values)
+    for selected in _select(queryset, plan, list(missing)):
+        pk = plan.normalize_pk(selected[plan.pk_index], alias)
+        result[pk] = model.from_db(alias, plan.attnames, selected)
+        missed = missing.get(pk)
+        if tokens is not None and missed is not None and not store.is_pending(missed.token):
+            entry = encode_row(plan, tokens[-1], token_of[pk], selected)
             if entry is not None:
-                entries[row.entry] = entry
+                entries[missed.entry] = entry
     if entries:
         store.fill(entries, ())
         stats.record(label, "fill", len(entries))
