@@ -23,7 +23,7 @@ from typing import Any
 
 import django
 from asgiref.sync import sync_to_async
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import router
 from django.db.models import Model, QuerySet
 
@@ -147,7 +147,9 @@ def _gone(request: Request) -> Exception:
     """The row is gone: retire its entry and raise what ``refresh_from_db()`` raises."""
     record(request.alias, request.plan.family, [request.pk])
     model = type(request.instance)
-    return model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
+    # The stubs' plugin gives DoesNotExist to concrete model classes only, not to type[Model].
+    does_not_exist: type[ObjectDoesNotExist] = model.DoesNotExist  # type: ignore[attr-defined]
+    return does_not_exist(f"{model._meta.object_name} matching query does not exist.")
 
 
 def _from_cache(request: Request, store: GuardedStore) -> dict[str, Any] | None:
@@ -183,7 +185,7 @@ def _full(request: Request, store: GuardedStore, fill: bool) -> None:
     instance = request.instance
     try:
         instance.refresh_from_db(using=request.alias, fields=request.requested)
-    except type(instance).DoesNotExist:
+    except type(instance).DoesNotExist:  # type: ignore[attr-defined]  # see _gone()
         raise _gone(request) from None
     if tokens is not None:
         _fill(request, store, tokens, [instance.__dict__[name] for name in request.plan.attnames])
