@@ -14,7 +14,15 @@ from django.dispatch import receiver
 STRATEGY_NAMES = ("auto", "cache", "full", "columns")
 
 KNOWN_KEYS = frozenset(
-    {"CACHE", "TIMEOUT", "KEY_PREFIX", "MODELS", "REFRESH_STRATEGY", "RETRY_INTERVAL", "SIGN_ENTRIES"}
+    {
+        "CACHE",
+        "TIMEOUT",
+        "KEY_PREFIX",
+        "MODELS",
+        "REFRESH_STRATEGY",
+        "RETRY_INTERVAL",
+        "SIGN_ENTRIES",
+    }
 )
 
 
