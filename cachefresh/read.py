@@ -43,8 +43,12 @@ M = TypeVar("M", bound=Model)
 _reported_garbage: set[str] = set()
 
 
-def valid_values(plan: ModelPlan, found: list[Any], offset: int = 0) -> list[Any] | None:
-    """The row in ``found[offset]`` if the entry is valid under the token and generation."""
+def valid_values(plan: ModelPlan, found: list[Any], pk: Any, offset: int = 0) -> list[Any] | None:
+    """The row in ``found[offset]`` if the entry is valid under the token and generation.
+
+    The row must also be the one with ``pk``: with signing on, an entry copied with its token
+    from another row's keys verifies, and must still be refused.
+    """
     entry, token, generation = found[offset], found[offset + 1], found[-1]
     if entry is None:
         return None
@@ -60,6 +64,9 @@ def valid_values(plan: ModelPlan, found: list[Any], offset: int = 0) -> list[Any
     values = codec.decode(entry, len(plan.attnames), key)
     if values is None:
         _report_garbage(plan, "an entry that does not decode")
+    elif values[plan.pk_index] != pk:
+        _report_garbage(plan, "an entry of another row")
+        return None
     return values
 
 
@@ -111,7 +118,7 @@ def get_one(queryset: QuerySet[M], raw_pk: Any) -> M:
     wanted = [row.entry, row.token, plan.generation_key(alias)]
     found = store.get_many(wanted)
     if found is not None:
-        values = valid_values(plan, found)
+        values = valid_values(plan, found, pk)
         if values is not None:
             stats.record(label, "hit")
             if cache_hit.receivers:
@@ -151,7 +158,7 @@ def _fill_one(
     # Another fill may have landed between our miss and our lock: serve it, don't query again.
     # Without this a herd refilled the row once per released lock (4 queries; test_herd.py).
     found = store.get_many(wanted)
-    values = valid_values(plan, found) if found is not None else None
+    values = valid_values(plan, found, pk) if found is not None else None
     if values is not None:
         store.fill({}, [row.lock])
         stats.record(plan.model._meta.label, "hit_after_wait")
@@ -180,7 +187,7 @@ def _wait_for_fill(
         found = store.get_many(wanted)
         if found is None:
             break
-        values = valid_values(plan, found)
+        values = valid_values(plan, found, pk)
         if values is not None:
             stats.record(plan.model._meta.label, "hit_after_wait")
             return queryset.model.from_db(queryset.db, plan.attnames, values)
@@ -215,7 +222,7 @@ def get_many(queryset: QuerySet[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
     result: dict[Any, M] = {}
     missing: dict[Any, RowKeys] = {}
     for index, (pk, row) in enumerate(zip(pks, rows, strict=True)):
-        values = valid_values(plan, found, 2 * index) if found is not None else None
+        values = valid_values(plan, found, pk, 2 * index) if found is not None else None
         if values is None:
             missing[pk] = row
         else:

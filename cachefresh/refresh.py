@@ -155,7 +155,7 @@ def _gone(request: Request) -> Exception:
 def _from_cache(request: Request, store: GuardedStore) -> dict[str, Any] | None:
     row = request.keys()
     found = store.get_many([row.entry, row.token, request.plan.generation_key(request.alias)])
-    values = valid_values(request.plan, found) if found is not None else None
+    values = valid_values(request.plan, found, request.pk) if found is not None else None
     if values is None:
         return None
     return dict(zip(request.plan.attnames, values, strict=True))
@@ -344,7 +344,9 @@ def _refresh_group(
         )
         pending = []
         for position, (index, request) in enumerate(items):
-            values = valid_values(plan, found, 2 * position) if found is not None else None
+            values = (
+                valid_values(plan, found, request.pk, 2 * position) if found is not None else None
+            )
             if values is None:
                 pending.append((index, request))
                 continue

@@ -107,3 +107,16 @@ def test_turning_signing_on_retires_unsigned_entries(backend: str) -> None:
     put_raw(row_keys(article, backend).entry, forge(valid_entry(article, backend)))
     with override_settings(CACHEFRESH=dict(settings.CACHEFRESH, SIGN_ENTRIES=True)):
         assert cached_get(Article, article.pk).title == "honest"
+
+
+def test_a_signed_entry_copied_to_another_row_is_refused(signed: str) -> None:
+    """A client that copies row A's entry and token under row B's keys gets no hit for B."""
+    first = Article.objects.create(title="first")
+    second = Article.objects.create(title="second")
+    entry = valid_entry(first, signed)
+    token, _ = current_tokens(first, signed)
+    valid_entry(second, signed)
+    put_raw(row_keys(second, signed).entry, entry)
+    put_raw(row_keys(second, signed).token, token)
+    assert cached_get(Article, second.pk).title == "second"
+    assert cached_get_many(Article, [second.pk])[second.pk].title == "second"
