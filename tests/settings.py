@@ -7,6 +7,7 @@ body runs on both pairs.
 import os
 import socket
 import uuid
+from typing import Any
 
 
 def reachable(port: int, host: str = "127.0.0.1") -> bool:
@@ -39,7 +40,7 @@ INSTALLED_APPS = [
     "tests.refreshapp",
 ]
 
-DATABASES = {
+DATABASES: dict[str, dict[str, Any]] = {
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
     "other": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
 }

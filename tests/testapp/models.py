@@ -85,9 +85,9 @@ class Place(models.Model):
 
 
 class Restaurant(Place):
-    serves_pizza = models.BooleanField(default=False)
+    """Inherits Place's CacheFreshManager, as Django managers are inherited."""
 
-    objects = CacheFreshManager()
+    serves_pizza = models.BooleanField(default=False)
 
 
 class Listed(models.Model):
