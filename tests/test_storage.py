@@ -273,3 +273,34 @@ def test_signed_entries_refuse_forgeries(backend, caplog, fresh_log, django_asse
             with django_assert_num_queries(1, using=backend):
                 assert cached_get(Author, author.pk).name == "real"
         assert len([r for r in caplog.records if "treated as a miss" in r.getMessage()]) == 1
+
+
+def custom_key(key: str, key_prefix: str, version: int) -> str:
+    return f"custom|{key_prefix}|{version}|{key}"
+
+
+@pytest.mark.parametrize("key_function", [None, "tests.test_storage.custom_key"])
+def test_redis_keys_are_where_the_cache_api_puts_them(key_function):
+    """The raw-client path applies CACHES' KEY_PREFIX, VERSION and KEY_FUNCTION like Django."""
+    require_servers()
+    caches_setting = dict(settings.CACHES)
+    caches_setting["keyed"] = dict(
+        settings.CACHES["redis"],
+        KEY_PREFIX=f"cachefresh-test-keys-{uuid.uuid4().hex[:12]}",
+        VERSION=3,
+        KEY_FUNCTION=key_function,
+    )
+    config = dict(settings.CACHEFRESH, CACHE="keyed", KEY_PREFIX="k")
+    ACTIVE["alias"] = "pg"
+    try:
+        with override_settings(CACHES=caches_setting, CACHEFRESH=config):
+            author = Author.objects.create(name="one")
+            cached_get(Author, author.pk)
+            cache = caches["keyed"]
+            client = cache.client.get_client(write=True)  # type: ignore[attr-defined]
+            row, generation = row_keys("pg", author.pk)
+            for key in (row.entry, row.token, generation):
+                assert client.exists(cache.make_key(key)), key
+            client.delete(*(cache.make_key(k) for k in (row.entry, row.token, generation)))
+    finally:
+        ACTIVE["alias"] = "default"

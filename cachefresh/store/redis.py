@@ -8,10 +8,10 @@ in ``CACHES`` apply. Always the primary: fills and checks must not read a laggin
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.base import BaseCache, default_key_func
 
 from cachefresh.store.base import Store, is_token, new_token
 
@@ -37,7 +37,10 @@ class RedisStore(Store):
     def __init__(self, cache: BaseCache, timeout: int, client: Any) -> None:
         super().__init__(cache, timeout)
         self.client = client
-        self.make_key = cache.make_key
+        self.make_key: Callable[[str], str] = cache.make_key
+        if cache.key_func is default_key_func:
+            # The same keys, without a call into the backend per key on the hit path.
+            self.make_key = f"{cache.key_prefix}:{cache.version}:".__add__
 
     def _full(self, keys: Sequence[str]) -> list[str]:
         make_key = self.make_key
