@@ -9,9 +9,11 @@ Two questions, answered from wall times observed in this process:
   time it saves on hits: ``lookup < (1 - miss_rate) * database``.
 
 Every candidate is tried a few times first, and only its last warm-up time is kept.
-Afterwards one decision in ``EXPLORE_EVERY`` (more often at first) takes the other branch, so
-the estimates follow changes in latency (a cache moved further away, a
-database under load) without paying for it often.
+Afterwards the model keeps exploring the branches it did not take, so its estimates follow
+changes in latency (a cache moved further away, a database under load), on a budget: each
+decision earns ``EXPLORE_SHARE`` of its expected cost, and an alternative is tried when the
+savings cover its expected cost. Exploring costs at most about that share of the time, and a
+cheap alternative is re-checked often while a dear one (``full`` against a warm cache) rarely.
 """
 
 from __future__ import annotations
@@ -22,9 +24,7 @@ from dataclasses import dataclass, field
 ALPHA = 0.2
 MISS_ALPHA = 0.05
 WARMUP = 3
-EXPLORE_EVERY = 256
-# Explore sooner at first, while the estimates rest on few samples.
-EARLY_EXPLORATIONS = frozenset({8, 16, 32, 64, 128})
+EXPLORE_SHARE = 0.02
 
 
 @dataclass
@@ -54,7 +54,8 @@ class CostModel:
     database: dict[tuple[str, str, str, bool], Average] = field(default_factory=dict)
     lookup: dict[tuple[str, str], Average] = field(default_factory=dict)
     misses: dict[tuple[str, str], Average] = field(default_factory=dict)
-    decisions: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Exploration budgets (seconds) per (label, alias, whole row): [database, cache-first].
+    budgets: dict[tuple[str, str, bool], list[float]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def choose(self, label: str, alias: str, whole_row: bool, cache_allowed: bool) -> Decision:
@@ -64,23 +65,31 @@ class CostModel:
             return Decision("full", False, "warmup")
         if columns is None or columns.samples < WARMUP:
             return Decision("columns", False, "warmup")
-        cheaper = columns if columns.value <= full.value else full
+        cheaper, dearer = (columns, full) if columns.value <= full.value else (full, columns)
         database = "columns" if cheaper is columns else "full"
-        with self.lock:
-            count = self.decisions.get((label, alias), 0) + 1
-            self.decisions[label, alias] = count
-        explore = count in EARLY_EXPLORATIONS or count % EXPLORE_EVERY == 0
-        if not cache_allowed:
-            if explore:
-                return Decision("full" if database == "columns" else "columns", False, "explore")
-            return Decision(database, False, "cost")
+        other_database = "full" if cheaper is columns else "columns"
         lookup = self.lookup.get((label, alias))
-        if lookup is None or lookup.samples < WARMUP:
+        if cache_allowed and (lookup is None or lookup.samples < WARMUP):
             return Decision(database, True, "warmup")
-        miss_rate = self.misses[label, alias].value
-        cache_first = lookup.value < (1.0 - miss_rate) * cheaper.value
-        if explore:
-            return Decision(database, not cache_first, "explore")
+        cache_first, cache_cost, flipped_cost = False, 0.0, 0.0
+        if cache_allowed:
+            assert lookup is not None
+            # Looking first costs the lookup always and the database on a miss.
+            cache_cost = lookup.value + self.misses[label, alias].value * cheaper.value
+            cache_first = cache_cost < cheaper.value
+            flipped_cost = cheaper.value if cache_first else cache_cost
+        expected = cache_cost if cache_first else cheaper.value
+        with self.lock:
+            budget = self.budgets.setdefault((label, alias, whole_row), [0.0, 0.0])
+            budget[0] += expected * EXPLORE_SHARE
+            if budget[0] >= dearer.value:
+                budget[0] -= dearer.value
+                return Decision(other_database, False, "explore")
+            if cache_allowed:
+                budget[1] += expected * EXPLORE_SHARE
+                if budget[1] >= flipped_cost:
+                    budget[1] -= flipped_cost
+                    return Decision(database, not cache_first, "explore")
         return Decision(database, cache_first, "cost")
 
     def observe_database(
@@ -115,7 +124,7 @@ class CostModel:
             self.database.clear()
             self.lookup.clear()
             self.misses.clear()
-            self.decisions.clear()
+            self.budgets.clear()
 
 
 cost_model = CostModel()
