@@ -95,7 +95,7 @@ def _cached_rows(plan: ModelPlan, using: str, pks: list[Any]) -> dict[Any, list[
         raise CacheUnavailable
     result = {}
     for index, pk in enumerate(pks):
-        values = valid_values(plan, found, 2 * index)
+        values = valid_values(plan, found, pk, 2 * index)
         if values is not None:
             result[pk] = values
     return result
