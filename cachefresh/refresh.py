@@ -35,6 +35,7 @@ from cachefresh.invalidation import in_transaction, record, written_in_transacti
 from cachefresh.keys import RowKeys
 from cachefresh.read import encode_row, valid_values
 from cachefresh.registry import ModelPlan, registry
+from cachefresh.signals import refreshed
 from cachefresh.store import GuardedStore, get_store
 
 
@@ -236,7 +237,7 @@ def smart_refresh(
     request = prepare(instance, fields, using) if from_queryset is None else None
     if request is None:
         instance.refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
-        stats.record(type(instance)._meta.label, "refresh_full")
+        _report(instance, Strategy.FULL, "django", fields)
         return Strategy.FULL
     store = get_store()
     transaction_open = in_transaction(request.alias)
@@ -255,9 +256,17 @@ def smart_refresh(
     else:
         used = _run_database(request, store, chosen, fill=chosen == Strategy.FULL)
         reason = "forced"
-    stats.record(request.label, f"refresh_{used}")
-    stats.record(request.label, f"refresh_reason_{reason}")
+    _report(instance, used, reason, fields)
     return used
+
+
+def _report(instance: Model, used: Strategy, reason: str, fields: Iterable[str] | None) -> None:
+    """Count the strategy and why (under the concrete model, as reads are), and signal it."""
+    label = type(instance)._meta.concrete_model._meta.label  # type: ignore[union-attr]
+    stats.record(label, f"refresh_{used}")
+    stats.record(label, f"refresh_reason_{reason}")
+    if refreshed.receivers:
+        refreshed.send(type(instance), instance=instance, strategy=used, fields=fields)
 
 
 def _auto(request: Request, store: GuardedStore, cache_allowed: bool) -> tuple[Strategy, str]:
@@ -306,6 +315,7 @@ def smart_refresh_many(
     instances = list(instances)
     fields = None if fields is None else list(fields)
     used: list[Strategy] = [Strategy.FULL] * len(instances)
+    reasons = ["django"] * len(instances)
     groups: dict[tuple[type[Model], str], list[tuple[int, Request]]] = {}
     for index, instance in enumerate(instances):
         if fields is None:
@@ -317,9 +327,11 @@ def smart_refresh_many(
         groups.setdefault((request.plan.model, request.alias), []).append((index, request))
     gone: list[Request] = []
     for items in groups.values():
+        for index, _ in items:
+            reasons[index] = "forced" if chosen != "auto" else "batch"
         gone += _refresh_group(items, chosen, used)
-    for index, strategy_used in enumerate(used):
-        stats.record(type(instances[index])._meta.label, f"refresh_{strategy_used}")
+    for instance, strategy_used, reason in zip(instances, used, reasons, strict=True):
+        _report(instance, strategy_used, reason, fields)
     if gone:
         for request in gone[1:]:
             record(request.alias, request.plan.family, [request.pk])

@@ -46,6 +46,8 @@ EVENTS = (
     "refresh_reason_miss",
     "refresh_reason_forced",
     "refresh_reason_transaction",
+    "refresh_reason_django",
+    "refresh_reason_batch",
 )
 FLUSH_INTERVAL = 10.0
 SHARED_TTL = 24 * 3600

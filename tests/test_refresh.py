@@ -288,3 +288,31 @@ def test_nothing_read_in_a_manual_transaction_is_stored(backend, strategy):
     finally:
         connection.set_autocommit(True)
     assert cached_get(Article, article.pk).title == "committed"
+
+
+def test_refreshed_signal_and_counters_name_the_concrete_model(backend):
+    from cachefresh.signals import refreshed
+    from tests.testapp.models import ArticleProxy
+
+    article = Article.objects.create(title="t")
+    proxy = ArticleProxy.objects.get(pk=article.pk)
+    seen = []
+
+    def receiver(sender, instance, strategy, fields, **kwargs):
+        seen.append((sender, instance, strategy, fields))
+
+    refreshed.connect(receiver)
+    try:
+        before = stats.snapshot().get("testapp.Article", {}).get("refresh_columns", 0)
+        smart_refresh(proxy, ["title"], strategy="columns")
+        smart_refresh_many([article], strategy="full")
+        smart_refresh(article, ["title"], from_queryset=Article.objects.all())
+    finally:
+        refreshed.disconnect(receiver)
+    assert seen == [
+        (ArticleProxy, proxy, Strategy.COLUMNS, ["title"]),
+        (Article, article, Strategy.FULL, None),
+        (Article, article, Strategy.FULL, ["title"]),
+    ]
+    assert stats.snapshot()["testapp.Article"]["refresh_columns"] == before + 1
+    assert "testapp.ArticleProxy" not in stats.snapshot()
