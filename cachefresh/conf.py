@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -22,6 +22,7 @@ KNOWN_KEYS = frozenset(
         "REFRESH_STRATEGY",
         "RETRY_INTERVAL",
         "SIGN_ENTRIES",
+        "REPLICAS",
     }
 )
 
@@ -35,6 +36,7 @@ class Settings:
     refresh_strategy: str = "auto"
     retry_interval: float = 1.0
     sign_entries: bool = False
+    replicas: dict[str, str] = field(default_factory=dict)
 
 
 def validate(raw: Any) -> list[str]:
@@ -93,6 +95,24 @@ def validate(raw: Any) -> list[str]:
         )
     if not isinstance(raw.get("SIGN_ENTRIES", False), bool):
         problems.append("CACHEFRESH['SIGN_ENTRIES'] must be True or False.")
+    problems += _replica_problems(raw.get("REPLICAS", {}))
+    return problems
+
+
+def _replica_problems(replicas: Any) -> list[str]:
+    if not isinstance(replicas, dict):
+        return ["CACHEFRESH['REPLICAS'] must map replica aliases to their primary's alias."]
+    problems = []
+    for replica, primary in replicas.items():
+        unknown = [a for a in (replica, primary) if a not in django_settings.DATABASES]
+        if unknown:
+            problems.append(
+                f"CACHEFRESH['REPLICAS'] names {unknown[0]!r}, which is not in DATABASES."
+            )
+        elif replica == primary or primary in replicas:
+            problems.append(
+                f"CACHEFRESH['REPLICAS'] maps {replica!r} to {primary!r}, which is not a primary."
+            )
     return problems
 
 
@@ -111,6 +131,7 @@ def get_settings() -> Settings:
         refresh_strategy=raw.get("REFRESH_STRATEGY", "auto"),
         retry_interval=float(raw.get("RETRY_INTERVAL", 1.0)),
         sign_entries=raw.get("SIGN_ENTRIES", False),
+        replicas=dict(raw.get("REPLICAS", {})),
     )
 
 

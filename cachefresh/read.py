@@ -18,6 +18,7 @@ from django.db.models import Model, QuerySet
 
 from cachefresh import codec, stats
 from cachefresh.codec import EncodeError
+from cachefresh.conf import get_settings
 from cachefresh.invalidation import in_transaction as transaction_open
 from cachefresh.invalidation import written_in_transaction
 from cachefresh.keys import RowKeys
@@ -103,19 +104,21 @@ def get_one(queryset: QuerySet[M], raw_pk: Any) -> M:
     model = queryset.model
     plan = registry.plan(model)
     alias = queryset.db
+    # A replica's rows are its primary's: same keys, and fills read the primary, never a lag.
+    primary = get_settings().replicas.get(alias, alias)
     label = plan.model._meta.label
     try:
         pk = plan.normalize_pk(raw_pk, alias)
     except Exception:
         return queryset.get(pk=raw_pk)  # Django's own error, or its answer
-    in_transaction = transaction_open(alias)
-    if in_transaction and written_in_transaction(alias, plan.table):
+    in_transaction = transaction_open(primary)
+    if in_transaction and written_in_transaction(primary, plan.table):
         stats.record(label, "bypass_transaction")
         report_miss(model, alias, [pk], "written_in_transaction")
         return queryset.get(pk=pk)
     store = get_store()
-    row = RowKeys(plan.table_tag(alias), pk)
-    wanted = [row.entry, row.token, plan.generation_key(alias)]
+    row = RowKeys(plan.table_tag(primary), pk)
+    wanted = [row.entry, row.token, plan.generation_key(primary)]
     found = store.get_many(wanted)
     if found is not None:
         values = valid_values(plan, found, pk)
@@ -138,11 +141,12 @@ def get_one(queryset: QuerySet[M], raw_pk: Any) -> M:
     if reason != "absent":
         # Nothing read inside a transaction is stored: its snapshot may predate the token.
         return queryset.get(pk=pk)
-    return _fill_one(queryset, plan, store, pk, row, wanted)
+    return _fill_one(queryset, primary, plan, store, pk, row, wanted)
 
 
 def _fill_one(
     queryset: QuerySet[M],
+    primary: str,
     plan: ModelPlan,
     store: GuardedStore,
     pk: Any,
@@ -166,7 +170,7 @@ def _fill_one(
     rows: list[tuple[Any, ...]] = []
     entry = None
     try:
-        rows = _select(queryset, plan, [pk])
+        rows = _select(queryset.using(primary), plan, [pk])
         if rows:
             entry = encode_row(plan, tokens[1], tokens[0], rows[0])
     finally:
@@ -201,6 +205,7 @@ def get_many(queryset: QuerySet[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
     model = queryset.model
     plan = registry.plan(model)
     alias = queryset.db
+    primary = get_settings().replicas.get(alias, alias)
     label = plan.model._meta.label
     try:
         pks = list(dict.fromkeys(plan.normalize_pk(pk, alias) for pk in raw_pks))
@@ -208,16 +213,16 @@ def get_many(queryset: QuerySet[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
         return queryset.in_bulk(raw_pks)  # Django's own error, or its answer
     if not pks:
         return {}
-    in_transaction = transaction_open(alias)
-    if in_transaction and written_in_transaction(alias, plan.table):
+    in_transaction = transaction_open(primary)
+    if in_transaction and written_in_transaction(primary, plan.table):
         stats.record(label, "bypass_transaction", len(pks))
         report_miss(model, alias, pks, "written_in_transaction")
         return queryset.in_bulk(pks)
     store = get_store()
-    tag = plan.table_tag(alias)
+    tag = plan.table_tag(primary)
     rows = [RowKeys(tag, pk) for pk in pks]
     wanted = [key for row in rows for key in (row.entry, row.token)]
-    wanted.append(plan.generation_key(alias))
+    wanted.append(plan.generation_key(primary))
     found = store.get_many(wanted)
     result: dict[Any, M] = {}
     missing: dict[Any, RowKeys] = {}
@@ -242,7 +247,8 @@ def get_many(queryset: QuerySet[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
         tokens = store.ensure_tokens([row.token for row in missing.values()] + wanted[-1:])
     token_of = dict(zip(missing, tokens or (), strict=False))
     entries = {}
-    for selected in _select(queryset, plan, list(missing)):
+    source = queryset if tokens is None else queryset.using(primary)
+    for selected in _select(source, plan, list(missing)):
         pk = plan.normalize_pk(selected[plan.pk_index], alias)
         result[pk] = model.from_db(alias, plan.attnames, selected)
         missed = missing.get(pk)

@@ -67,10 +67,11 @@ class Request:
 
     instance: Model
     plan: ModelPlan
-    alias: str
+    alias: str  # where keys, fills and database reads go: the primary for a replica
     pk: Any
     requested: set[str] | None  # the ``fields`` argument as a set, None for "all loaded"
     loaded: tuple[str, ...]  # attnames the refresh sets, in field order
+    state_db: str  # the alias asked for, which ``_state.db`` ends up as
 
     @property
     def whole_row(self) -> bool:
@@ -116,7 +117,9 @@ def prepare(instance: Model, fields: Iterable[str] | None, using: str | None) ->
         pk = plan.normalize_pk(instance.pk, alias)
     except Exception:
         return None
-    return Request(instance, plan, alias, pk, requested, loaded)
+    # A replica's rows are its primary's: read them there, never from a lagging copy.
+    primary = get_settings().replicas.get(alias, alias)
+    return Request(instance, plan, primary, pk, requested, loaded, alias)
 
 
 def apply_values(request: Request, values: Mapping[str, Any]) -> None:
@@ -141,7 +144,7 @@ def apply_values(request: Request, values: Mapping[str, Any]) -> None:
             and private.is_cached(instance)
         ):
             private.delete_cached_value(instance)
-    instance._state.db = request.alias
+    instance._state.db = request.state_db
 
 
 def _gone(request: Request) -> Exception:
@@ -186,6 +189,7 @@ def _full(request: Request, store: GuardedStore, fill: bool) -> None:
     instance = request.instance
     try:
         instance.refresh_from_db(using=request.alias, fields=request.requested)
+        instance._state.db = request.state_db
     except type(instance).DoesNotExist:  # type: ignore[attr-defined]  # see _gone()
         raise _gone(request) from None
     if tokens is not None:

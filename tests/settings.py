@@ -43,6 +43,12 @@ INSTALLED_APPS = [
 DATABASES: dict[str, dict[str, Any]] = {
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
     "other": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+    # A read replica of "default": the same database, through its own connection.
+    "replica": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": ":memory:",
+        "TEST": {"MIRROR": "default"},
+    },
 }
 if SERVERS:
     DATABASES["pg"] = {
@@ -53,6 +59,7 @@ if SERVERS:
         "USER": os.environ.get("CACHEFRESH_PG_USER", "postgres"),
         "TEST": {"NAME": os.environ["CACHEFRESH_TEST_DB"]},
     }
+    DATABASES["pgreplica"] = dict(DATABASES["pg"], TEST={"MIRROR": "pg"})
 DATABASE_ROUTERS = ["tests.routers.ActiveDatabaseRouter"]
 
 CACHES = {
