@@ -1,5 +1,5 @@
-"""strategy="auto" follows measured latency: the column fetch wins when the cache is far, the cache wins
-when the database is far. Distances are made real with a loopback latency proxy."""
+"""strategy="auto" follows measured latency: the column fetch wins when the cache is far, the
+cache wins when the database is far. Distances are made real with a loopback latency proxy."""
 
 import uuid
 

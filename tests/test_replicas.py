@@ -44,7 +44,7 @@ def test_reads_through_a_replica_see_the_primarys_writes(replica, django_assert_
 
 
 def test_fills_read_the_primary_not_a_lagging_replica(backend):
-    """"other" plays a replica that has not caught up: its row still holds the old title."""
+    """The "other" database plays a replica that has not caught up: it holds the old title."""
     if backend != "default":
         pytest.skip("needs two SQLite databases")
     article = Article.objects.create(title="new")
