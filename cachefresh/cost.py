@@ -18,8 +18,8 @@ cheap alternative is re-checked often while a dear one (``full`` against a warm 
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 ALPHA = 0.2
 MISS_ALPHA = 0.05
@@ -27,7 +27,7 @@ WARMUP = 3
 EXPLORE_SHARE = 0.02
 
 
-@dataclass
+@dataclass(slots=True)
 class Average:
     value: float = 0.0
     samples: int = 0
@@ -42,8 +42,28 @@ class Average:
         self.samples += 1
 
 
-@dataclass
-class Decision:
+@dataclass(slots=True)
+class Estimates:
+    """What is known of one (model, database alias, whole row or not).
+
+    Updated without a lock: under the GIL a race can only lose a sample, which an average
+    shrugs off, and ``auto`` must cost little more than the strategy it picks.
+    """
+
+    full: Average = field(default_factory=Average)
+    columns: Average = field(default_factory=Average)
+    lookup: Average = field(default_factory=Average)
+    misses: Average = field(default_factory=Average)
+    # Exploration budgets, in seconds: one for the database strategy, one for cache-first.
+    database_budget: float = 0.0
+    cache_budget: float = 0.0
+
+    def observe_lookup(self, hit: bool, seconds: float) -> None:
+        self.lookup.observe(seconds)
+        self.misses.observe(0.0 if hit else 1.0, MISS_ALPHA)
+
+
+class Decision(NamedTuple):
     database: str  # "full" or "columns"
     cache_first: bool
     reason: str  # "warmup", "cost" or "explore"
@@ -51,80 +71,77 @@ class Decision:
 
 @dataclass
 class CostModel:
-    database: dict[tuple[str, str, str, bool], Average] = field(default_factory=dict)
-    lookup: dict[tuple[str, str], Average] = field(default_factory=dict)
-    misses: dict[tuple[str, str], Average] = field(default_factory=dict)
-    #: Exploration budgets (seconds) per (label, alias, whole row): [database, cache-first].
-    budgets: dict[tuple[str, str, bool], list[float]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    estimates: dict[tuple[str, str, bool], Estimates] = field(default_factory=dict)
+
+    def of(self, label: str, alias: str, whole_row: bool) -> Estimates:
+        key = (label, alias, whole_row)
+        found = self.estimates.get(key)
+        if found is None:
+            found = self.estimates.setdefault(key, Estimates())
+        return found
 
     def choose(self, label: str, alias: str, whole_row: bool, cache_allowed: bool) -> Decision:
-        full = self.database.get((label, alias, "full", whole_row))
-        columns = self.database.get((label, alias, "columns", whole_row))
-        if full is None or full.samples < WARMUP:
+        return self.decide(self.of(label, alias, whole_row), cache_allowed)
+
+    @staticmethod
+    def decide(known: Estimates, cache_allowed: bool) -> Decision:
+        full, columns = known.full, known.columns
+        if full.samples < WARMUP:
             return Decision("full", False, "warmup")
-        if columns is None or columns.samples < WARMUP:
+        if columns.samples < WARMUP:
             return Decision("columns", False, "warmup")
-        cheaper, dearer = (columns, full) if columns.value <= full.value else (full, columns)
-        database = "columns" if cheaper is columns else "full"
-        other_database = "full" if cheaper is columns else "columns"
-        lookup = self.lookup.get((label, alias))
-        if cache_allowed and (lookup is None or lookup.samples < WARMUP):
-            return Decision(database, True, "warmup")
-        cache_first, cache_cost, flipped_cost = False, 0.0, 0.0
+        if columns.value <= full.value:
+            database, other, cheaper, dearer = "columns", "full", columns.value, full.value
+        else:
+            database, other, cheaper, dearer = "full", "columns", full.value, columns.value
+        cache_first = False
         if cache_allowed:
-            assert lookup is not None
+            if known.lookup.samples < WARMUP:
+                return Decision(database, True, "warmup")
             # Looking first costs the lookup always and the database on a miss.
-            cache_cost = lookup.value + self.misses[label, alias].value * cheaper.value
-            cache_first = cache_cost < cheaper.value
-            flipped_cost = cheaper.value if cache_first else cache_cost
-        expected = cache_cost if cache_first else cheaper.value
-        with self.lock:
-            budget = self.budgets.setdefault((label, alias, whole_row), [0.0, 0.0])
-            budget[0] += expected * EXPLORE_SHARE
-            if budget[0] >= dearer.value:
-                budget[0] -= dearer.value
-                return Decision(other_database, False, "explore")
-            if cache_allowed:
-                budget[1] += expected * EXPLORE_SHARE
-                if budget[1] >= flipped_cost:
-                    budget[1] -= flipped_cost
-                    return Decision(database, not cache_first, "explore")
+            cache_cost = known.lookup.value + known.misses.value * cheaper
+            cache_first = cache_cost < cheaper
+            flipped = cheaper if cache_first else cache_cost
+            expected = cache_cost if cache_first else cheaper
+        else:
+            expected = cheaper
+        known.database_budget += expected * EXPLORE_SHARE
+        if known.database_budget >= dearer:
+            known.database_budget -= dearer
+            return Decision(other, False, "explore")
+        if cache_allowed:
+            known.cache_budget += expected * EXPLORE_SHARE
+            if known.cache_budget >= flipped:
+                known.cache_budget -= flipped
+                return Decision(database, not cache_first, "explore")
         return Decision(database, cache_first, "cost")
 
     def observe_database(
         self, label: str, alias: str, strategy: str, whole_row: bool, seconds: float
     ) -> None:
-        with self.lock:
-            self.database.setdefault((label, alias, strategy, whole_row), Average()).observe(
-                seconds
-            )
+        known = self.of(label, alias, whole_row)
+        (known.columns if strategy == "columns" else known.full).observe(seconds)
 
-    def observe_lookup(self, label: str, alias: str, hit: bool, seconds: float) -> None:
-        with self.lock:
-            self.lookup.setdefault((label, alias), Average()).observe(seconds)
-            self.misses.setdefault((label, alias), Average()).observe(
-                0.0 if hit else 1.0, MISS_ALPHA
-            )
+    def observe_lookup(
+        self, label: str, alias: str, hit: bool, seconds: float, whole_row: bool = False
+    ) -> None:
+        self.of(label, alias, whole_row).observe_lookup(hit, seconds)
 
     def snapshot(self) -> dict[str, float]:
         """Current estimates (microseconds; miss rates as fractions) for stats and benchmarks."""
-        with self.lock:
-            result = {
-                f"{label}/{alias}/{name}/{'row' if whole else 'fields'}_us": avg.value * 1e6
-                for (label, alias, name, whole), avg in self.database.items()
-            }
-            for (label, alias), avg in self.lookup.items():
-                result[f"{label}/{alias}/cache_lookup_us"] = avg.value * 1e6
-                result[f"{label}/{alias}/cache_miss_rate"] = self.misses[label, alias].value
-            return result
+        result = {}
+        for (label, alias, whole), known in list(self.estimates.items()):
+            shape = "row" if whole else "fields"
+            for name in ("full", "columns", "lookup"):
+                average: Average = getattr(known, name)
+                if average.samples:
+                    result[f"{label}/{alias}/{shape}/{name}_us"] = average.value * 1e6
+            if known.misses.samples:
+                result[f"{label}/{alias}/{shape}/cache_miss_rate"] = known.misses.value
+        return result
 
     def reset(self) -> None:
-        with self.lock:
-            self.database.clear()
-            self.lookup.clear()
-            self.misses.clear()
-            self.budgets.clear()
+        self.estimates.clear()
 
 
 cost_model = CostModel()

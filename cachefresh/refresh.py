@@ -274,14 +274,13 @@ def _report(instance: Model, used: Strategy, reason: str, fields: Iterable[str] 
 
 
 def _auto(request: Request, store: GuardedStore, cache_allowed: bool) -> tuple[Strategy, str]:
-    decision = cost_model.choose(request.label, request.alias, request.whole_row, cache_allowed)
+    known = cost_model.of(request.label, request.alias, request.whole_row)
+    decision = cost_model.decide(known, cache_allowed)
     if not decision.cache_first:
         return _run_database(request, store, decision.database, fill=False), decision.reason
     started = time.perf_counter()
     values = _from_cache(request, store)
-    cost_model.observe_lookup(
-        request.label, request.alias, values is not None, time.perf_counter() - started
-    )
+    known.observe_lookup(values is not None, time.perf_counter() - started)
     if values is not None:
         apply_values(request, {name: values[name] for name in request.loaded})
         return Strategy.CACHE, decision.reason

@@ -197,7 +197,7 @@ def test_cost_model_prices_the_lookup_against_the_database_time_it_saves():
     for _ in range(3):
         other.observe_database("m", "db", "full", True, 300e-6)
         other.observe_database("m", "db", "columns", True, 100e-6)
-        other.observe_lookup("m", "db", hit=True, seconds=2e-3)
+        other.observe_lookup("m", "db", hit=True, seconds=2e-3, whole_row=True)
     assert not other.choose("m", "db", True, cache_allowed=True).cache_first
     assert not other.choose("m", "db", True, cache_allowed=False).cache_first
 
