@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 
 from cachefresh.registry import column, concrete_model
@@ -30,8 +31,7 @@ class ColumnFetch:
     pk_field: Field[Any, Any]
     alias: str
 
-    def _convert(self, row: Sequence[Any]) -> list[Any]:
-        connection = connections[self.alias]
+    def _convert(self, row: Sequence[Any], connection: BaseDatabaseWrapper) -> list[Any]:
         values = list(row)
         for index, (converters, expression) in enumerate(self.converters):
             value = values[index]
@@ -47,7 +47,7 @@ class ColumnFetch:
         with connection.cursor() as cursor:
             cursor.execute(self.sql, [param])
             row = cursor.fetchone()
-        return None if row is None else self._convert(row)
+        return None if row is None else self._convert(row, connection)
 
     def fetch_many(self, pks: Sequence[Any]) -> list[list[Any]]:
         connection = connections[self.alias]
@@ -57,7 +57,7 @@ class ColumnFetch:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        return [self._convert(row) for row in rows]
+        return [self._convert(row, connection) for row in rows]
 
 
 @functools.lru_cache(maxsize=1024)

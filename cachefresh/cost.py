@@ -24,7 +24,7 @@ from typing import NamedTuple
 ALPHA = 0.2
 MISS_ALPHA = 0.05
 WARMUP = 3
-EXPLORE_SHARE = 0.02
+EXPLORE_SHARE = 0.01
 
 
 @dataclass(slots=True)

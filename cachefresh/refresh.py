@@ -267,8 +267,7 @@ def smart_refresh(
 def _report(instance: Model, used: Strategy, reason: str, fields: Iterable[str] | None) -> None:
     """Count the strategy and why (under the concrete model, as reads are), and signal it."""
     label = type(instance)._meta.concrete_model._meta.label  # type: ignore[union-attr]
-    stats.record(label, f"refresh_{used}")
-    stats.record(label, f"refresh_reason_{reason}")
+    stats.record_events(label, (f"refresh_{used}", f"refresh_reason_{reason}"))
     if refreshed.receivers:
         refreshed.send(type(instance), instance=instance, strategy=used, fields=fields)
 

@@ -67,6 +67,15 @@ def record(name: str, event: str, count: int = 1) -> None:
         _start_flusher()
 
 
+def record_events(name: str, events: Iterable[str]) -> None:
+    """Count one of each of ``events`` under one lock."""
+    with _lock:
+        for event in events:
+            _counts[name, event] += 1
+    if _flusher is None:
+        _start_flusher()
+
+
 def record_invalidation(table: str, rows: int | None) -> None:
     record(table, "invalidated_rows" if rows is not None else "invalidated_tables", rows or 1)
 
