@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 ALPHA = 0.2
-MISS_ALPHA = 0.05
+MISS_ALPHA = 0.1
 WARMUP = 3
 EXPLORE_SHARE = 0.01
 
@@ -32,13 +32,13 @@ class Average:
     value: float = 0.0
     samples: int = 0
 
-    def observe(self, sample: float, alpha: float = ALPHA) -> None:
+    def observe(self, sample: float) -> None:
         # Warm-up samples replace each other: first calls pay cold costs (connections, a cold
         # entry, SQL compilation) that would otherwise linger in the average.
         if self.samples < WARMUP:
             self.value = sample
         else:
-            self.value += alpha * (sample - self.value)
+            self.value += ALPHA * (sample - self.value)
         self.samples += 1
 
 
@@ -53,14 +53,17 @@ class Estimates:
     full: Average = field(default_factory=Average)
     columns: Average = field(default_factory=Average)
     lookup: Average = field(default_factory=Average)
-    misses: Average = field(default_factory=Average)
+    # Optimistic at first and blind to warm-up: the first lookups of a process find its rows
+    # cold, which says nothing about how often later ones will hit.
+    miss_rate: float = 0.0
     # Exploration budgets, in seconds: one for the database strategy, one for cache-first.
     database_budget: float = 0.0
     cache_budget: float = 0.0
 
     def observe_lookup(self, hit: bool, seconds: float) -> None:
+        if self.lookup.samples >= WARMUP:
+            self.miss_rate += MISS_ALPHA * ((0.0 if hit else 1.0) - self.miss_rate)
         self.lookup.observe(seconds)
-        self.misses.observe(0.0 if hit else 1.0, MISS_ALPHA)
 
 
 class Decision(NamedTuple):
@@ -99,7 +102,7 @@ class CostModel:
             if known.lookup.samples < WARMUP:
                 return Decision(database, True, "warmup")
             # Looking first costs the lookup always and the database on a miss.
-            cache_cost = known.lookup.value + known.misses.value * cheaper
+            cache_cost = known.lookup.value + known.miss_rate * cheaper
             cache_first = cache_cost < cheaper
             flipped = cheaper if cache_first else cache_cost
             expected = cache_cost if cache_first else cheaper
@@ -136,8 +139,8 @@ class CostModel:
                 average: Average = getattr(known, name)
                 if average.samples:
                     result[f"{label}/{alias}/{shape}/{name}_us"] = average.value * 1e6
-            if known.misses.samples:
-                result[f"{label}/{alias}/{shape}/cache_miss_rate"] = known.misses.value
+            if known.lookup.samples:
+                result[f"{label}/{alias}/{shape}/cache_miss_rate"] = known.miss_rate
         return result
 
     def reset(self) -> None:

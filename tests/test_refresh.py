@@ -188,6 +188,13 @@ def test_cost_model_prices_the_lookup_against_the_database_time_it_saves():
     # ...on a budget: exploring costs about EXPLORE_SHARE of the time per branch.
     spent = tried_full * 300e-6 + tried_columns * 100e-6
     assert spent <= 2 * EXPLORE_SHARE * 40e-6 * len(decisions) * 1.05
+    # Cold rows at start-up miss, which says nothing about later lookups.
+    cold = CostModel()
+    for _ in range(3):
+        cold.observe_database("m", "db", "full", False, 300e-6)
+        cold.observe_database("m", "db", "columns", False, 100e-6)
+        cold.observe_lookup("m", "db", hit=False, seconds=40e-6)
+    assert cold.choose("m", "db", False, cache_allowed=True).cache_first
     # Mostly misses: a lookup that rarely saves the database trip is not worth making.
     for _ in range(60):
         model.observe_lookup("m", "db", hit=False, seconds=40e-6)
