@@ -8,7 +8,7 @@ Two questions, answered from wall times observed in this process:
 * Does looking in the cache first pay? It does when the lookup costs less than the database
   time it saves on hits: ``lookup < (1 - miss_rate) * database``.
 
-Every candidate is tried a few times first, and only its last warm-up time is kept.
+Every candidate is tried a few times first, and only its fastest warm-up time is kept.
 Afterwards the model keeps exploring the branches it did not take, so its estimates follow
 changes in latency (a cache moved further away, a database under load), on a budget: each
 decision earns ``EXPLORE_SHARE`` of its expected cost, and an alternative is tried when the
@@ -33,10 +33,13 @@ class Average:
     samples: int = 0
 
     def observe(self, sample: float) -> None:
-        # Warm-up samples replace each other: first calls pay cold costs (connections, a cold
-        # entry, SQL compilation) that would otherwise linger in the average.
-        if self.samples < WARMUP:
+        # Warm-up keeps the fastest sample: first calls pay cold costs (connections, a cold
+        # entry, SQL compilation), and an optimistic estimate gets corrected by use while a
+        # pessimistic one, never chosen, would only be corrected by rare exploration.
+        if self.samples == 0:
             self.value = sample
+        elif self.samples < WARMUP:
+            self.value = min(self.value, sample)
         else:
             self.value += ALPHA * (sample - self.value)
         self.samples += 1
