@@ -30,7 +30,7 @@ from django.db.models import Model, QuerySet
 from cachefresh import stats
 from cachefresh.columns import column_fetch
 from cachefresh.conf import STRATEGY_NAMES, get_settings
-from cachefresh.cost import cost_model
+from cachefresh.cost import Estimates, cost_model
 from cachefresh.invalidation import in_transaction, record, written_in_transaction
 from cachefresh.keys import RowKeys
 from cachefresh.read import encode_row, valid_values
@@ -165,6 +165,18 @@ def _from_cache(request: Request, store: GuardedStore) -> dict[str, Any] | None:
     return dict(zip(request.plan.attnames, values, strict=True))
 
 
+def _timed_lookup(
+    request: Request, store: GuardedStore, known: Estimates | None = None
+) -> dict[str, Any] | None:
+    """A cache lookup whose time (hit or miss) feeds the cost model, forced or not."""
+    started = time.perf_counter()
+    values = _from_cache(request, store)
+    if known is None:
+        known = cost_model.of(request.label, request.alias, request.whole_row)
+    known.observe_lookup(values is not None, time.perf_counter() - started)
+    return values
+
+
 def _tokens(request: Request, store: GuardedStore) -> list[bytes] | None:
     """Tokens for a fill, taken before the database read; ``None`` when nothing may be stored."""
     if in_transaction(request.alias):
@@ -249,7 +261,7 @@ def smart_refresh(
     if chosen == "auto":
         used, reason = _auto(request, store, cache_allowed=not transaction_open)
     elif chosen == Strategy.CACHE and not written:
-        values = _from_cache(request, store)
+        values = _timed_lookup(request, store)
         if values is not None:
             apply_values(request, {name: values[name] for name in request.loaded})
             used, reason = Strategy.CACHE, "forced"
@@ -277,9 +289,7 @@ def _auto(request: Request, store: GuardedStore, cache_allowed: bool) -> tuple[S
     decision = cost_model.decide(known, cache_allowed)
     if not decision.cache_first:
         return _run_database(request, store, decision.database, fill=False), decision.reason
-    started = time.perf_counter()
-    values = _from_cache(request, store)
-    known.observe_lookup(values is not None, time.perf_counter() - started)
+    values = _timed_lookup(request, store, known)
     if values is not None:
         apply_values(request, {name: values[name] for name in request.loaded})
         return Strategy.CACHE, decision.reason
