@@ -154,15 +154,15 @@ def _fill_one(
     wanted: list[str],
 ) -> M:
     model, alias = queryset.model, queryset.db
-    tokens = store.ensure_tokens(wanted[1:])
-    if tokens is None:
+    begun = store.begin_fill(wanted[1:], row.lock, LOCK_TTL, row.entry)
+    if begun is None:
         return queryset.get(pk=pk)
-    if not store.try_lock(row.lock, LOCK_TTL):
+    tokens, locked, entry_now = begun
+    if not locked:
         return _wait_for_fill(queryset, plan, store, pk, wanted)
     # Another fill may have landed between our miss and our lock: serve it, don't query again.
     # Without this a herd refilled the row once per released lock (4 queries; test_herd.py).
-    found = store.get_many(wanted)
-    values = valid_values(plan, found, pk) if found is not None else None
+    values = valid_values(plan, [entry_now, *tokens], pk)
     if values is not None:
         store.fill({}, [row.lock])
         stats.record(plan.model._meta.label, "hit_after_wait")

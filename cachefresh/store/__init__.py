@@ -73,9 +73,11 @@ class GuardedStore:
     def ensure_tokens(self, keys: Sequence[str]) -> list[bytes] | None:
         return self.store.ensure_tokens(keys)
 
-    @_guarded(False)
-    def try_lock(self, key: str, ttl: float) -> bool:
-        return self.store.try_lock(key, ttl)
+    @_guarded(None)
+    def begin_fill(
+        self, token_keys: Sequence[str], lock_key: str, ttl: float, entry_key: str
+    ) -> tuple[list[bytes], bool, Any] | None:
+        return self.store.begin_fill(token_keys, lock_key, ttl, entry_key)
 
     @_guarded(None)
     def fill(self, entries: Mapping[str, bytes], unlock: Sequence[str]) -> None:

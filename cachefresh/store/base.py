@@ -52,6 +52,19 @@ class Store:
             current[index] = raced
         return current
 
+    def begin_fill(
+        self, token_keys: Sequence[str], lock_key: str, ttl: float, entry_key: str
+    ) -> tuple[list[bytes], bool, Any]:
+        """A fill's first steps: its tokens, its lock, and the entry as it is once locked.
+
+        The entry is read after the lock is taken: a fill that landed since the caller's miss
+        is served instead of repeated. Backends that can send the three at once override this.
+        """
+        tokens = self.ensure_tokens(token_keys)
+        locked = self.try_lock(lock_key, ttl)
+        entry = self.get_many([entry_key])[0] if locked else None
+        return tokens, locked, entry
+
     def try_lock(self, key: str, ttl: float) -> bool:
         return bool(self.cache.add(key, b"1", ttl))
 

@@ -56,13 +56,15 @@ class RedisStore(Store):
     def get_many(self, keys: Sequence[str]) -> list[Any]:
         return list(self.client.mget(self._full(keys)))
 
-    def ensure_tokens(self, keys: Sequence[str]) -> list[bytes]:
-        full = self._full(keys)
+    def _token_commands(self, full: Sequence[str]) -> list[tuple[Any, ...]]:
+        """Create each token where missing, then read it: two commands a key."""
         commands: list[tuple[Any, ...]] = []
         for key in full:
             commands.append(("SET", key, new_token(), "NX", "EX", self.timeout))
             commands.append(("GET", key))
-        current: list[bytes] = self._run(commands)[1::2]
+        return commands
+
+    def _repair(self, full: Sequence[str], current: list[Any]) -> list[bytes]:
         # Garbage under a token key: a fresh token only ever retires entries.
         fresh = {index: new_token() for index, value in enumerate(current) if not is_token(value)}
         if fresh:
@@ -71,8 +73,23 @@ class RedisStore(Store):
                 current[index] = token
         return current
 
-    def try_lock(self, key: str, ttl: float) -> bool:
-        return bool(self.client.set(self.make_key(key), b"1", nx=True, px=int(ttl * 1000)))
+    def ensure_tokens(self, keys: Sequence[str]) -> list[bytes]:
+        full = self._full(keys)
+        return self._repair(full, self._run(self._token_commands(full))[1::2])
+
+    def begin_fill(
+        self, token_keys: Sequence[str], lock_key: str, ttl: float, entry_key: str
+    ) -> tuple[list[bytes], bool, Any]:
+        # One round trip; the lock and the entry share the row's slot, so the entry is read
+        # after the lock is taken even on a cluster.
+        full = self._full(token_keys)
+        commands = self._token_commands(full)
+        commands.append(("SET", self.make_key(lock_key), b"1", "NX", "PX", int(ttl * 1000)))
+        commands.append(("GET", self.make_key(entry_key)))
+        replies = self._run(commands)
+        tokens = self._repair(full, replies[1 : len(commands) - 2 : 2])
+        locked = bool(replies[-2])
+        return tokens, locked, replies[-1] if locked else None
 
     def fill(self, entries: Mapping[str, bytes], unlock: Sequence[str]) -> None:
         commands: list[tuple[Any, ...]] = [
