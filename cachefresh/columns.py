@@ -50,14 +50,18 @@ class ColumnFetch:
         return None if row is None else self._convert(row, connection)
 
     def fetch_many(self, pks: Sequence[Any]) -> list[list[Any]]:
+        """The converted rows of ``pks`` that exist, in batches the backend accepts."""
         connection = connections[self.alias]
         params = [self.pk_field.get_db_prep_value(pk, connection) for pk in pks]
         head, _, _ = self.sql.rpartition(" = %s")
-        sql = f"{head} IN ({', '.join(['%s'] * len(params))})"
+        size = connection.features.max_query_params or len(params) or 1
+        rows: list[list[Any]] = []
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        return [self._convert(row, connection) for row in rows]
+            for start in range(0, len(params), size):
+                batch = params[start : start + size]
+                cursor.execute(f"{head} IN ({', '.join(['%s'] * len(batch))})", batch)
+                rows.extend(self._convert(row, connection) for row in cursor.fetchall())
+        return rows
 
 
 @functools.lru_cache(maxsize=1024)

@@ -9,9 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.db.models import Model, Value
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from cachefresh import cached_get, cached_get_many, invalidate, invalidate_model
 from tests.testapp.models import Article, Author, CharPk, Listed, NotCached, Published, UUIDPk
@@ -322,3 +325,16 @@ def test_async_forms(backend):
         assert set(await Author.objects.acached_get_many([author.pk])) == {author.pk}
 
     async_to_sync(read)()
+
+
+def test_cached_get_many_reads_misses_in_batches_the_backend_accepts():
+    """Django declares SQLite's limit as 999 parameters a statement; misses respect it."""
+    config = {"KEY_PREFIX": f"t{uuid.uuid4().hex[:12]}"}
+    with override_settings(CACHEFRESH=dict(settings.CACHEFRESH, **config)):
+        authors = Author.objects.bulk_create(Author(name="a") for _ in range(2500))
+        pks = [author.pk for author in authors]
+        limit = connections["default"].features.max_query_params
+        with CaptureQueriesContext(connections["default"]) as queries:
+            found = cached_get_many(Author, pks)
+        assert len(found) == len(pks)
+        assert len(queries) == -(-len(pks) // limit)
