@@ -7,24 +7,22 @@ Three ways, one behaviour — that of ``Model.refresh_from_db()``:
   (with the token read before the query, as any fill);
 * ``COLUMNS``: one raw ``SELECT`` of just the requested columns.
 
-Values found by ``CACHE`` and ``COLUMNS`` are applied to the instance by :func:`apply_values`,
-which follows ``refresh_from_db()`` step by step. Anything it does not model (``from_queryset``,
-prefetched names, lookups, reverse relations, unknown names, an unsaved instance) goes to
-``refresh_from_db()`` itself, so errors and edge cases are Django's own.
+Values found by ``CACHE`` and ``COLUMNS`` are applied to the instance by
+:func:`cachefresh.parity.apply_values`, which follows ``refresh_from_db()`` step by step.
+Anything it does not model (``from_queryset``, prefetched names, lookups, reverse relations,
+unknown names, an unsaved instance) goes to ``refresh_from_db()`` itself, so errors and edge
+cases are Django's own.
 """
 
 from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-import django
 from asgiref.sync import sync_to_async
-from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
-from django.db import router
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model, QuerySet
 
 from cachefresh import stats
@@ -32,9 +30,8 @@ from cachefresh.columns import column_fetch
 from cachefresh.conf import STRATEGY_NAMES, get_settings
 from cachefresh.cost import Estimates, cost_model
 from cachefresh.invalidation import in_transaction, record, written_in_transaction
-from cachefresh.keys import RowKeys
+from cachefresh.parity import Request, apply_values, prepare
 from cachefresh.read import encode_row, valid_values
-from cachefresh.registry import ModelPlan, registry
 from cachefresh.signals import refreshed
 from cachefresh.store import GuardedStore, get_store
 
@@ -43,10 +40,6 @@ class Strategy(enum.StrEnum):
     CACHE = "cache"
     FULL = "full"
     COLUMNS = "columns"
-
-
-# Django 6 walks every field (non-concrete relations included); Django 5.2 the concrete ones.
-_REFRESHED_FIELDS = "fields" if django.VERSION >= (6, 0) else "concrete_fields"
 
 
 def resolve_strategy(strategy: str) -> str:
@@ -59,92 +52,6 @@ def resolve_strategy(strategy: str) -> str:
             f"{', '.join(repr(name) for name in STRATEGY_NAMES)}."
         )
     return str(strategy)
-
-
-@dataclass
-class Request:
-    """One instance's refresh, as ``refresh_from_db()`` would see it."""
-
-    instance: Model
-    plan: ModelPlan
-    alias: str  # where keys, fills and database reads go: the primary for a replica
-    pk: Any
-    requested: set[str] | None  # the ``fields`` argument as a set, None for "all loaded"
-    loaded: tuple[str, ...]  # attnames the refresh sets, in field order
-    state_db: str  # the alias asked for, which ``_state.db`` ends up as
-
-    @property
-    def whole_row(self) -> bool:
-        return len(self.loaded) == len(self.plan.attnames)
-
-    @property
-    def label(self) -> str:
-        return self.plan.model._meta.label
-
-    def keys(self) -> RowKeys:
-        return RowKeys(self.plan.table_tag(self.alias), self.pk)
-
-
-def prepare(instance: Model, fields: Iterable[str] | None, using: str | None) -> Request | None:
-    """The refresh to run, or ``None`` to hand the call to ``refresh_from_db()``."""
-    model = type(instance)
-    plan = registry.plan(model)
-    if instance.pk is None:
-        return None
-    meta = model._meta
-    if fields is None:
-        deferred = instance.get_deferred_fields()
-        loaded = tuple(name for name in plan.attnames if name not in deferred)
-        requested = None
-    else:
-        requested = set(fields)
-        prefetched = getattr(instance, "_prefetched_objects_cache", ())
-        if not requested or any(name in prefetched or "__" in name for name in requested):
-            return None
-        wanted = {plan.pk_field.attname}
-        for name in requested:
-            try:
-                field = meta.get_field(name)
-            except FieldDoesNotExist:
-                return None
-            attname = getattr(field, "attname", None)
-            if not field.concrete or attname not in plan.attnames:
-                return None
-            wanted.add(attname)
-        loaded = tuple(name for name in plan.attnames if name in wanted)
-    alias = using or router.db_for_read(model, instance=instance)
-    try:
-        pk = plan.normalize_pk(instance.pk, alias)
-    except Exception:
-        return None
-    # A replica's rows are its primary's: read them there, never from a lagging copy.
-    primary = get_settings().replicas.get(alias, alias)
-    return Request(instance, plan, primary, pk, requested, loaded, alias)
-
-
-def apply_values(request: Request, values: Mapping[str, Any]) -> None:
-    """Set ``values`` on the instance and clear relation caches as ``refresh_from_db()`` does."""
-    instance, requested = request.instance, request.requested
-    meta = instance._meta
-    for field in getattr(meta, _REFRESHED_FIELDS):
-        if field.concrete:
-            if field.attname not in values:
-                continue
-            setattr(instance, field.attname, values[field.attname])
-        # The row read has no related objects cached, so Django drops ours.
-        if field.is_relation and field.is_cached(instance):
-            field.delete_cached_value(instance)
-    for rel in meta.related_objects:
-        if (requested is None or rel.name in requested) and rel.is_cached(instance):
-            rel.delete_cached_value(instance)
-    for private in meta.private_fields:
-        if (
-            (requested is None or private.name in requested)
-            and private.is_relation
-            and private.is_cached(instance)
-        ):
-            private.delete_cached_value(instance)
-    instance._state.db = request.state_db
 
 
 def _gone(request: Request) -> Exception:
