@@ -134,15 +134,14 @@ def get_one(queryset: QuerySet[M], raw_pk: Any) -> M:
                 cache_hit.send(model, using=alias, pk=pk)
             return model.from_db(alias, plan.attnames, values)
     stats.record(label, "miss")
-    reason = (
-        "in_transaction"
-        if in_transaction
-        else "cache_unavailable"
-        if found is None
-        else "retirement_pending"
-        if store.is_pending(row.token)
-        else "absent"
-    )
+    if in_transaction:
+        reason = "in_transaction"
+    elif found is None:
+        reason = "cache_unavailable"
+    elif store.is_pending(row.token):
+        reason = "retirement_pending"
+    else:
+        reason = "absent"
     report_miss(model, alias, [pk], reason)
     if reason != "absent":
         # Nothing read inside a transaction is stored: its snapshot may predate the token.
