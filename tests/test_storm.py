@@ -66,8 +66,17 @@ def test_no_row_is_stale_after_writes_quiesce():
     importlib.util.find_spec("cachalot") is None, reason="django-cachalot is not installed"
 )
 def test_the_storm_sees_the_race_a_delete_on_write_cache_loses():
-    """The harness is not blind: the same storm catches django-cachalot's stale rows."""
+    """The harness is not blind: the same storm catches django-cachalot's stale rows.
+
+    Its races are hit a few times per hundred row-episodes, so a run may see none: up to six
+    runs (bounded), passing at the first stale row.
+    """
     require_servers()
-    result = _storm("cachalot", episodes=20)
-    assert result.skipped is None
-    assert result.stale > 0
+    stale = []
+    for _ in range(6):
+        result = _storm("cachalot", episodes=20)
+        assert result.skipped is None
+        stale.append(result.stale)
+        if result.stale:
+            break
+    assert sum(stale) > 0, stale
