@@ -7,7 +7,7 @@ sets the values and clears relation caches step by step as ``refresh_from_db()``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,3 +108,9 @@ def apply_values(request: Request, values: Mapping[str, Any]) -> None:
         ):
             private.delete_cached_value(instance)
     instance._state.db = request.state_db
+
+
+def apply_row(request: Request, attnames: Sequence[str], row: Sequence[Any]) -> None:
+    """Apply the loaded fields of a row read as ``attnames`` (whole, or just the loaded ones)."""
+    by_name = dict(zip(attnames, row, strict=True))
+    apply_values(request, {name: by_name[name] for name in request.loaded})

@@ -30,7 +30,7 @@ from cachefresh.columns import column_fetch
 from cachefresh.conf import STRATEGY_NAMES, get_settings
 from cachefresh.cost import Estimates, cost_model
 from cachefresh.invalidation import in_transaction, record, written_in_transaction
-from cachefresh.parity import Request, apply_values, prepare
+from cachefresh.parity import Request, apply_row, prepare
 from cachefresh.read import encode_row, valid_values
 from cachefresh.signals import refreshed
 from cachefresh.store import GuardedStore, get_store
@@ -63,18 +63,16 @@ def _gone(request: Request) -> Exception:
     return does_not_exist(f"{model._meta.object_name} matching query does not exist.")
 
 
-def _from_cache(request: Request, store: GuardedStore) -> dict[str, Any] | None:
+def _from_cache(request: Request, store: GuardedStore) -> list[Any] | None:
+    """The whole row from a valid entry, in ``plan.attnames`` order, or ``None``."""
     row = request.keys()
     found = store.get_many([row.entry, row.token, request.plan.generation_key(request.alias)])
-    values = valid_values(request.plan, found, request.pk) if found is not None else None
-    if values is None:
-        return None
-    return dict(zip(request.plan.attnames, values, strict=True))
+    return valid_values(request.plan, found, request.pk) if found is not None else None
 
 
 def _timed_lookup(
     request: Request, store: GuardedStore, known: Estimates | None = None
-) -> dict[str, Any] | None:
+) -> list[Any] | None:
     """A cache lookup whose time (hit or miss) feeds the cost model, forced or not."""
     started = time.perf_counter()
     values = _from_cache(request, store)
@@ -125,10 +123,7 @@ def _columns(request: Request, store: GuardedStore, fill: bool) -> None:
         raise _gone(request)
     if tokens is not None:
         _fill(request, store, tokens, row)
-    values = dict(zip(attnames, row, strict=True))
-    if attnames is not request.loaded:
-        values = {name: values[name] for name in request.loaded}
-    apply_values(request, values)
+    apply_row(request, attnames, row)
 
 
 def _run_database(request: Request, store: GuardedStore, strategy: str, fill: bool) -> Strategy:
@@ -170,7 +165,7 @@ def smart_refresh(
     elif chosen == Strategy.CACHE and not written:
         values = _timed_lookup(request, store)
         if values is not None:
-            apply_values(request, {name: values[name] for name in request.loaded})
+            apply_row(request, request.plan.attnames, values)
             used, reason = Strategy.CACHE, "forced"
         else:
             used, reason = _run_database(request, store, Strategy.FULL, fill=True), "miss"
@@ -198,7 +193,7 @@ def _auto(request: Request, store: GuardedStore, cache_allowed: bool) -> tuple[S
         return _run_database(request, store, decision.database, fill=False), decision.reason
     values = _timed_lookup(request, store, known)
     if values is not None:
-        apply_values(request, {name: values[name] for name in request.loaded})
+        apply_row(request, request.plan.attnames, values)
         return Strategy.CACHE, decision.reason
     # A miss: read the whole row so the next refresh can be a hit.
     return _run_database(request, store, decision.database, fill=True), "miss"
@@ -281,8 +276,7 @@ def _refresh_group(
             if values is None:
                 pending.append((index, request))
                 continue
-            by_name = dict(zip(plan.attnames, values, strict=True))
-            apply_values(request, {name: by_name[name] for name in request.loaded})
+            apply_row(request, plan.attnames, values)
             used[index] = Strategy.CACHE
     if not pending:
         return []
@@ -316,8 +310,7 @@ def _refresh_group(
             entry = encode_row(plan, tokens[-1], tokens[position], row)
             if entry is not None:
                 entries[request.keys().entry] = entry
-        by_name = dict(zip(attnames, row, strict=True))
-        apply_values(request, {name: by_name[name] for name in request.loaded})
+        apply_row(request, attnames, row)
         used[index] = database
     if entries:
         store.fill(entries, ())
