@@ -31,6 +31,7 @@ lint: $(VENV)/.lint-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy cachefresh
+	$(BIN)/lint-imports
 
 # Every (Python, Django) pair in noxfile.py; one pair: make matrix NOX_ARGS='-s "tests(3.12-django6.0)"'
 matrix: $(VENV)/.test-installed

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.db.models import Model, QuerySet
 
-from cachefresh import read
+from cachefresh import hooks, read
 from cachefresh.manager import is_plain
 from cachefresh.registry import registry
 
@@ -17,6 +17,7 @@ M = TypeVar("M", bound=Model)
 
 def _queryset(model: type[M], using: str | None) -> QuerySet[M]:
     registry.plan(model)  # ImproperlyConfigured for a model that is not cached
+    hooks.ensure_installed()
     queryset = model._default_manager.all()
     return queryset.using(using) if using else queryset
 

@@ -1,4 +1,14 @@
+"""The app: installs the write hooks, and resets cached state when the settings change.
+
+The reset lives here, at the top of the layers, because it reaches into several of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
 from django.apps import AppConfig
+from django.core.signals import setting_changed
 
 
 class CacheFreshConfig(AppConfig):
@@ -6,14 +16,23 @@ class CacheFreshConfig(AppConfig):
     verbose_name = "cachefresh"
 
     def ready(self) -> None:
-        from django.conf import settings
+        from django.db.backends.signals import connection_created
 
-        from cachefresh import checks, conf, invalidation
-        from cachefresh.registry import registry
+        from cachefresh import checks, databases, invalidation, transactions
 
         del checks  # imported for its @register side effect
-        # A bad setting is reported by the system checks (cachefresh.E001) and raised on use;
-        # with a valid one, an unsupported model named explicitly stops start-up here.
-        if not conf.validate(getattr(settings, "CACHEFRESH", None)):
-            registry.cached_models()
+        # Nothing here reads the setting: a bad one is reported by the system checks
+        # (E001, E002) and raised on use, never as a traceback from every management command.
+        transactions.install()
         invalidation.install()
+        setting_changed.connect(_reset_on_setting_changed, dispatch_uid="cachefresh-reset")
+        connection_created.connect(databases.on_connection_created, dispatch_uid="cachefresh-db")
+
+
+def _reset_on_setting_changed(setting: str, **kwargs: Any) -> None:
+    if setting in ("CACHEFRESH", "CACHES", "DATABASES", "INSTALLED_APPS"):
+        from cachefresh import conf, registry, store
+
+        conf.get_settings.cache_clear()
+        store.reset()
+        registry.registry.reset()

@@ -5,6 +5,7 @@
 ``E002``           a model named in ``CACHEFRESH['MODELS']`` (or given the manager) is unsupported
 ``E003``           ``CACHEFRESH['CACHE']`` is not an alias in ``CACHES``
 ``E004``           ``CACHEFRESH['TIMEOUT']`` is not a positive whole number of seconds
+``E005``           cachefresh's write hooks were replaced: writes go unseen
 ``W001``           a model matched by a wildcard in ``MODELS`` cannot be cached and is skipped
 ``W002``           a process-local cache (LocMem, Dummy) with ``DEBUG`` off
 ``W003``           ``TIMEOUT`` above 30 days: rows changed out of Django's sight stay stale
@@ -17,9 +18,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
-from django.core.exceptions import ImproperlyConfigured
 
-from cachefresh import conf
+from cachefresh import conf, hooks
+from cachefresh.registry import registry
 
 PROCESS_LOCAL_BACKENDS = (
     "django.core.cache.backends.locmem.LocMemCache",
@@ -27,7 +28,7 @@ PROCESS_LOCAL_BACKENDS = (
 )
 #: Past this, a row changed by raw SQL or another program may be served stale for a month.
 LONG_TIMEOUT = 30 * 24 * 3600
-SETTINGS_HINT = "See the settings reference in docs/settings.md."
+SETTINGS_HINT = "The settings reference: python -m pydoc cachefresh.conf"
 
 # Keys with a check id of their own; conf.validate() judges each key independently of the others.
 _OWN_IDS = {"CACHE": "cachefresh.E003", "TIMEOUT": "cachefresh.E004"}
@@ -42,6 +43,7 @@ def check_cachefresh(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
         return messages
     messages += check_models()
     messages += check_cache()
+    messages += check_hooks()
     return messages
 
 
@@ -68,20 +70,35 @@ def check_settings(raw: Any) -> list[CheckMessage]:
 
 
 def check_models() -> list[CheckMessage]:
-    from cachefresh.registry import registry
-
-    try:
-        skipped = registry.skipped()
-    except ImproperlyConfigured as exc:
-        return [Error(str(exc), id="cachefresh.E002")]
-    return [
+    problems: list[CheckMessage] = [
+        Error(problem.message, hint=problem.hint, id="cachefresh.E002")
+        for problem in registry.problems()
+    ]
+    return problems + [
         Warning(
             f"{model._meta.label} matches a wildcard in CACHEFRESH['MODELS'] but is not cached: "
             f"{reason}.",
             obj=model,
             id="cachefresh.W001",
         )
-        for model, reason in sorted(skipped.items(), key=lambda item: item[0]._meta.label)
+        for model, reason in sorted(
+            registry.skipped().items(), key=lambda item: item[0]._meta.label
+        )
+    ]
+
+
+def check_hooks() -> list[CheckMessage]:
+    missing = hooks.missing()
+    if not missing:
+        return []
+    return [
+        Error(
+            f"cachefresh's hooks on {', '.join(missing)} were replaced, so writes to cached "
+            "tables are not seen and cached reads may be stale.",
+            hint="Another library patched these methods after cachefresh; cachefresh puts its "
+            "hooks back on the next cached read. Report the library and its version.",
+            id="cachefresh.E005",
+        )
     ]
 
 

@@ -17,7 +17,7 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 
-from cachefresh.registry import column, concrete_model
+from cachefresh.support import column, concrete_model
 
 Converter = Callable[[Any, Any, Any], Any]
 

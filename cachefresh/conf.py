@@ -1,17 +1,39 @@
-"""The ``CACHEFRESH`` setting: defaults, validation, and a cached view of it."""
+"""The ``CACHEFRESH`` setting: defaults, validation, and a cached view of it.
+
+Settings reference (``python -m pydoc cachefresh.conf`` shows this page)::
+
+    CACHEFRESH = {
+        "CACHE": "default",        # alias in CACHES holding the entries (Redis recommended)
+        "TIMEOUT": 3600,           # seconds every entry and token lives at most
+        "KEY_PREFIX": "cf",        # start of every key; no spaces or braces
+        "MODELS": [],              # "app_label.Model", "app_label.*" or "*"; or give a model
+                                   # objects = cachefresh.CacheFreshManager()
+        "REFRESH_STRATEGY": "auto",  # smart_refresh() default: auto, cache, full or columns
+        "RETRY_INTERVAL": 1.0,     # seconds between probes of an unreachable cache
+        "SIGN_ENTRIES": False,     # HMAC every entry with a key derived from SECRET_KEY
+        "REPLICAS": {},            # {"replica alias": "primary alias"}: shared entries
+    }
+"""
 
 from __future__ import annotations
 
+import enum
 import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
-STRATEGY_NAMES = ("auto", "cache", "full", "columns")
+
+class Strategy(enum.StrEnum):
+    """How ``smart_refresh()`` reloads: ``AUTO`` lets the cost model choose among the others."""
+
+    AUTO = "auto"
+    CACHE = "cache"
+    FULL = "full"
+    COLUMNS = "columns"
+
 
 KNOWN_KEYS = frozenset(
     {
@@ -33,7 +55,7 @@ class Settings:
     timeout: int = 3600
     key_prefix: str = "cf"
     models: tuple[str, ...] = ()
-    refresh_strategy: str = "auto"
+    refresh_strategy: Strategy = Strategy.AUTO
     retry_interval: float = 1.0
     sign_entries: bool = False
     replicas: dict[str, str] = field(default_factory=dict)
@@ -83,10 +105,10 @@ def validate(raw: Any) -> list[str]:
                     "'app_label.*' or '*'."
                 )
     strategy = raw.get("REFRESH_STRATEGY", "auto")
-    if strategy not in STRATEGY_NAMES:
+    if strategy not in tuple(Strategy):
         problems.append(
             f"CACHEFRESH['REFRESH_STRATEGY'] is {strategy!r}; valid strategies are "
-            f"{', '.join(STRATEGY_NAMES)}."
+            f"{', '.join(Strategy)}."
         )
     retry = raw.get("RETRY_INTERVAL", 1.0)
     if isinstance(retry, bool) or not isinstance(retry, int | float) or retry <= 0:
@@ -128,19 +150,8 @@ def get_settings() -> Settings:
         timeout=raw.get("TIMEOUT", 3600),
         key_prefix=raw.get("KEY_PREFIX", "cf"),
         models=tuple(raw.get("MODELS", ())),
-        refresh_strategy=raw.get("REFRESH_STRATEGY", "auto"),
+        refresh_strategy=Strategy(raw.get("REFRESH_STRATEGY", "auto")),
         retry_interval=float(raw.get("RETRY_INTERVAL", 1.0)),
         sign_entries=raw.get("SIGN_ENTRIES", False),
         replicas=dict(raw.get("REPLICAS", {})),
     )
-
-
-@receiver(setting_changed)
-def _reset(setting: str, **kwargs: Any) -> None:
-    if setting in ("CACHEFRESH", "CACHES"):
-        get_settings.cache_clear()
-        # Imported here: the store and registry sit above conf in the layering.
-        from cachefresh import registry, store
-
-        store.reset()
-        registry.reset()

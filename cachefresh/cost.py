@@ -86,9 +86,6 @@ class CostModel:
             found = self.estimates.setdefault(key, Estimates())
         return found
 
-    def choose(self, label: str, alias: str, whole_row: bool, cache_allowed: bool) -> Decision:
-        return self.decide(self.of(label, alias, whole_row), cache_allowed)
-
     @staticmethod
     def decide(known: Estimates, cache_allowed: bool) -> Decision:
         full, columns = known.full, known.columns
@@ -127,24 +124,6 @@ class CostModel:
     ) -> None:
         known = self.of(label, alias, whole_row)
         (known.columns if strategy == "columns" else known.full).observe(seconds)
-
-    def observe_lookup(
-        self, label: str, alias: str, hit: bool, seconds: float, whole_row: bool = False
-    ) -> None:
-        self.of(label, alias, whole_row).observe_lookup(hit, seconds)
-
-    def snapshot(self) -> dict[str, float]:
-        """Current estimates (microseconds; miss rates as fractions) for stats and benchmarks."""
-        result = {}
-        for (label, alias, whole), known in list(self.estimates.items()):
-            shape = "row" if whole else "fields"
-            for name in ("full", "columns", "lookup"):
-                average: Average = getattr(known, name)
-                if average.samples:
-                    result[f"{label}/{alias}/{shape}/{name}_us"] = average.value * 1e6
-            if known.lookup.samples:
-                result[f"{label}/{alias}/{shape}/cache_miss_rate"] = known.miss_rate
-        return result
 
     def reset(self) -> None:
         self.estimates.clear()

@@ -7,162 +7,36 @@ receivers are needed, so Django keeps its fast-delete path for every model. When
 filter names primary keys (``pk=…``, ``pk__in=…``, ANDed with anything), those rows' tokens are
 retired; otherwise the table's generation is, which retires all of its entries.
 
-Inside a transaction, retirements wait for the outermost commit, in a hook placed ahead of the
-application's own ``on_commit`` callbacks; a rollback drops them with Django's callback list.
-With autocommit off (``set_autocommit(False)``) there are no such hooks, so a wrapped
-``commit()`` retires what the transaction wrote and a wrapped ``rollback()`` forgets it.
+The compilers themselves are left alone. Other libraries (django-cachalot, django-cacheops,
+debug toolbars) wrap and unwrap their ``execute_sql`` through ``__wrapped__``, which would peel
+off a wrapper of ours placed above theirs. Instead ``DatabaseOperations.compiler()``, which
+every query asks for its compiler class, hands out a subclass per write compiler whose
+``execute_sql`` calls ``super()``: whatever the base class holds at that moment runs, and then
+ours. Retirement goes through :mod:`cachefresh.transactions`: now in autocommit, at commit
+inside a transaction. :func:`missing_hooks` tells when something replaced ours anyway.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
-from django.db import connections, router
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db import router
+from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import Model
 from django.db.models.constants import OnConflict
 from django.db.models.expressions import Col
 from django.db.models.lookups import Exact, In
-from django.db.models.sql import compiler
 from django.db.models.sql.where import AND, WhereNode
 
-from cachefresh import keys, signals, stats
-from cachefresh.conf import get_settings
+from cachefresh import transactions
+from cachefresh.plans import integer_bounds, normalize_pk
 from cachefresh.registry import registry
-from cachefresh.store import get_store
-
-# pks=None means "every row of these tables".
-Pks = list[Any] | None
+from cachefresh.transactions import Pks
 
 
-@dataclass(eq=False)
-class PendingWrites:
-    """What a transaction wrote, to be retired when it commits."""
-
-    alias: str
-    rows: dict[str, set[Any]] = field(default_factory=dict)
-    whole_tables: set[str] = field(default_factory=set)
-    #: A ``connection.run_on_commit`` entry: (savepoint ids, callback, robust).
-    hook: tuple[set[str], Callable[[], None], bool] = field(init=False)
-
-    def __post_init__(self) -> None:
-        # Empty savepoint ids: a savepoint rollback must not drop writes made before it.
-        self.hook = (set(), self.flush, False)
-
-    def add(self, tables: Iterable[str], pks: Pks) -> None:
-        for table in tables:
-            if pks is None:
-                self.whole_tables.add(table)
-            else:
-                self.rows.setdefault(table, set()).update(pks)
-
-    def touched(self, table: str) -> bool:
-        return table in self.whole_tables or table in self.rows
-
-    def flush(self) -> None:
-        connections[self.alias]._cachefresh_pending = None  # type: ignore[attr-defined]
-        for table in self.whole_tables:
-            retire(self.alias, (table,), None)
-        for table, pks in self.rows.items():
-            if table not in self.whole_tables:
-                retire(self.alias, (table,), list(pks))
-
-
-def pending_writes(connection: BaseDatabaseWrapper) -> PendingWrites | None:
-    """The live transaction's writes; stale state from a rolled back one is ignored."""
-    pending: PendingWrites | None = getattr(connection, "_cachefresh_pending", None)
-    if pending is None or not connection.in_atomic_block:
-        return None
-    # object: django-stubs types the entries as pairs, Django stores triples (with robust).
-    hook: object = pending.hook
-    if any(item is hook for item in connection.run_on_commit):
-        return pending
-    return None
-
-
-def in_transaction(alias: str) -> bool:
-    """Whether reads on ``alias`` may see uncommitted data, so must not be stored.
-
-    With autocommit off (``set_autocommit(False)``) a transaction is open without any atomic
-    block. An unconnected alias has no transaction, and checking must not open a connection.
-    """
-    connection = connections[alias]
-    return connection.in_atomic_block or (
-        connection.connection is not None and not connection.autocommit
-    )
-
-
-def _autocommit_off(connection: BaseDatabaseWrapper) -> bool:
-    return connection.connection is not None and not connection.autocommit
-
-
-def _manual_writes(connection: BaseDatabaseWrapper) -> PendingWrites | None:
-    """Writes of a transaction opened by ``set_autocommit(False)``, retired by ``commit()``."""
-    if not _autocommit_off(connection):
-        return None  # left over from a connection closed mid-transaction: rolled back
-    pending: PendingWrites | None = getattr(connection, "_cachefresh_manual", None)
-    return pending
-
-
-def written_in_transaction(alias: str, table: str) -> bool:
-    connection = connections[alias]
-    manual = _manual_writes(connection)
-    if manual is not None and manual.touched(table):
-        return True
-    if not connection.in_atomic_block:
-        return False
-    pending = pending_writes(connection)
-    return pending is not None and pending.touched(table)
-
-
-def record(alias: str, tables: tuple[str, ...], pks: Pks) -> None:
-    """Retire now in autocommit, or when the outermost transaction commits."""
-    connection = connections[alias]
-    if not connection.in_atomic_block:
-        if not _autocommit_off(connection):
-            retire(alias, tables, pks)
-            return
-        # No atomic block, so no on_commit hook: retiring now would let another connection
-        # fill the old row under the new token before the commit; commit() retires instead.
-        manual = _manual_writes(connection)
-        if manual is None:
-            manual = connection._cachefresh_manual = PendingWrites(alias)  # type: ignore[attr-defined]
-        manual.add(tables, pks)
-        return
-    pending = pending_writes(connection)
-    if pending is None:
-        pending = PendingWrites(alias)
-        connection._cachefresh_pending = pending  # type: ignore[attr-defined]
-        connection.run_on_commit.insert(0, pending.hook)  # type: ignore[arg-type]  # a triple
-    pending.add(tables, pks)
-
-
-def retire(alias: str, tables: Iterable[str], pks: Pks) -> None:
-    prefix = get_settings().key_prefix
-    doomed = []
-    for table in tables:
-        if pks is None:
-            doomed.append(keys.generation_key(prefix, alias, table))
-        else:
-            tag = keys.table_tag(prefix, alias, table)
-            doomed.extend(keys.RowKeys(tag, pk).token for pk in pks)
-        stats.record_invalidation(table, None if pks is None else len(pks))
-    get_store().retire(doomed)
-    if signals.invalidated.receivers:
-        for table in tables:
-            signals.report_invalidated(alias, table, pks)
-
-
-def _normalize(target: Any, value: Any) -> Any:
-    if isinstance(value, Model):
-        value = value.pk
-    return target.get_prep_value(target.to_python(value))
-
-
-def written_pks(where: WhereNode) -> Pks:
+def written_pks(where: WhereNode, alias: str) -> Pks:
     """The primary keys a statement's filter confines it to, or ``None`` when unknown."""
     if where.connector != AND or where.negated:
         return None
@@ -178,93 +52,88 @@ def written_pks(where: WhereNode) -> Pks:
             hasattr(value, "resolve_expression") for value in values
         ):
             continue
+        target = child.lhs.target
+        bounds = integer_bounds(target, alias)
         try:
-            return [_normalize(child.lhs.target, v) for v in values if v is not None]
-        except Exception:
+            return [
+                normalize_pk(target, value.pk if isinstance(value, Model) else value, bounds)
+                for value in values
+                if value is not None
+            ]
+        except Exception:  # a value the database would refuse or never match: retire it all
             return None
     return None
 
 
-def _family(query: Any) -> tuple[str, ...] | None:
+def _watched_tables(query: Any) -> tuple[str, ...] | None:
+    """The cached tables a statement on ``query.model`` writes, ``None`` when none are."""
     return registry.watched_family(query.model) if query.model is not None else None
 
 
-def _hook_update(execute_sql: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(execute_sql)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        result = execute_sql(self, *args, **kwargs)
-        tables = _family(self.query)
+def _after_update_or_delete(compiler: Any) -> None:
+    tables = _watched_tables(compiler.query)
+    if tables is not None:
+        pks = written_pks(compiler.query.where, compiler.using)
+        transactions.retire_after_commit(compiler.using, tables, pks)
+
+
+def _after_insert(compiler: Any) -> None:
+    # A plain insert changes no row anyone could have cached; an upsert may change any.
+    if compiler.query.on_conflict == OnConflict.UPDATE:
+        tables = _watched_tables(compiler.query)
         if tables is not None:
-            record(self.using, tables, written_pks(self.query.where))
-        return result
-
-    wrapper._cachefresh = True  # type: ignore[attr-defined]
-    return wrapper
+            transactions.retire_after_commit(compiler.using, tables, None)
 
 
-def _hook_insert(execute_sql: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(execute_sql)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        result = execute_sql(self, *args, **kwargs)
-        # A plain insert changes no row anyone could have cached; an upsert may change any.
-        if self.query.on_conflict == OnConflict.UPDATE:
-            tables = _family(self.query)
-            if tables is not None:
-                record(self.using, tables, None)
-        return result
-
-    wrapper._cachefresh = True  # type: ignore[attr-defined]
-    return wrapper
+_AFTER: dict[str, Callable[[Any], None]] = {
+    "SQLUpdateCompiler": _after_update_or_delete,
+    "SQLDeleteCompiler": _after_update_or_delete,
+    "SQLInsertCompiler": _after_insert,
+}
+#: A watching subclass per backend compiler class, made on first use.
+_watching: dict[type, type] = {}
 
 
-def _hook_commit(commit: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(commit)
-    def wrapper(self: BaseDatabaseWrapper, *args: Any, **kwargs: Any) -> Any:
-        result = commit(self, *args, **kwargs)
-        manual: PendingWrites | None = getattr(self, "_cachefresh_manual", None)
-        if manual is not None:
-            self._cachefresh_manual = None  # type: ignore[attr-defined]
-            manual.flush()
-        # An atomic block's writes are retired here too, still ahead of the application's
-        # callbacks (they run after this, when autocommit comes back on). With autocommit off
-        # Django keeps hooks past commit() and a later rollback() drops them: too late.
-        atomic: PendingWrites | None = getattr(self, "_cachefresh_pending", None)
-        if atomic is not None:
-            hook: object = atomic.hook  # object: see pending_writes()
-            if any(item is hook for item in self.run_on_commit):
-                self.run_on_commit = [item for item in self.run_on_commit if item is not hook]
-                atomic.flush()
-        return result
+def _watching_subclass(base: type) -> type:
+    found = _watching.get(base)
+    if found is None:
+        after = _AFTER[base.__name__]
+
+        def execute_sql(self: Any, *args: Any, **kwargs: Any) -> Any:
+            # Looked up on the base class at each call: whoever wrapped it since runs too.
+            result = base.execute_sql(self, *args, **kwargs)  # type: ignore[attr-defined]
+            after(self)
+            return result
+
+        found = _watching[base] = type(base.__name__, (base,), {"execute_sql": execute_sql})
+    return found
+
+
+def _handing_out_watchers(compiler: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(compiler)
+    def wrapper(self: BaseDatabaseOperations, compiler_name: str) -> Any:
+        found = compiler(self, compiler_name)
+        if compiler_name in _AFTER:
+            return _watching_subclass(found)
+        return found
 
     return wrapper
 
 
-def _hook_rollback(rollback: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(rollback)
-    def wrapper(self: BaseDatabaseWrapper, *args: Any, **kwargs: Any) -> Any:
-        self._cachefresh_manual = None  # type: ignore[attr-defined]
-        return rollback(self, *args, **kwargs)
-
-    return wrapper
+_installed: Callable[..., Any] | None = None
 
 
 def install() -> None:
-    """Hook the SQL compilers, and commit/rollback for manual transactions, once per process."""
-    if getattr(compiler.SQLUpdateCompiler.execute_sql, "_cachefresh", False):
-        return
-    BaseDatabaseWrapper.commit = _hook_commit(BaseDatabaseWrapper.commit)  # type: ignore[method-assign]
-    BaseDatabaseWrapper.rollback = _hook_rollback(  # type: ignore[method-assign]
-        BaseDatabaseWrapper.rollback
-    )
-    compiler.SQLUpdateCompiler.execute_sql = _hook_update(  # type: ignore[method-assign]
-        compiler.SQLUpdateCompiler.execute_sql
-    )
-    compiler.SQLDeleteCompiler.execute_sql = _hook_update(  # type: ignore[method-assign]
-        compiler.SQLDeleteCompiler.execute_sql
-    )
-    compiler.SQLInsertCompiler.execute_sql = _hook_insert(  # type: ignore[method-assign]
-        compiler.SQLInsertCompiler.execute_sql
-    )
+    """Hook ``DatabaseOperations.compiler()``, once per process."""
+    global _installed
+    if BaseDatabaseOperations.compiler is not _installed:
+        _installed = _handing_out_watchers(BaseDatabaseOperations.compiler)
+        BaseDatabaseOperations.compiler = _installed  # type: ignore[method-assign]
+
+
+def missing_hooks() -> list[str]:
+    """The write hook, if something else has replaced it since :func:`install`."""
+    return [] if BaseDatabaseOperations.compiler is _installed else ["DatabaseOperations.compiler"]
 
 
 def invalidate(model_or_instance: type[Model] | Model, *pks: Any, using: str | None = None) -> None:
@@ -282,14 +151,19 @@ def invalidate(model_or_instance: type[Model] | Model, *pks: Any, using: str | N
             )
     plan = registry.plan(model)
     alias = using or router.db_for_write(model)
-    record(
-        alias,
-        plan.family,
-        [plan.pk_field.get_prep_value(plan.pk_field.to_python(pk)) for pk in pks],
+    transactions.retire_after_commit(
+        alias, plan.family, [plan.normalize_pk(pk, alias) for pk in pks]
     )
 
 
 def invalidate_model(model: type[Model], using: str | None = None) -> None:
     """Retire every cached row of ``model`` (and the tables it shares rows with)."""
     plan = registry.plan(model)
-    record(using or router.db_for_write(model), plan.family, None)
+    transactions.retire_after_commit(using or router.db_for_write(model), plan.family, None)
+
+
+def retire_flushed(alias: str) -> None:
+    """Every cached table on ``alias`` was emptied (``flush``, TRUNCATE): retire them whole."""
+    tables = sorted({table for m in registry.cached_models() for table in registry.plan(m).family})
+    if tables:
+        transactions.retire_after_commit(alias, tables, None)

@@ -1,12 +1,16 @@
 """Key layout.
 
-Every key of one row shares a Redis Cluster hash tag, ``{alias|table|pk}``, so that the entry,
-its token and its fill lock live in one slot::
+Every key of one row shares a Redis Cluster hash tag, ``{database|table|pk}``, so that the
+entry, its token and its fill lock live in one slot::
 
-    <prefix>:{<alias>|<table>|<pk>}:e   entry: header + generation + token + row
-    <prefix>:{<alias>|<table>|<pk>}:v   row token, retired by every write to the row
-    <prefix>:{<alias>|<table>|<pk>}:l   fill lock against a thundering herd
-    <prefix>:{<alias>|<table>}:g        table generation, retired by writes with unknown rows
+    <prefix>:{<database>|<table>|<pk>}:e   entry: header + generation + token + row
+    <prefix>:{<database>|<table>|<pk>}:v   row token, retired by every write to the row
+    <prefix>:{<database>|<table>|<pk>}:l   fill lock against a thundering herd
+    <prefix>:{<database>|<table>}:g        table generation, retired by writes with unknown rows
+
+``<database>`` is the alias followed by a short hash of what the alias points at (engine,
+name, host, port, schema): one alias can name different databases (the test database and the
+development one, staging and production), and their rows must never share entries.
 
 Segments that are not short and plain (long or unicode primary keys, odd table names) are
 hashed, so keys stay valid for memcached (at most 250 bytes, no spaces or control characters)
@@ -16,16 +20,18 @@ entries and two models on one table invalidate each other.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 
-def _digest(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+def _digest(text: str, size: int = 16) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=size).hexdigest()
 
 
 def segment(text: str) -> str:
@@ -44,6 +50,26 @@ def pk_segment(pk: Any) -> str:
     return "h" + _digest(f"{type(pk).__name__}:{pk}")
 
 
+def database_identity(settings_dict: Mapping[str, Any]) -> tuple[str, ...]:
+    """What tells two databases apart: engine, name, host, port and schema (search_path)."""
+    options = settings_dict.get("OPTIONS") or {}
+    return (
+        str(settings_dict.get("ENGINE", "")),
+        str(settings_dict.get("NAME", "")),
+        str(settings_dict.get("HOST", "")),
+        str(settings_dict.get("PORT", "")),
+        # PostgreSQL takes a schema as libpq options ("-c search_path=…") or a service name.
+        str(options.get("options", "")),
+        str(options.get("service", "")),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def database_segment(alias: str, identity: tuple[str, ...]) -> str:
+    """``alias.<hash of identity>``: readable in a key listing, distinct per database."""
+    return f"{segment(alias)}.{_digest(chr(0).join(identity), 4)}"
+
+
 class RowKeys:
     """The keys of one row; built once per read, so kept to plain attributes."""
 
@@ -56,10 +82,13 @@ class RowKeys:
         self.lock = tag + ":l"
 
 
-def table_tag(prefix: str, alias: str, table: str) -> str:
-    """The shared start of every row key of one table on one database: ``prefix:{alias|table``."""
-    return f"{prefix}:{{{segment(alias)}|{segment(table)}"
+def table_tag(prefix: str, database: str, table: str) -> str:
+    """The shared start of every row key of one table on one database: ``prefix:{db|table``.
+
+    ``database`` is a :func:`database_segment`.
+    """
+    return f"{prefix}:{{{database}|{segment(table)}"
 
 
-def generation_key(prefix: str, alias: str, table: str) -> str:
-    return f"{prefix}:{{{segment(alias)}|{segment(table)}}}:g"
+def generation_key(prefix: str, database: str, table: str) -> str:
+    return f"{prefix}:{{{database}|{segment(table)}}}:g"

@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from django.db.models import Manager, Model, QuerySet
 from django.db.models.query import ModelIterable
 
-from cachefresh import read
+from cachefresh import hooks, read
 from cachefresh.registry import registry
 
 M = TypeVar("M", bound=Model)
@@ -48,6 +48,7 @@ class CacheFreshQuerySet(QuerySet[M]):
     def cached_get(self, *args: Any, **kwargs: Any) -> M:
         """``get()``, served from the cache when the lookup is the primary key alone."""
         registry.plan(self.model)  # ImproperlyConfigured for a model that is not cached
+        hooks.ensure_installed()
         if args or len(kwargs) != 1:
             return self.get(*args, **kwargs)
         ((name, value),) = kwargs.items()
@@ -62,6 +63,7 @@ class CacheFreshQuerySet(QuerySet[M]):
     def cached_get_many(self, pks: Iterable[Any]) -> dict[Any, M]:
         """``in_bulk(pks)`` served from the cache: missing pks are absent from the result."""
         registry.plan(self.model)
+        hooks.ensure_installed()
         if not is_plain(self):
             return self.in_bulk(list(pks))
         return read.get_many(self, pks)
@@ -75,3 +77,6 @@ class CacheFreshQuerySet(QuerySet[M]):
 
 class CacheFreshManager(Manager.from_queryset(CacheFreshQuerySet)):  # type: ignore[misc]
     """Make it a model's default manager to cache that model's instances."""
+
+    #: Read by the registry (cachefresh.registry.CACHING_MANAGER_FLAG), which cannot import us.
+    caches_model_instances = True

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 
 from django.db import models
 
+from cachefresh.conf import Strategy
 from cachefresh.manager import CacheFreshManager
-from cachefresh.refresh import Strategy, asmart_refresh, smart_refresh
+from cachefresh.refresh import asmart_refresh, smart_refresh
 
 
 class CacheFreshModel(models.Model):
@@ -21,7 +22,7 @@ class CacheFreshModel(models.Model):
         self,
         fields: Iterable[str] | None = None,
         *,
-        strategy: str = "auto",
+        strategy: str | None = None,
         using: str | None = None,
     ) -> Strategy:
         return smart_refresh(self, fields, strategy=strategy, using=using)
@@ -30,7 +31,7 @@ class CacheFreshModel(models.Model):
         self,
         fields: Iterable[str] | None = None,
         *,
-        strategy: str = "auto",
+        strategy: str | None = None,
         using: str | None = None,
     ) -> Strategy:
         return await asmart_refresh(self, fields, strategy=strategy, using=using)

@@ -17,15 +17,15 @@ from django.db import router
 from django.db.models import Model
 
 from cachefresh.conf import get_settings
-from cachefresh.keys import RowKeys
-from cachefresh.registry import ModelPlan, registry
+from cachefresh.plans import ModelPlan
+from cachefresh.registry import registry
 
 # Django 6 walks every field (non-concrete relations included); Django 5.2 the concrete ones.
 _REFRESHED_FIELDS = "fields" if django.VERSION >= (6, 0) else "concrete_fields"
 
 
 @dataclass
-class Request:
+class RefreshRequest:
     """One instance's refresh, as ``refresh_from_db()`` would see it."""
 
     instance: Model
@@ -35,6 +35,7 @@ class Request:
     requested: set[str] | None  # the ``fields`` argument as a set, None for "all loaded"
     loaded: tuple[str, ...]  # attnames the refresh sets, in field order
     state_db: str  # the alias asked for, which ``_state.db`` ends up as
+    cached: bool  # whether the model is cached; if not, only the database strategies apply
 
     @property
     def whole_row(self) -> bool:
@@ -44,15 +45,17 @@ class Request:
     def label(self) -> str:
         return self.plan.model._meta.label
 
-    def keys(self) -> RowKeys:
-        return RowKeys(self.plan.table_tag(self.alias), self.pk)
 
-
-def prepare(instance: Model, fields: Iterable[str] | None, using: str | None) -> Request | None:
+def prepare(
+    instance: Model, fields: Iterable[str] | None, using: str | None
+) -> RefreshRequest | None:
     """The refresh to run, or ``None`` to hand the call to ``refresh_from_db()``."""
     model = type(instance)
-    plan = registry.plan(model)
-    if instance.pk is None:
+    plan = registry.plan_or_none(model)
+    cached = plan is not None
+    if plan is None:
+        plan = registry.database_plan(model)
+    if plan is None or instance.pk is None:
         return None
     meta = model._meta
     if fields is None:
@@ -77,15 +80,20 @@ def prepare(instance: Model, fields: Iterable[str] | None, using: str | None) ->
         loaded = tuple(name for name in plan.attnames if name in wanted)
     alias = using or router.db_for_read(model, instance=instance)
     try:
-        pk = plan.normalize_pk(instance.pk, alias)
+        # An uncached model's pk names no key; the database compares it as refresh_from_db().
+        pk = (
+            plan.normalize_pk(instance.pk, alias)
+            if cached
+            else plan.pk_field.to_python(instance.pk)
+        )
     except Exception:
         return None
     # A replica's rows are its primary's: read them there, never from a lagging copy.
-    primary = get_settings().replicas.get(alias, alias)
-    return Request(instance, plan, primary, pk, requested, loaded, alias)
+    primary = get_settings().replicas.get(alias, alias) if cached else alias
+    return RefreshRequest(instance, plan, primary, pk, requested, loaded, alias, cached)
 
 
-def apply_values(request: Request, values: Mapping[str, Any]) -> None:
+def apply_values(request: RefreshRequest, values: Mapping[str, Any]) -> None:
     """Set ``values`` on the instance and clear relation caches as ``refresh_from_db()`` does."""
     instance, requested = request.instance, request.requested
     meta = instance._meta
@@ -110,7 +118,7 @@ def apply_values(request: Request, values: Mapping[str, Any]) -> None:
     instance._state.db = request.state_db
 
 
-def apply_row(request: Request, attnames: Sequence[str], row: Sequence[Any]) -> None:
+def apply_row(request: RefreshRequest, attnames: Sequence[str], row: Sequence[Any]) -> None:
     """Apply the loaded fields of a row read as ``attnames`` (whole, or just the loaded ones)."""
     by_name = dict(zip(attnames, row, strict=True))
     apply_values(request, {name: by_name[name] for name in request.loaded})

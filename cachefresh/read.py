@@ -1,14 +1,15 @@
 """The read path: serve rows from valid entries, fill misses without ever storing a stale row.
 
 A hit needs the entry's header to carry the row's current token and the table's current
-generation (both fetched with the entry in one round trip). A filler first makes sure a token
-exists, then reads the database, then stores the row under that token: a write committed after
-the token was read retires it, so a row read before that write can never be served.
+generation (both fetched with the entry in one round trip, :class:`cachefresh.entries.Lookup`).
+A filler first takes the tokens, then reads the database, then stores the row under them: a
+write committed after the tokens were taken retires them, so a row read before that write can
+never be served. Whether a read may fill at all is :func:`cachefresh.transactions.read_mode`'s
+call.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterable
 from typing import Any, TypeVar
@@ -16,80 +17,21 @@ from typing import Any, TypeVar
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model, QuerySet
 
-from cachefresh import codec, stats
-from cachefresh.codec import EncodeError
+from cachefresh import entries, stats
 from cachefresh.columns import column_fetch
 from cachefresh.conf import get_settings
-from cachefresh.invalidation import in_transaction as transaction_open
-from cachefresh.invalidation import written_in_transaction
-from cachefresh.keys import RowKeys
-from cachefresh.registry import ModelPlan, registry
+from cachefresh.entries import Lookup
+from cachefresh.herd import LOCK_TTL, HerdWait
+from cachefresh.plans import ModelPlan
+from cachefresh.registry import registry
 from cachefresh.signals import cache_hit, report_miss
-from cachefresh.signing import mac_key
 from cachefresh.store import GuardedStore, get_store
-from cachefresh.store.base import is_token
-
-logger = logging.getLogger("cachefresh")
-
-#: How long a reader waits for another reader's fill of the same row before reading the
-#: database itself (without storing).
-HERD_WAIT = 0.05
-#: Not shorter: 31 waiters polling every 3 ms starved the filler of CPU and GIL on 2 cores,
-#: its query passed HERD_WAIT and every waiter fell back to the database (tests/test_herd.py).
-HERD_POLL = 0.010
-#: A filler that dies leaves its lock to expire after this long.
-LOCK_TTL = 2.0
+from cachefresh.transactions import ReadMode, read_mode
 
 M = TypeVar("M", bound=Model)
 
-_reported_garbage: set[str] = set()
 
-
-def valid_values(plan: ModelPlan, found: list[Any], pk: Any, offset: int = 0) -> list[Any] | None:
-    """The row in ``found[offset]`` if the entry is valid under the token and generation.
-
-    The row must also be the one with ``pk``: with signing on, an entry copied with its token
-    from another row's keys verifies, and must still be refused.
-    """
-    entry, token, generation = found[offset], found[offset + 1], found[-1]
-    if entry is None:
-        return None
-    # Checked before the tokens: garbage must be reported even when a write retired the row.
-    if type(entry) is not bytes or len(entry) < codec.HEADER_SIZE or entry[:2] != codec.MAGIC:
-        _report_garbage(plan, "an entry that cachefresh did not write")
-        return None
-    if not is_token(token) or not is_token(generation):
-        return None
-    key = mac_key()
-    if not entry.startswith(codec.header(plan.schema, generation, token, key is not None)):
-        return None
-    values = codec.decode(entry, len(plan.attnames), key)
-    if values is None:
-        _report_garbage(plan, "an entry that does not decode")
-    elif values[plan.pk_index] != pk:
-        _report_garbage(plan, "an entry of another row")
-        return None
-    return values
-
-
-def _report_garbage(plan: ModelPlan, what: str) -> None:
-    label = plan.model._meta.label
-    if label not in _reported_garbage:
-        _reported_garbage.add(label)
-        logger.warning("cachefresh: %s under a key of %s; treated as a miss", what, label)
-
-
-def encode_row(
-    plan: ModelPlan, generation: bytes, token: bytes, values: Iterable[Any]
-) -> bytes | None:
-    try:
-        return codec.encode(plan.schema, generation, token, list(values), mac_key())
-    except EncodeError as exc:
-        logger.warning("cachefresh: a row of %s cannot be cached: %s", plan.model._meta.label, exc)
-        return None
-
-
-def _select(plan: ModelPlan, alias: str, pks: list[Any]) -> list[list[Any]]:
+def select_rows(plan: ModelPlan, alias: str, pks: list[Any]) -> list[list[Any]]:
     """The rows with ``pks``, every concrete column, with SQL built once per model and alias:
     the ORM would spend more building the query than a local database spends running it."""
     fetch = column_fetch(plan.model, plan.attnames, alias, plan.schema)
@@ -99,10 +41,20 @@ def _select(plan: ModelPlan, alias: str, pks: list[Any]) -> list[list[Any]]:
     return fetch.fetch_many(pks)
 
 
-def _does_not_exist(model: type[Model]) -> Exception:
+def does_not_exist(model: type[Model]) -> Exception:
     # The stubs' plugin gives DoesNotExist to concrete model classes only, not to type[Model].
-    does_not_exist: type[ObjectDoesNotExist] = model.DoesNotExist  # type: ignore[attr-defined]
-    return does_not_exist(f"{model._meta.object_name} matching query does not exist.")
+    error: type[ObjectDoesNotExist] = model.DoesNotExist  # type: ignore[attr-defined]
+    return error(f"{model._meta.object_name} matching query does not exist.")
+
+
+def _miss_reason(mode: ReadMode, lookup: Lookup, store: GuardedStore, missed: list[int]) -> str:
+    if mode is not ReadMode.FILL:
+        return str(mode.value)
+    if lookup.found is None:
+        return "cache_unavailable"
+    if lookup.retirement_pending(store, missed):
+        return "retirement_pending"
+    return "absent"
 
 
 def get_one(queryset: QuerySet[M], raw_pk: Any) -> M:
@@ -117,95 +69,78 @@ def get_one(queryset: QuerySet[M], raw_pk: Any) -> M:
         pk = plan.normalize_pk(raw_pk, alias)
     except Exception:
         return queryset.get(pk=raw_pk)  # Django's own error, or its answer
-    in_transaction = transaction_open(primary)
-    if in_transaction and written_in_transaction(primary, plan.table):
-        stats.record(label, "bypass_transaction")
-        report_miss(model, alias, [pk], "written_in_transaction")
+    mode = read_mode(primary, plan.table)
+    if mode is ReadMode.DATABASE:
+        stats.count_events(label, ("miss", "miss_written_in_transaction"))
+        report_miss(model, alias, [pk], mode.value)
         return queryset.get(pk=pk)
     store = get_store()
-    row = RowKeys(plan.table_tag(primary), pk)
-    wanted = [row.entry, row.token, plan.generation_key(primary)]
-    found = store.get_many(wanted)
-    if found is not None:
-        values = valid_values(plan, found, pk)
+    lookup = Lookup(plan, primary, [pk])
+    if lookup.read(store):
+        values = lookup.values(0)
         if values is not None:
-            stats.record(label, "hit")
+            stats.count(label, "hit")
             if cache_hit.receivers:
                 cache_hit.send(model, using=alias, pk=pk)
             return model.from_db(alias, plan.attnames, values)
-    stats.record(label, "miss")
-    if in_transaction:
-        reason = "in_transaction"
-    elif found is None:
-        reason = "cache_unavailable"
-    elif store.is_pending(row.token):
-        reason = "retirement_pending"
-    else:
-        reason = "absent"
+    reason = _miss_reason(mode, lookup, store, [0])
+    stats.count_events(label, ("miss", f"miss_{reason}"))
     report_miss(model, alias, [pk], reason)
     if reason != "absent":
-        # Nothing read inside a transaction is stored: its snapshot may predate the token.
         return queryset.get(pk=pk)
-    return _fill_one(queryset, primary, plan, store, pk, row, wanted)
+    return _fill_one(queryset, primary, store, lookup)
 
 
-def _fill_one(
-    queryset: QuerySet[M],
-    primary: str,
-    plan: ModelPlan,
-    store: GuardedStore,
-    pk: Any,
-    row: RowKeys,
-    wanted: list[str],
-) -> M:
-    model, alias = queryset.model, queryset.db
-    begun = store.begin_fill(wanted[1:], row.lock, LOCK_TTL, row.entry)
+def _fill_one(queryset: QuerySet[M], primary: str, store: GuardedStore, lookup: Lookup) -> M:
+    model, alias, plan, pk = queryset.model, queryset.db, lookup.plan, lookup.pks[0]
+    label = plan.model._meta.label
+    herd = HerdWait(label)
+    begun = entries.begin_single_fill(store, lookup, LOCK_TTL)
     if begun is None:
         return queryset.get(pk=pk)
-    tokens, locked, entry_now = begun
-    if not locked:
-        return _wait_for_fill(queryset, plan, store, pk, wanted)
+    if not begun.locked:
+        return _wait_for_fill(queryset, store, lookup, herd)
     # Another fill may have landed between our miss and our lock: serve it, don't query again.
     # Without this a herd refilled the row once per released lock (4 queries; test_herd.py).
-    values = valid_values(plan, [entry_now, *tokens], pk)
-    if values is not None:
-        store.fill({}, [row.lock])
-        stats.record(plan.model._meta.label, "hit_after_wait")
-        return model.from_db(alias, plan.attnames, values)
+    if begun.values_now is not None:
+        entries.release_locks(store, lookup, [0])
+        stats.count(label, "hit_after_wait")
+        return model.from_db(alias, plan.attnames, begun.values_now)
     rows: list[list[Any]] = []
-    entry = None
+    started = time.monotonic()
     try:
-        rows = _select(plan, primary, [pk])
-        if rows:
-            entry = encode_row(plan, tokens[1], tokens[0], rows[0])
+        rows = select_rows(plan, primary, [pk])
     finally:
-        store.fill({row.entry: entry} if entry else {}, [row.lock])
+        filled = rows[:1]
+        entries.store_rows(store, lookup, begun.tokens, dict(enumerate(filled)), unlock=[0])
+    herd.observe_fill(time.monotonic() - started)
     if not rows:
-        raise _does_not_exist(model)
-    stats.record(plan.model._meta.label, "fill")
+        raise does_not_exist(model)
+    stats.count(label, "fill")
     return model.from_db(alias, plan.attnames, rows[0])
 
 
-def _wait_for_fill(
-    queryset: QuerySet[M], plan: ModelPlan, store: GuardedStore, pk: Any, wanted: list[str]
-) -> M:
-    """Another reader is filling this row: wait a little for it, then read without storing."""
-    deadline = time.monotonic() + HERD_WAIT
-    while time.monotonic() < deadline:
-        time.sleep(HERD_POLL)
-        found = store.get_many(wanted)
-        if found is None:
+def _wait_for_fill(queryset: QuerySet[M], store: GuardedStore, lookup: Lookup, herd: HerdWait) -> M:
+    """Another reader is filling this row: wait for it, then read without storing."""
+    label = lookup.plan.model._meta.label
+    for _ in herd.polls():
+        if not lookup.read(store):
             break
-        values = valid_values(plan, found, pk)
+        values = lookup.values(0)
         if values is not None:
-            stats.record(plan.model._meta.label, "hit_after_wait")
-            return queryset.model.from_db(queryset.db, plan.attnames, values)
-    stats.record(plan.model._meta.label, "herd_fallback")
-    return queryset.get(pk=pk)
+            stats.count(label, "hit_after_wait")
+            return queryset.model.from_db(queryset.db, lookup.plan.attnames, values)
+    stats.count(label, "herd_fallback")
+    return queryset.get(pk=lookup.pks[0])
 
 
 def get_many(queryset: QuerySet[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
-    """``queryset.in_bulk(raw_pks)`` through the cache: one round trip, one query for misses."""
+    """``queryset.in_bulk(raw_pks)`` through the cache: one round trip, one query for misses.
+
+    Misses are filled without the herd lock a single-row read takes: waiting on many locks
+    would serialise batches that share a row, and a batch's query costs about the same whether
+    it reads one missing row or all of them.
+    """
     raw_pks = list(raw_pks)
     model = queryset.model
     plan = registry.plan(model)
@@ -218,49 +153,41 @@ def get_many(queryset: QuerySet[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
         return queryset.in_bulk(raw_pks)  # Django's own error, or its answer
     if not pks:
         return {}
-    in_transaction = transaction_open(primary)
-    if in_transaction and written_in_transaction(primary, plan.table):
-        stats.record(label, "bypass_transaction", len(pks))
-        report_miss(model, alias, pks, "written_in_transaction")
+    mode = read_mode(primary, plan.table)
+    if mode is ReadMode.DATABASE:
+        stats.count(label, "miss", len(pks))
+        stats.count(label, "miss_written_in_transaction", len(pks))
+        report_miss(model, alias, pks, mode.value)
         return queryset.in_bulk(pks)
     store = get_store()
-    tag = plan.table_tag(primary)
-    rows = [RowKeys(tag, pk) for pk in pks]
-    wanted = [key for row in rows for key in (row.entry, row.token)]
-    wanted.append(plan.generation_key(primary))
-    found = store.get_many(wanted)
+    lookup = Lookup(plan, primary, pks)
+    lookup.read(store)
     result: dict[Any, M] = {}
-    missing: dict[Any, RowKeys] = {}
-    for index, (pk, row) in enumerate(zip(pks, rows, strict=True)):
-        values = valid_values(plan, found, pk, 2 * index) if found is not None else None
+    missed: list[int] = []
+    for position, pk in enumerate(pks):
+        values = lookup.values(position)
         if values is None:
-            missing[pk] = row
+            missed.append(position)
         else:
             result[pk] = model.from_db(alias, plan.attnames, values)
-    stats.record(label, "hit", len(result))
+    stats.count(label, "hit", len(result))
     if cache_hit.receivers:
         for pk in result:
             cache_hit.send(model, using=alias, pk=pk)
-    if not missing:
+    if not missed:
         return result
-    stats.record(label, "miss", len(missing))
-    reason = "absent" if found is not None else "cache_unavailable"
-    reason = "in_transaction" if in_transaction else reason
-    report_miss(model, alias, list(missing), reason)
-    tokens = None
-    if not in_transaction and found is not None:
-        tokens = store.ensure_tokens([row.token for row in missing.values()] + wanted[-1:])
-    token_of = dict(zip(missing, tokens or (), strict=False))
-    entries = {}
-    for selected in _select(plan, alias if tokens is None else primary, list(missing)):
-        pk = plan.normalize_pk(selected[plan.pk_index], alias)
-        result[pk] = model.from_db(alias, plan.attnames, selected)
-        missed = missing.get(pk)
-        if tokens is not None and missed is not None and not store.is_pending(missed.token):
-            entry = encode_row(plan, tokens[-1], token_of[pk], selected)
-            if entry is not None:
-                entries[missed.entry] = entry
-    if entries:
-        store.fill(entries, ())
-        stats.record(label, "fill", len(entries))
+    reason = _miss_reason(mode, lookup, store, missed)
+    stats.count(label, "miss", len(missed))
+    stats.count(label, f"miss_{reason}", len(missed))
+    report_miss(model, alias, [pks[p] for p in missed], reason)
+    tokens = entries.take_tokens(store, lookup, missed) if reason == "absent" else None
+    position_of = {pks[p]: p for p in missed}
+    filled = {}
+    for row in select_rows(plan, alias if tokens is None else primary, [pks[p] for p in missed]):
+        pk = plan.normalize_pk(row[plan.pk_index], alias)
+        result[pk] = model.from_db(alias, plan.attnames, row)
+        if pk in position_of:
+            filled[position_of[pk]] = row
+    if tokens is not None and filled:
+        stats.count(label, "fill", entries.store_rows(store, lookup, tokens, filled))
     return result

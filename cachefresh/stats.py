@@ -22,6 +22,7 @@ from django.core.cache import caches
 
 from cachefresh import keys
 from cachefresh.conf import get_settings
+from cachefresh.store.errors import cache_errors
 from cachefresh.store.redis import raw_client
 
 logger = logging.getLogger("cachefresh")
@@ -30,10 +31,15 @@ logger = logging.getLogger("cachefresh")
 EVENTS = (
     "hit",
     "miss",
+    # Why reads missed (cachefresh.signals.MISS_REASONS).
+    "miss_absent",
+    "miss_cache_unavailable",
+    "miss_in_transaction",
+    "miss_written_in_transaction",
+    "miss_retirement_pending",
     "fill",
     "hit_after_wait",
     "herd_fallback",
-    "bypass_transaction",
     "invalidated_rows",
     "invalidated_tables",
     "refresh_cache",
@@ -59,15 +65,15 @@ _flush_lock = threading.Lock()
 _flusher: threading.Thread | None = None
 
 
-def record(name: str, event: str, count: int = 1) -> None:
+def count(name: str, event: str, times: int = 1) -> None:
     # Counter updates are not atomic across threads; the lock keeps counts exact.
     with _lock:
-        _counts[name, event] += count
+        _counts[name, event] += times
     if _flusher is None:
         _start_flusher()
 
 
-def record_events(name: str, events: Iterable[str]) -> None:
+def count_events(name: str, events: Iterable[str]) -> None:
     """Count one of each of ``events`` under one lock."""
     with _lock:
         for event in events:
@@ -76,8 +82,8 @@ def record_events(name: str, events: Iterable[str]) -> None:
         _start_flusher()
 
 
-def record_invalidation(table: str, rows: int | None) -> None:
-    record(table, "invalidated_rows" if rows is not None else "invalidated_tables", rows or 1)
+def count_invalidation(table: str, rows: int | None) -> None:
+    count(table, "invalidated_rows" if rows is not None else "invalidated_tables", rows or 1)
 
 
 def snapshot() -> dict[str, dict[str, int]]:
@@ -125,8 +131,9 @@ def flush() -> bool:
             return True
         try:
             _add_shared({shared_key(*item): count for item, count in delta.items()})
-        # The cache is an optimisation and statistics are its least part: never raise.
-        except Exception as exc:
+        # The cache is an optimisation and statistics are its least part: a cache failure is
+        # retried with the next flush.
+        except cache_errors() as exc:
             logger.debug("cachefresh: statistics not flushed, cache failed: %s", exc)
             return False
         with _lock:

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cachefresh import cached_get, cached_get_many, codec
-from cachefresh.keys import RowKeys, generation_key, table_tag
-from cachefresh.read import encode_row
+from cachefresh.entries import encode_row
+from cachefresh.keys import RowKeys, database_segment, generation_key, table_tag
 from cachefresh.registry import registry
 from cachefresh.store import get_store
 from tests.testapp.models import Article, BigPk, CharPk, UUIDPk
@@ -290,13 +290,14 @@ def test_keys_of_different_rows_tables_databases_prefixes_never_collide(
     owner: dict[str, tuple[Any, ...]] = {}
     for row in rows:
         prefix, alias, table, pk = row
-        keys = RowKeys(table_tag(prefix, alias, table), pk)
+        database = database_segment(alias, ("django.db.backends.sqlite3", "db.sqlite3"))
+        keys = RowKeys(table_tag(prefix, database, table), pk)
         table_identity = identity((prefix, alias, table, None))[:3]
         for kind, key in [
             ("entry", keys.entry),
             ("token", keys.token),
             ("lock", keys.lock),
-            ("generation", generation_key(prefix, alias, table)),
+            ("generation", generation_key(prefix, database, table)),
         ]:
             who = (kind, table_identity if kind == "generation" else identity(row))
             assert owner.setdefault(key, who) == who, (key, owner[key], who)

@@ -23,8 +23,8 @@ from django.conf import settings
 from django.test import override_settings
 
 from cachefresh import cached_get, cached_get_many, smart_refresh
+from cachefresh.entries import encode_row
 from cachefresh.keys import RowKeys
-from cachefresh.read import encode_row
 from cachefresh.registry import registry
 from cachefresh.store import get_store
 from tests.conftest import require_servers

@@ -9,7 +9,7 @@ from django.db import connections, transaction
 from django.test.utils import CaptureQueriesContext, override_settings
 
 import cachefresh
-from cachefresh import Strategy, cached_get, smart_refresh, smart_refresh_many, stats
+from cachefresh import Strategy, cached_get, invalidate, smart_refresh, smart_refresh_many, stats
 from cachefresh.cost import cost_model
 from tests.refreshapp.models import Gadget
 from tests.testapp.models import Article, Author, NotCached, Restaurant
@@ -27,7 +27,7 @@ def fresh_cost_model():
 
 
 def test_strategy_is_a_str_enum():
-    assert [s.value for s in Strategy] == ["cache", "full", "columns"]
+    assert [s.value for s in Strategy] == ["auto", "cache", "full", "columns"]
     assert Strategy.CACHE == "cache" and isinstance(Strategy.COLUMNS, str)
 
 
@@ -97,10 +97,17 @@ def test_strategy_setting_applies_when_the_call_says_auto(backend, settings):
     assert smart_refresh(article, strategy="full") == Strategy.FULL
 
 
-def test_not_cached_model_is_refused(backend):
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_model_that_is_not_cached_is_refreshed_from_the_database(backend, strategy):
     thing = NotCached.objects.create(name="x")
+    NotCached.objects.filter(pk=thing.pk).update(name="y")
+    used = smart_refresh(thing, strategy=strategy)
+    assert thing.name == "y"
+    assert used in (Strategy.FULL, Strategy.COLUMNS)
+    if strategy == "cache":
+        assert used == Strategy.FULL  # a forced cache lookup acts as a miss
     with pytest.raises(ImproperlyConfigured, match="NotCached"):
-        smart_refresh(thing)
+        cached_get(NotCached, thing.pk)  # reads through the cache still refuse it
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -172,12 +179,12 @@ def test_cost_model_prices_the_lookup_against_the_database_time_it_saves():
     # The first, cold calls (a miss, slow connections) must not weigh on the estimates.
     model.observe_database("m", "db", "full", False, 5e-3)
     model.observe_database("m", "db", "columns", False, 5e-3)
-    model.observe_lookup("m", "db", hit=False, seconds=5e-3)
+    model.of("m", "db", False).observe_lookup(False, 5e-3)
     for _ in range(2):
         model.observe_database("m", "db", "full", False, 300e-6)
         model.observe_database("m", "db", "columns", False, 100e-6)
-        model.observe_lookup("m", "db", hit=True, seconds=40e-6)
-    decisions = [model.choose("m", "db", False, cache_allowed=True) for _ in range(2000)]
+        model.of("m", "db", False).observe_lookup(True, 40e-6)
+    decisions = [model.decide(model.of("m", "db", False), True) for _ in range(2000)]
     chosen = [d for d in decisions if d.reason == "cost"]
     explored = [d for d in decisions if d.reason == "explore"]
     assert {(d.database, d.cache_first) for d in chosen} == {("columns", True)}
@@ -193,20 +200,20 @@ def test_cost_model_prices_the_lookup_against_the_database_time_it_saves():
     for _ in range(3):
         cold.observe_database("m", "db", "full", False, 300e-6)
         cold.observe_database("m", "db", "columns", False, 100e-6)
-        cold.observe_lookup("m", "db", hit=False, seconds=40e-6)
-    assert cold.choose("m", "db", False, cache_allowed=True).cache_first
+        cold.of("m", "db", False).observe_lookup(False, 40e-6)
+    assert cold.decide(cold.of("m", "db", False), True).cache_first
     # Mostly misses: a lookup that rarely saves the database trip is not worth making.
     for _ in range(60):
-        model.observe_lookup("m", "db", hit=False, seconds=40e-6)
-    assert not model.choose("m", "db", False, cache_allowed=True).cache_first
+        model.of("m", "db", False).observe_lookup(False, 40e-6)
+    assert not model.decide(model.of("m", "db", False), True).cache_first
     # A far cache: the lookup costs more than the query it would save.
     other = CostModel()
     for _ in range(3):
         other.observe_database("m", "db", "full", True, 300e-6)
         other.observe_database("m", "db", "columns", True, 100e-6)
-        other.observe_lookup("m", "db", hit=True, seconds=2e-3, whole_row=True)
-    assert not other.choose("m", "db", True, cache_allowed=True).cache_first
-    assert not other.choose("m", "db", True, cache_allowed=False).cache_first
+        other.of("m", "db", True).observe_lookup(True, 2e-3)
+    assert not other.decide(other.of("m", "db", True), True).cache_first
+    assert not other.decide(other.of("m", "db", True), False).cache_first
 
 
 def test_counters_say_which_strategy_ran_and_why(backend):
@@ -289,6 +296,8 @@ def test_nothing_read_in_a_manual_transaction_is_stored(backend, strategy):
                 f"UPDATE {Article._meta.db_table} SET title = %s WHERE id = %s",
                 ["uncommitted", article.pk],
             )
+        # As documented for raw SQL: invalidate() tells cachefresh the transaction wrote it.
+        invalidate(Article, article.pk)
         smart_refresh(article, strategy=strategy)
         assert article.title == "uncommitted"
         connection.rollback()

@@ -19,7 +19,8 @@ from django.test.utils import isolate_apps
 
 import cachefresh.registry as registry_module
 from cachefresh import CacheFreshManager, cached_get, checks
-from cachefresh.registry import Registry, unsupported_reason
+from cachefresh.registry import Registry
+from cachefresh.support import unsupported_reason
 from tests.testapp.models import Author, BigPk, CharPk, Listed, NotCached, Restaurant, UUIDPk
 
 # Only the tests that read rows need a database; the rest build registries in memory.
@@ -168,7 +169,7 @@ def test_named_explicitly_it_is_refused(isolated, kind):
             registry.cached_models()
     message = str(error.value)
     assert f"cachefresh cannot cache {model._meta.label}: {KINDS[kind]}" in message
-    assert "Remove it from CACHEFRESH['MODELS']" in message
+    assert f"Remove {model._meta.label!r} from CACHEFRESH['MODELS']" in message
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -177,7 +178,7 @@ def test_with_a_cachefresh_manager_it_is_refused(isolated, kind):
     with models_setting(), pytest.raises(ImproperlyConfigured) as error:
         Registry().cached_models()
     assert f"cachefresh cannot cache {model._meta.label}: {KINDS[kind]}" in str(error.value)
-    assert "give it a plain models.Manager" in str(error.value)
+    assert f"Give {model._meta.label} a plain models.Manager" in str(error.value)
 
 
 @pytest.mark.parametrize("pattern", ["*", "testapp.*"])

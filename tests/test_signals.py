@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.test import override_settings
 
 from cachefresh import cached_get, cached_get_many, invalidate, invalidate_model, signals
@@ -63,8 +63,10 @@ def test_miss_reasons_inside_transactions(backend):
         Article.objects.filter(pk=article.pk).update(title="b")
         cached_get(Article, article.pk)
         cached_get_many(Article, [article.pk])
+    # PostgreSQL at READ COMMITTED fills inside a transaction: its first miss is a plain one.
+    first = "absent" if connections[backend].vendor == "postgresql" else "in_transaction"
     assert [kwargs["reason"] for _, kwargs in misses] == [
-        "in_transaction",
+        first,
         "written_in_transaction",
         "written_in_transaction",
     ]

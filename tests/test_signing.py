@@ -13,7 +13,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from cachefresh import cached_get, cached_get_many, codec
-from cachefresh.read import encode_row
+from cachefresh.entries import encode_row
 from cachefresh.registry import registry
 from cachefresh.signing import mac_key
 from cachefresh.store import get_store

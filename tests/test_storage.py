@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.test import override_settings
 
-from cachefresh import cached_get, cached_get_many, codec, read
+from cachefresh import cached_get, cached_get_many, codec, entries
 from cachefresh.conf import get_settings
 from cachefresh.keys import RowKeys
 from cachefresh.registry import registry
@@ -69,7 +69,7 @@ def row_keys(alias: str, pk: Any) -> tuple[RowKeys, str]:
 @pytest.fixture
 def fresh_log(monkeypatch) -> None:
     # "Logged once" is per model and process; start each test with nothing reported yet.
-    monkeypatch.setattr(read, "_reported_garbage", set())
+    monkeypatch.setattr(entries, "_reported_garbage", set())
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_garbage_entry_is_a_logged_miss_then_overwritten(
     caplog.set_level(logging.WARNING, logger="cachefresh")
     for variant, bad in garbage_variants(good).items():
         # "Logged once" is per model and process: start each variant with nothing reported.
-        monkeypatch.setattr(read, "_reported_garbage", set())
+        monkeypatch.setattr(entries, "_reported_garbage", set())
         caplog.clear()
         for _ in range(2):
             raw.set(row.entry, bad)
@@ -122,7 +122,7 @@ def test_foreign_values_are_logged_misses(filled, caplog, monkeypatch):
     _, author, row, _, raw = filled
     caplog.set_level(logging.WARNING, logger="cachefresh")
     for foreign in (b"x", "a str", 12345, {"name": "evil"}, ["CF", 1]):
-        monkeypatch.setattr(read, "_reported_garbage", set())
+        monkeypatch.setattr(entries, "_reported_garbage", set())
         caplog.clear()
         raw.set(row.entry, foreign)
         assert cached_get(Author, author.pk).name == "good"

@@ -17,9 +17,9 @@ from typing import Any
 
 from django.db.models import Model
 
-from cachefresh.keys import RowKeys
-from cachefresh.read import valid_values
-from cachefresh.registry import ModelPlan, registry
+from cachefresh.entries import Lookup
+from cachefresh.plans import ModelPlan
+from cachefresh.registry import registry
 from cachefresh.store import get_store
 
 BATCH = 500
@@ -86,16 +86,12 @@ def audit(
 
 def _cached_rows(plan: ModelPlan, using: str, pks: list[Any]) -> dict[Any, list[Any]]:
     """The values of the valid entries among ``pks``, read without filling anything."""
-    tag = plan.table_tag(using)
-    rows = [RowKeys(tag, pk) for pk in pks]
-    wanted = [key for row in rows for key in (row.entry, row.token)]
-    wanted.append(plan.generation_key(using))
-    found = get_store().get_many(wanted)
-    if found is None:
+    lookup = Lookup(plan, using, pks)
+    if not lookup.read(get_store()):
         raise CacheUnavailable
     result = {}
-    for index, pk in enumerate(pks):
-        values = valid_values(plan, found, pk, 2 * index)
+    for position, pk in enumerate(pks):
+        values = lookup.values(position)
         if values is not None:
             result[pk] = values
     return result

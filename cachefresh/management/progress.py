@@ -1,8 +1,7 @@
-"""A progress bar for long commands: tqdm or rich when installed, plain lines otherwise."""
+"""A progress bar for long commands: rich on a terminal when installed, plain lines otherwise."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Protocol
 
 
@@ -38,18 +37,6 @@ class PlainProgress:
             self.stream.write(f"{self.description}: {self.done}/{self.total}\n")
 
 
-class _Tqdm:
-    def __init__(self, total: int, description: str, stream: Any) -> None:
-        tqdm = importlib.import_module("tqdm").tqdm
-        self.bar = tqdm(total=total, desc=description, unit="row", file=stream)
-
-    def update(self, count: int) -> None:
-        self.bar.update(count)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
 class _Rich:
     def __init__(self, total: int, description: str, stream: Any) -> None:
         from rich.console import Console
@@ -73,18 +60,12 @@ class _Rich:
         self.progress.stop()
 
 
-def _installed(module: str) -> bool:
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
-
-
-def progress_bar(total: int, description: str, stream: Stream, kind: str = "auto") -> Progress:
-    """``kind``: ``auto`` (tqdm, then rich, then plain), ``tqdm``, ``rich`` or ``plain``."""
-    if kind == "auto":
-        kind = next((name for name in ("tqdm", "rich") if _installed(name)), "plain")
-    bars: dict[str, Any] = {"tqdm": _Tqdm, "rich": _Rich, "plain": PlainProgress}
-    bar: Progress = bars[kind](total, description, stream)
-    return bar
+def progress_bar(total: int, description: str, stream: Stream) -> Progress:
+    """A rich bar on an interactive terminal (when rich is installed), plain lines elsewhere:
+    logs and pipes get one line per tenth of the work, not a redrawn bar."""
+    if getattr(stream, "isatty", lambda: False)():
+        try:
+            return _Rich(total, description, stream)
+        except ImportError:
+            pass
+    return PlainProgress(total, description, stream)

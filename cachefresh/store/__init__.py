@@ -4,6 +4,8 @@ The cache is an optimisation, so its failures stop here: a failed read is a miss
 is dropped, and a failed retirement (an invalidation) waits in the :class:`Outbox`, which
 replays it from a background thread until the cache takes it. A :class:`Breaker` makes callers
 pay a cache timeout at most once per ``RETRY_INTERVAL`` while the cache is unreachable.
+Only the cache client's own failures (:func:`cache_errors`) are absorbed; any other exception
+is a bug and reaches the caller.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from django.core.cache import caches
 from cachefresh.conf import get_settings
 from cachefresh.store.base import Store
 from cachefresh.store.breaker import Breaker
+from cachefresh.store.errors import cache_errors
 from cachefresh.store.outbox import Outbox
 from cachefresh.store.redis import RedisStore, raw_client
 
@@ -41,7 +44,7 @@ def _guarded(default: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 return default  # type: ignore[no-any-return]
             try:
                 result = method(*args, **kwargs)
-            except Exception as exc:
+            except cache_errors() as exc:
                 breaker.trip(exc)
                 return default  # type: ignore[no-any-return]
             if breaker.failing:
@@ -89,7 +92,7 @@ class GuardedStore:
         if self.breaker.allows():
             try:
                 self.store.retire(keys)
-            except Exception as exc:
+            except cache_errors() as exc:
                 self.breaker.trip(exc)
             else:
                 self.breaker.close()

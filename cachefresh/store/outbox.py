@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 
 from cachefresh.store.breaker import Breaker
+from cachefresh.store.errors import cache_errors
 
 logger = logging.getLogger("cachefresh")
 
@@ -65,7 +66,7 @@ class Outbox:
             return True
         try:
             self.deliver(list(batch))
-        except Exception as exc:
+        except cache_errors() as exc:
             logger.error(
                 "cachefresh: %d retirements could not be delivered (%s); their rows may be "
                 "served stale until their entries expire (CACHEFRESH['TIMEOUT'])",
@@ -92,7 +93,7 @@ class Outbox:
                 self.pending = set()
             try:
                 self.deliver(list(batch))
-            except Exception as exc:
+            except cache_errors() as exc:
                 with self._lock:
                     self.pending |= batch
                     self.sending = frozenset()

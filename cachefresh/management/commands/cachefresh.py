@@ -25,9 +25,13 @@ COLUMNS = (
     ("hit", "hits"),
     ("miss", "misses"),
     ("fill", "fills"),
+    ("miss_absent", "absent"),
+    ("miss_in_transaction", "in txn"),
+    ("miss_written_in_transaction", "written"),
+    ("miss_cache_unavailable", "cache down"),
+    ("miss_retirement_pending", "pending"),
     ("hit_after_wait", "waited"),
     ("herd_fallback", "herd db"),
-    ("bypass_transaction", "in txn"),
     ("invalidated_rows", "inv rows"),
     ("invalidated_tables", "inv tables"),
     ("refresh_cache", "rf cache"),
@@ -66,7 +70,10 @@ class Command(BaseCommand):
         warm.add_argument("--limit", type=int, help="Warm at most this many rows (highest pks).")
         warm.add_argument("--database", help="Database alias (default: the router's for reads).")
         warm.add_argument(
-            "--progress", choices=("auto", "tqdm", "rich", "plain", "none"), default="auto"
+            "--progress",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="Show progress on stderr (default: on).",
         )
 
         check = sub.add_parser(
@@ -148,8 +155,8 @@ class Command(BaseCommand):
         label = model._meta.label
         before = stats.snapshot().get(label, {})
         bar = None
-        if options["progress"] != "none":
-            bar = progress_bar(total, f"warming {label}", self.stderr, options["progress"])
+        if options["progress"]:
+            bar = progress_bar(total, f"warming {label}", self.stderr)
         read = 0
         for batch in _batches(pks.iterator(chunk_size=batch_size), batch_size):
             read += len(cached_get_many(model, batch, using=using))

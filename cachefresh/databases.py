@@ -1,0 +1,73 @@
+"""Which database an alias points at, for the keys.
+
+One alias can name different databases (the test database and the development one, staging
+and production on one Redis), and one database can be reached by different routes (a proxy,
+pgbouncer, another host name): keys must follow the database, not the route. So the identity
+is asked of the server where it can say: PostgreSQL's cluster ``system_identifier`` with the
+database name and schema search path; SQLite's file. Other backends are named by their
+settings (engine, name, host, port).
+
+The question costs one query per process and database, on the raw driver connection (not
+logged, not counted by ``assertNumQueries``), asked when Django opens a connection, so it never
+runs inside a transaction.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from cachefresh import keys
+
+_PG_IDENTITY = (
+    "SELECT system_identifier::text, current_database(), current_schemas(false)::text "
+    "FROM pg_control_system()"
+)
+
+#: (alias, identity the settings declare) -> key segment
+_segments: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def database_segment(alias: str) -> str:
+    """The key segment naming the database ``alias`` points at now.
+
+    Read from the live settings dict on every call: the test runner renames the database behind
+    an alias (``test_<name>``) after start-up.
+    """
+    declared = keys.database_identity(connections.settings[alias])
+    segment = _segments.get((alias, declared))
+    if segment is None:
+        connection = connections[alias]
+        connection.ensure_connection()  # learns it, through on_connection_created()
+        segment = _segments.get((alias, declared))
+        if segment is None:  # connected before cachefresh was ready
+            segment = _learn(connection, declared)
+    return segment
+
+
+def on_connection_created(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    declared = keys.database_identity(connection.settings_dict)
+    if (connection.alias, declared) not in _segments:
+        _learn(connection, declared)
+
+
+def _learn(connection: BaseDatabaseWrapper, declared: tuple[str, ...]) -> str:
+    segment = keys.database_segment(connection.alias, _identity(connection, declared))
+    _segments[connection.alias, declared] = segment
+    return segment
+
+
+def _identity(connection: BaseDatabaseWrapper, declared: tuple[str, ...]) -> tuple[str, ...]:
+    if connection.vendor == "postgresql":
+        with connection.connection.cursor() as cursor:
+            cursor.execute(_PG_IDENTITY)
+            return ("postgresql", *(str(value) for value in cursor.fetchone()))
+    if connection.vendor == "sqlite":
+        name = str(connection.settings_dict["NAME"])
+        if connection.is_in_memory_db():  # type: ignore[attr-defined]
+            return ("sqlite", name, str(os.getpid()))  # private to this process
+        return ("sqlite", os.path.realpath(name))
+    return declared

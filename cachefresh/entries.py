@@ -1,0 +1,209 @@
+"""The entry protocol: the keys a lookup reads, when what came back is a row, how fills store.
+
+A lookup of ``n`` rows of one table reads ``2n + 1`` keys in one round trip::
+
+    entry 0, token 0, entry 1, token 1, …, entry n-1, token n-1, table generation
+
+An entry is valid when its header carries the row's current token and the table's current
+generation (and, with signing on, its MAC verifies), and it holds the row it is stored under.
+A fill takes the tokens first (creating missing ones), then reads the database, then stores
+each row under the tokens it took: a write committed after the tokens were taken retires them,
+so a row read before that write can never be served. Retiring deletes tokens or generations.
+
+Nothing outside this module knows the order of the keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from cachefresh import codec, keys, signals, stats
+from cachefresh.codec import EncodeError
+from cachefresh.conf import get_settings
+from cachefresh.databases import database_segment
+from cachefresh.keys import RowKeys
+from cachefresh.plans import ModelPlan
+from cachefresh.signing import mac_key
+from cachefresh.store import GuardedStore, get_store
+from cachefresh.store.base import is_token
+
+logger = logging.getLogger("cachefresh")
+
+_reported_garbage: set[str] = set()
+
+
+class Lookup:
+    """The keys of some rows of one table on one database, and what the cache said of them."""
+
+    __slots__ = ("found", "keys", "pks", "plan", "rows")
+
+    def __init__(self, plan: ModelPlan, alias: str, pks: Sequence[Any]) -> None:
+        self.plan = plan
+        self.pks = pks
+        tag = plan.table_tag(alias)
+        self.rows = [RowKeys(tag, pk) for pk in pks]
+        wanted = []
+        for row in self.rows:
+            wanted.append(row.entry)
+            wanted.append(row.token)
+        wanted.append(plan.generation_key(alias))
+        self.keys = wanted
+        self.found: list[Any] | None = None
+
+    def read(self, store: GuardedStore) -> bool:
+        """Fetch every key in one round trip; ``False`` when the cache did not answer."""
+        self.found = store.get_many(self.keys)
+        return self.found is not None
+
+    def values(self, position: int) -> list[Any] | None:
+        """The row at ``position`` if its entry is valid, else ``None`` (a miss)."""
+        found = self.found
+        if found is None:
+            return None
+        return _valid(
+            self.plan, found[2 * position], found[2 * position + 1], found[-1], self.pks[position]
+        )
+
+    def token_keys(self, positions: Iterable[int]) -> list[str]:
+        """The row tokens at ``positions``, then the table generation: what a fill takes."""
+        return [self.rows[p].token for p in positions] + [self.keys[-1]]
+
+    def retirement_pending(self, store: GuardedStore, positions: Iterable[int]) -> bool:
+        """Whether a retirement of any of these rows waits in the outbox: fill none of them."""
+        return any(store.is_pending(self.rows[p].token) for p in positions)
+
+
+class Tokens:
+    """The tokens a fill took before its database read, for some positions of a lookup."""
+
+    __slots__ = ("generation", "row_tokens")
+
+    def __init__(self, positions: Sequence[int], taken: Sequence[bytes]) -> None:
+        self.row_tokens = dict(zip(positions, taken, strict=False))
+        self.generation = taken[-1]
+
+
+def take_tokens(store: GuardedStore, lookup: Lookup, positions: Sequence[int]) -> Tokens | None:
+    """Tokens for filling ``positions``, or ``None`` when nothing may be stored."""
+    if lookup.retirement_pending(store, positions):
+        return None
+    taken = store.ensure_tokens(lookup.token_keys(positions))
+    return None if taken is None else Tokens(positions, taken)
+
+
+class SingleFill:
+    """The first steps of a one-row fill: tokens, the fill lock, and the entry once locked."""
+
+    __slots__ = ("locked", "tokens", "values_now")
+
+    def __init__(self, tokens: Tokens, locked: bool, values_now: list[Any] | None) -> None:
+        self.tokens = tokens
+        self.locked = locked
+        #: A valid row that another filler stored between our miss and our lock.
+        self.values_now = values_now
+
+
+def begin_single_fill(store: GuardedStore, lookup: Lookup, lock_ttl: float) -> SingleFill | None:
+    """Take tokens and the fill lock of ``lookup``'s one row in one round trip."""
+    row = lookup.rows[0]
+    begun = store.begin_fill(lookup.token_keys([0]), row.lock, lock_ttl, row.entry)
+    if begun is None:
+        return None
+    taken, locked, entry_now = begun
+    tokens = Tokens([0], taken)
+    values_now = None
+    if locked:
+        values_now = _valid(lookup.plan, entry_now, taken[0], taken[-1], lookup.pks[0])
+    return SingleFill(tokens, locked, values_now)
+
+
+def store_rows(
+    store: GuardedStore,
+    lookup: Lookup,
+    tokens: Tokens,
+    rows: Mapping[int, Sequence[Any]],
+    unlock: Sequence[int] = (),
+) -> int:
+    """Store each row (by position) under the tokens taken for it, release fill locks;
+    return how many entries were stored."""
+    entries = {}
+    for position, values in rows.items():
+        entry = encode_row(lookup.plan, tokens.generation, tokens.row_tokens[position], values)
+        if entry is not None:
+            entries[lookup.rows[position].entry] = entry
+    locks = [lookup.rows[p].lock for p in unlock]
+    if entries or locks:
+        store.fill(entries, locks)
+    return len(entries)
+
+
+def release_locks(store: GuardedStore, lookup: Lookup, positions: Sequence[int]) -> None:
+    store.fill({}, [lookup.rows[p].lock for p in positions])
+
+
+def encode_row(
+    plan: ModelPlan, generation: bytes, token: bytes, values: Iterable[Any]
+) -> bytes | None:
+    try:
+        return codec.encode(plan.schema, generation, token, list(values), mac_key())
+    except EncodeError as exc:
+        logger.warning("cachefresh: a row of %s cannot be cached: %s", plan.model._meta.label, exc)
+        return None
+
+
+def _valid(plan: ModelPlan, entry: Any, token: Any, generation: Any, pk: Any) -> list[Any] | None:
+    """The row in ``entry`` if it is valid under ``token`` and ``generation`` and is ``pk``'s.
+
+    The row must be the one with ``pk``: with signing on, an entry copied with its token from
+    another row's keys verifies, and must still be refused.
+    """
+    if entry is None:
+        return None
+    # Checked before the tokens: garbage must be reported even when a write retired the row.
+    if type(entry) is not bytes or len(entry) < codec.HEADER_SIZE or entry[:2] != codec.MAGIC:
+        _report_garbage(plan, "an entry that cachefresh did not write")
+        return None
+    if not is_token(token) or not is_token(generation):
+        return None
+    key = mac_key()
+    if not entry.startswith(codec.header(plan.schema, generation, token, key is not None)):
+        return None
+    values = codec.decode(entry, len(plan.attnames), key)
+    if values is None:
+        _report_garbage(plan, "an entry that does not decode")
+    elif values[plan.pk_index] != pk:
+        _report_garbage(plan, "an entry of another row")
+        return None
+    return values
+
+
+def _report_garbage(plan: ModelPlan, what: str) -> None:
+    label = plan.model._meta.label
+    if label not in _reported_garbage:
+        _reported_garbage.add(label)
+        logger.warning("cachefresh: %s under a key of %s; treated as a miss", what, label)
+
+
+def retire(alias: str, tables: Iterable[str], pks: list[Any] | None) -> None:
+    """Retire rows (by normalised pk) of ``tables``, or every row of them when ``pks`` is None.
+
+    Call only once the write is committed: a filler that took the old token before that must
+    find it gone.
+    """
+    prefix = get_settings().key_prefix
+    database = database_segment(alias)
+    tables = tuple(tables)
+    doomed: list[str] = []
+    for table in tables:
+        if pks is None:
+            doomed.append(keys.generation_key(prefix, database, table))
+        else:
+            tag = keys.table_tag(prefix, database, table)
+            doomed.extend(RowKeys(tag, pk).token for pk in pks)
+        stats.count_invalidation(table, None if pks is None else len(pks))
+    get_store().retire(doomed)
+    if signals.invalidated.receivers:
+        for table in tables:
+            signals.report_invalidated(alias, table, pks)
