@@ -1,3 +1,4 @@
+import importlib
 import os
 import uuid
 
@@ -26,6 +27,17 @@ def pytest_report_header(config):
 def require_servers():
     if not SERVERS:
         message = "PostgreSQL or Redis unreachable"
+        if REQUIRE_SERVERS:
+            pytest.fail(message + " and CACHEFRESH_REQUIRE_SERVERS=1", pytrace=False)
+        pytest.skip(message)
+
+
+def require_package(name):
+    """Import ``name``, or skip the test without it: fail instead where CI requires it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        message = f"{name} is not installed"
         if REQUIRE_SERVERS:
             pytest.fail(message + " and CACHEFRESH_REQUIRE_SERVERS=1", pytrace=False)
         pytest.skip(message)
