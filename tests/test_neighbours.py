@@ -118,15 +118,14 @@ def test_debug_toolbar_active(order):
 
 def hide(owner: type, name: str) -> Any:
     """Replace ``owner.name`` by a plain function calling Django's own, as a library that
-    patched it without ``functools.wraps`` would; return what was there."""
-    ours = owner.__dict__[name]
-    django_own = inspect.unwrap(ours)
+    patched it without ``functools.wraps`` would; return Django's own."""
+    django_own = inspect.unwrap(owner.__dict__[name])
 
     def plain(self: Any, *args: Any, **kwargs: Any) -> Any:
         return django_own(self, *args, **kwargs)
 
     setattr(owner, name, plain)
-    return ours
+    return django_own
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
@@ -141,7 +140,7 @@ def hide(owner: type, name: str) -> Any:
 def test_a_replaced_hook_is_loud_and_put_back(backend, caplog, owner, name, hook):
     author = Author.objects.create(name="before")
     cached_get(Author, author.pk)
-    ours = hide(owner, name)
+    django_own = hide(owner, name)
     try:
         # The system check reports it before anything puts it back.
         e005 = [m for m in run_checks() if m.id == "cachefresh.E005"]
@@ -162,12 +161,10 @@ def test_a_replaced_hook_is_loud_and_put_back(backend, caplog, owner, name, hook
             Author.objects.filter(pk=author.pk).update(name="committed")
         assert cached_get(Author, author.pk).name == "committed"
     finally:
-        setattr(owner, name, ours)
-        # The repair wrapped the plain function; with ours back, point the hooks at it again.
+        # Django's own method back, then ours wrapped around it afresh.
+        setattr(owner, name, django_own)
         from cachefresh import hooks, invalidation, transactions
 
-        if name == "compiler":
-            invalidation._installed = ours
-        else:
-            transactions._installed[name] = ours
+        invalidation.install()
+        transactions.install()
         assert not hooks.missing()
