@@ -60,6 +60,11 @@ if SERVERS:
         "TEST": {"NAME": os.environ["CACHEFRESH_TEST_DB"]},
     }
     DATABASES["pgreplica"] = dict(DATABASES["pg"], TEST={"MIRROR": "pg"})
+    # The same database at REPEATABLE READ (psycopg's IsolationLevel.REPEATABLE_READ): one
+    # snapshot per transaction, which may predate a fill's tokens.
+    DATABASES["pgrepeatable"] = dict(
+        DATABASES["pg"], OPTIONS={"isolation_level": 3}, TEST={"MIRROR": "pg"}
+    )
 DATABASE_ROUTERS = ["tests.routers.ActiveDatabaseRouter"]
 
 CACHES = {
