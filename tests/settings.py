@@ -43,6 +43,8 @@ INSTALLED_APPS = [
 DATABASES: dict[str, dict[str, Any]] = {
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
     "other": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+    # Pointed at files by tests/test_databases.py, as the test runner renames a database.
+    "swappable": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
     # A read replica of "default": the same database, through its own connection.
     "replica": {
         "ENGINE": "django.db.backends.sqlite3",

@@ -49,3 +49,31 @@ def test_a_cold_row_costs_at_most_two_queries_and_no_reader_waits_long():
     # At least one: the counting sees the database; at most two: the herd was held back.
     assert all(1 <= queries <= 2 for queries in result.queries), result.queries
     assert result.max_wait < WAIT_BOUND
+
+
+def test_a_slow_database_does_not_send_the_herd_to_it():
+    """100 ms each way to PostgreSQL: waiters wait as long as a fill takes, not a fixed 50 ms.
+
+    Red before the wait followed the fill time: 32 queries a round (every waiter gave up while
+    the filler's query was still on the wire).
+    """
+    require_servers()
+    result = run_herd(
+        "cachefresh",
+        readers=32,
+        processes=4,
+        rounds=3,
+        db_latency_ms=100.0,
+        database={
+            "host": PG_HOST,
+            "port": PG_PORT,
+            "user": DATABASES["pg"]["USER"],
+            "password": "",
+            "dbname": "postgres",
+        },
+        redis_url=REDIS_URL,
+    )
+    assert result.skipped is None
+    assert all(1 <= queries <= 2 for queries in result.queries), result.queries
+    # The fill's query alone takes 200 ms here; nobody waits much past a second.
+    assert result.max_wait < WAIT_BOUND + 0.5, result.max_wait
