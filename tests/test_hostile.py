@@ -143,7 +143,7 @@ def put_raw(key: str, value: Any) -> None:
     store = get_store().store
     client = getattr(store, "client", None)
     if client is not None:
-        client.set(store.make_key(key), value)  # type: ignore[attr-defined]
+        client.set(store.make_key(key), value, ex=600)  # type: ignore[attr-defined]
     else:
         store.cache.set(key, value, 600)
 
