@@ -371,10 +371,13 @@ def test_async_forms_refresh_uncached_models(backend):
     NotCached.objects.filter(pk=thing.pk).update(name="y")
 
     async def run():
-        return (
-            await asmart_refresh(thing, strategy="cache"),
-            await asmart_refresh_many([thing], strategy="columns"),
-        )
+        try:
+            return (
+                await asmart_refresh(thing, strategy="cache"),
+                await asmart_refresh_many([thing], strategy="columns"),
+            )
+        finally:  # the worker thread's connection would keep the test database from its drop
+            await sync_to_async(connections.close_all)()
 
     assert asyncio.run(run()) == (Strategy.FULL, [Strategy.COLUMNS])
     assert thing.name == "y"
