@@ -134,7 +134,8 @@ def _fresh_snapshot_per_statement(connection: BaseDatabaseWrapper) -> bool:
     """Whether each statement sees every commit made before it: PostgreSQL at READ COMMITTED.
 
     Judged from the configured isolation level, which Django applies to every transaction; a
-    server whose default differs must be configured in ``OPTIONS`` (docs/limits.md).
+    server whose default differs must be configured in ``OPTIONS`` (README, "Reads inside
+    transactions").
     """
     if connection.vendor != "postgresql":
         return False
