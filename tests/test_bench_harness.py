@@ -186,7 +186,7 @@ def test_with_servers_and_peers(tmp_path):
 
 
 def test_ratios_are_paired_round_by_round():
-    from benchmarks.timing import paired_ratio, summarize
+    from benchmarks.harness.timing import paired_ratio, summarize
 
     # Round 2 is slow for both variants (machine noise): paired, the ratio stays exactly 2.
     fast = summarize([10.0, 100.0, 10.0, 10.0, 10.0], batch=1)
@@ -196,8 +196,8 @@ def test_ratios_are_paired_round_by_round():
 
 
 def test_target_verdicts_follow_their_bounds():
-    from benchmarks.results import Results
-    from benchmarks.targets import evaluate
+    from benchmarks.harness.results import Results
+    from benchmarks.harness.targets import evaluate
 
     results = Results(settings={})
     floor = "redis-py GET + decode + from_db"

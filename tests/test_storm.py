@@ -4,7 +4,7 @@ Two writer processes make bursts of committed ORM writes (save(), save(update_fi
 QuerySet.update(), bulk_update()) to five hot rows while three reader processes hammer them
 through ``cached_get``; then a process that took no part reads every row through
 ``cached_get`` and the result is compared with the row read by raw SQL, episode after episode
-(see ``benchmarks.storm``).
+(see ``benchmarks.scenarios.storm``).
 
 The readers reach PostgreSQL through a proxy adding 2 ms each way; the writers connect
 directly. A reader's fill then spends 2 ms between the row leaving the database and its
@@ -20,7 +20,7 @@ import importlib.util
 
 import pytest
 
-from benchmarks.storm import run_storm
+from benchmarks.scenarios.storm import run_storm
 from tests.conftest import require_servers
 from tests.settings import DATABASES, PG_HOST, PG_PORT, REDIS_URL
 

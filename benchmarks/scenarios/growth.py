@@ -5,12 +5,12 @@ from __future__ import annotations
 import multiprocessing
 from typing import Any
 
-from benchmarks.backends import Pair
 from benchmarks.benchapp.models import ONE_FIELD, Growth, Narrow
-from benchmarks.context import Context, cycle
-from benchmarks.data import grow
+from benchmarks.env.backends import Pair
+from benchmarks.env.data import grow
+from benchmarks.harness.context import Context, cycle
+from benchmarks.harness.timing import measure, paired_ratio
 from benchmarks.scenarios.common import raw_cursor_fetch, refresh_variants, warm
-from benchmarks.timing import measure, paired_ratio
 
 NAME = "growth"
 THROUGHPUT_VARIANTS = ("cached_get() hit", "get()")
@@ -73,7 +73,7 @@ def _batch_size(ctx: Context, pair: Pair) -> None:
 
 
 def _processes(ctx: Context, pair: Pair) -> None:
-    from benchmarks.worker import BARRIER_TIMEOUT, work
+    from benchmarks.workers.throughput import BARRIER_TIMEOUT, work
 
     pks = ctx.hot_pks(Narrow)
     cells = [

@@ -3,7 +3,7 @@
 A :class:`Lab` creates its own PostgreSQL database (dropped afterwards) holding the hot rows,
 uses its own key prefix on the shared Redis (every key under it is deleted afterwards; nothing
 is ever flushed), and puts latency proxies in front of both. Its ``config`` is what worker
-processes (:mod:`benchmarks.stormapp.crew`) need to reach them.
+processes (:mod:`benchmarks.workers.crew`) need to reach them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import redis
 
-from benchmarks.proxy import LatencyProxy
+from benchmarks.env.proxy import LatencyProxy
 
 LIBRARIES = ("cachefresh", "cacheops", "cachalot")
 #: cacheops keeps its keys in a whole Redis database; this one, never flushed, prefixed keys.

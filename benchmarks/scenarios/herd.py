@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from benchmarks.stormapp.crew import PHASE_TIMEOUT, Crew
-from benchmarks.stormapp.lab import Lab, default_database, unavailable
+from benchmarks.env.lab import Lab, default_database, unavailable
+from benchmarks.workers.crew import PHASE_TIMEOUT, Crew
 
 
 @dataclass
@@ -105,7 +105,7 @@ def _herd_process(
     def reader() -> None:
         from django.db import connection
 
-        from benchmarks.stormapp.libraries import cached_reader
+        from benchmarks.workers.libraries import cached_reader
 
         read = cached_reader(library)
         mine = [0] * len(cold)

@@ -16,7 +16,7 @@ BARRIER_TIMEOUT = 60
 
 
 def call_for(variant: str, model: Any, alias: str, pks: list[int]) -> Any:
-    from benchmarks.context import cycle
+    from benchmarks.harness.context import cycle
 
     manager = model._default_manager.db_manager(alias)
     nxt = cycle(pks)
@@ -53,7 +53,7 @@ def _work(
     results: Any,
     index: int,
 ) -> None:
-    from benchmarks.djangoenv import configure
+    from benchmarks.env.djangoenv import configure
 
     configure(spec)
     from django.conf import settings

@@ -9,7 +9,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks.report import us, verdict
+from benchmarks.harness.report import us, verdict
+
+#: Piped to a file, a console is 80 columns by default and every table wraps; a file is read
+#: in an editor, where a wide line is fine.
+PIPED_WIDTH = 200
+
+
+def make_console() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=PIPED_WIDTH)
 
 
 def progress(console: Console) -> Progress:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.results import Results
+from benchmarks.harness.results import Results
 
 HIT = "cached_get() hit"
 REDIS_FLOOR = "redis-py GET + decode + from_db"

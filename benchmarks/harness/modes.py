@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchmarks.timing import Plan
+from benchmarks.harness.timing import Plan
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier, Event
 from typing import Any
 
-from benchmarks.stormapp.crew import PHASE_TIMEOUT, Crew
-from benchmarks.stormapp.lab import Lab, default_database, unavailable
+from benchmarks.env.lab import Lab, default_database, unavailable
+from benchmarks.workers.crew import PHASE_TIMEOUT, Crew
 
 #: A reader's cap on reads per episode, so a stuck writer cannot make a reader spin forever.
 MAX_READS_PER_EPISODE = 50_000
@@ -152,7 +152,7 @@ def _writer(
     go: Barrier,
     done: Barrier,
 ) -> dict[str, int]:
-    from benchmarks.stormapp.libraries import WRITES, write
+    from benchmarks.workers.libraries import WRITES, write
 
     rng = random.Random(f"{seed}-writer-{index}")
     count = 0
@@ -185,7 +185,7 @@ def _reader(
     stop: Event,
     done: Barrier,
 ) -> dict[str, int]:
-    from benchmarks.stormapp.libraries import cached_reader
+    from benchmarks.workers.libraries import cached_reader
 
     read = cached_reader(library)
     rng = random.Random(f"{seed}-reader-{index}")
@@ -204,7 +204,7 @@ def _reader(
 def _checker(
     library: str, pks: list[int], episodes: int, check: Barrier, replies: Any
 ) -> dict[str, int]:
-    from benchmarks.stormapp.libraries import cached_reader
+    from benchmarks.workers.libraries import cached_reader
 
     read = cached_reader(library)
     for _ in range(episodes):
