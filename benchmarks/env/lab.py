@@ -108,6 +108,8 @@ class Lab:
     db_jitter_ms: float = 0.0
     #: The writers' own one-way database latency, when it differs from the readers'.
     writer_db_latency_ms: float | None = None
+    #: Merged into the workers' CACHEFRESH setting (a near cache switched on, say).
+    cachefresh_settings: dict[str, Any] = field(default_factory=dict)
     name: str = field(init=False, default="")
     config: dict[str, Any] = field(init=False, default_factory=dict)
     writer_config: dict[str, Any] = field(init=False, default_factory=dict)
@@ -234,6 +236,7 @@ class Lab:
                 self.redis_url, redis_host, redis_port, CACHEOPS_REDIS_DB
             ),
             "key_prefix": self.key_prefix,
+            "cachefresh_settings": self.cachefresh_settings,
         }
 
     def settings(self) -> dict[str, Any]:
@@ -249,4 +252,5 @@ class Lab:
             "redis_latency_ms": self.redis_latency_ms,
             "latency_applies": "each direction, per chunk: a round trip adds twice the latency",
             "rows": self.rows,
+            "cachefresh_settings": self.cachefresh_settings,
         }

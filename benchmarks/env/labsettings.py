@@ -35,7 +35,12 @@ CACHES = {
 
 if LIBRARY == "cachefresh":
     INSTALLED_APPS.append("cachefresh")
-    CACHEFRESH = {"CACHE": "default", "TIMEOUT": TIMEOUT, "MODELS": ["stormapp.Row"]}
+    CACHEFRESH = {
+        "CACHE": "default",
+        "TIMEOUT": TIMEOUT,
+        "MODELS": ["stormapp.Row"],
+        **CONFIG["cachefresh_settings"],
+    }
 elif LIBRARY == "cacheops":
     INSTALLED_APPS.append("cacheops")
     CACHEOPS_REDIS = CONFIG["cacheops_redis_url"]
