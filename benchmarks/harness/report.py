@@ -1,16 +1,26 @@
-"""The Markdown report of one run, built from its JSON document alone."""
+"""The Markdown report of one run, built from its JSON document alone.
+
+Every number is formatted by :mod:`benchmarks.harness.units` (three significant figures and
+a unit); a cell without a value shows "—", and its table says why.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
 
+from benchmarks.harness.units import (
+    MISSING,
+    duration,
+    percent,
+    rate,
+    ratio,
+    seconds,
+    sig3,
+    size,
+    span,
+)
 from benchmarks.scenarios import SCENARIOS
-
-
-def us(ns: float) -> str:
-    value = ns / 1000
-    return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
 
 
 def verdict(target: dict[str, Any]) -> str:
@@ -19,23 +29,35 @@ def verdict(target: dict[str, Any]) -> str:
     return {True: "met", False: "NOT met", None: "not measured"}[target["met"]]
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def measured(target: dict[str, Any]) -> str:
+    value = target["measured"]
+    if value is None:
+        return MISSING
+    return ratio(value) if target["unit"] == "x" else f"{value:,}"
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return [*lines, ""]
 
 
 def targets_table(targets: list[dict[str, Any]]) -> list[str]:
-    rows = []
-    for t in targets:
-        measured = t["measured"]
-        shown = (
-            "-"
-            if measured is None
-            else (f"{measured:.2f}x" if isinstance(measured, float) else str(measured))
-        )
-        rows.append([t["target"], t["bound"], t["where"], shown, verdict(t), t.get("note", "")])
-    return _table(["target", "bound", "where", "measured", "verdict", "note"], rows)
+    rows = [
+        [t["target"], t["bound"], t["where"], measured(t), verdict(t), t.get("note", "")]
+        for t in targets
+    ]
+    lines = table(["target", "bound", "where", "measured", "verdict", "note"], rows)
+    if any(t["measured"] is None for t in targets):
+        lines += [f"{MISSING}: not measured in this run; the note says why.", ""]
+    return lines
+
+
+def picks(counts: dict[str, int]) -> str:
+    """What "auto" chose, as shares of its calls: "columns 90 %, cache 10 %"."""
+    total = sum(counts.values())
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    return ", ".join(f"{name} {percent(count / total)}" for name, count in ranked)
 
 
 def _measurement_tables(doc: dict[str, Any], scenario: str) -> list[str]:
@@ -49,33 +71,21 @@ def _measurement_tables(doc: dict[str, Any], scenario: str) -> list[str]:
     for (backend, group), items in groups.items():
         best = min(item["median_ns"] for item in items)
         for item in items:
-            picked = item.get("auto_picked") if item["variant"] == "auto" else None
-            note = ", ".join(f"{k} {v}" for k, v in picked.items()) if picked else ""
+            auto = item.get("auto_picked") if item["variant"] == "auto" else None
             rows.append(
                 [
                     backend,
                     group,
                     item["variant"],
-                    us(item["median_ns"]),
-                    f"{us(item['q1_ns'])}-{us(item['q3_ns'])}",
-                    f"{us(item['min_ns'])}-{us(item['max_ns'])}",
-                    f"{item['median_ns'] / best:.2f}x",
-                    note,
+                    duration(item["median_ns"]),
+                    span(duration(item["q1_ns"]), duration(item["q3_ns"])),
+                    span(duration(item["min_ns"]), duration(item["max_ns"])),
+                    ratio(item["median_ns"] / best),
+                    picks(auto) if auto else "",
                 ]
             )
-    return _table(
-        [
-            "backend",
-            "group",
-            "variant",
-            "median us",
-            "IQR us",
-            "min-max us",
-            "vs fastest",
-            "auto picked",
-        ],
-        rows,
-    )
+    header = ["backend", "group", "variant", "median", "IQR", "min to max", "vs fastest"]
+    return table([*header, "auto picked"], rows)
 
 
 def _ratio_table(doc: dict[str, Any], scenario: str) -> list[str]:
@@ -84,8 +94,8 @@ def _ratio_table(doc: dict[str, Any], scenario: str) -> list[str]:
             r["backend"],
             r["group"],
             f"{r['numerator']} / {r['denominator']}",
-            f"{r['median']:.2f}x",
-            f"{r['q1']:.2f}-{r['q3']:.2f}",
+            ratio(r["median"]),
+            span(ratio(r["q1"]), ratio(r["q3"])),
             r.get("how", "paired by round"),
         ]
         for r in doc["ratios"]
@@ -93,47 +103,115 @@ def _ratio_table(doc: dict[str, Any], scenario: str) -> list[str]:
     ]
     if not rows:
         return []
-    return _table(["backend", "group", "ratio", "median", "IQR", "how"], rows)
+    return table(["backend", "group", "ratio", "median", "IQR", "how"], rows)
+
+
+def _sizes(facts: list[dict[str, Any]]) -> list[str]:
+    rows = [
+        [
+            f["backend"],
+            f["model"],
+            size(f["cachefresh_entry"]),
+            size(f["pickled_instance"]),
+            ratio(f["cachefresh_entry"] / f["pickled_instance"]),
+        ]
+        for f in facts
+    ]
+    header = ["backend", "model", "cachefresh entry", "pickled instance", "entry / pickle"]
+    return ["Bytes per cached row (mean over the hot rows):", "", *table(header, rows)]
+
+
+def _throughput(facts: list[dict[str, Any]]) -> list[str]:
+    rows = [
+        [
+            f["backend"],
+            f["variant"],
+            str(f["processes"]),
+            rate(f["ops_per_s"]),
+            span(rate(f["min_ops_per_s"]), rate(f["max_ops_per_s"])),
+            rate(f["ops_per_s"] / f["processes"]),
+        ]
+        for f in facts
+    ]
+    header = ["backend", "variant", "processes", "median", "min to max", "per process"]
+    return [
+        "Throughput, all processes together (median over shuffled rounds):",
+        "",
+        *table(header, rows),
+    ]
+
+
+def _storm(facts: list[dict[str, Any]]) -> list[str]:
+    rows = []
+    for f in facts:
+        s = f["settings"]
+        rows.append(
+            [
+                f["library"],
+                f"{s['writers']} writers, {s['readers']} readers "
+                f"({s.get('atomic_readers', 0)} in atomic())",
+                f"{sig3(s['db_latency_ms'])} ms, writers {sig3(s['writer_db_latency_ms'])} ms",
+                f"{f['row_episodes']:,}",
+                f"{f['writes']:,}",
+                f"{f['reads']:,}",
+                f"**{f['stale']:,}**",
+                seconds(f["duration"]),
+            ]
+        )
+    header = ["library", "processes", "database latency (one way)", "row-episodes", "writes"]
+    lines = ["Stale-set storm (rows left stale once writes stop):", ""]
+    lines += table([*header, "reads", "stale rows", "duration"], rows)
+    for f in facts:
+        for example in f["stale_examples"][:2]:
+            lines.append(
+                f"- {f['library']}, episode {example['episode']}, row {example['pk']}: cached "
+                f"{tuple(example['cached'])}, committed {tuple(example['committed'])}"
+            )
+    return [*lines, ""] if any(f["stale_examples"] for f in facts) else lines
+
+
+def _herd(facts: list[dict[str, Any]]) -> list[str]:
+    rows = [
+        [
+            f["library"],
+            f"{f['readers']} readers in {f['processes']} processes",
+            ", ".join(str(q) for q in f["queries"]),
+            f"**{f['max_queries']}**",
+            seconds(f["median_wait"]),
+            seconds(f["max_wait"]),
+        ]
+        for f in facts
+    ]
+    header = ["library", "readers", "queries per round", "worst round", "median wait"]
+    return [
+        "Thundering herd (database queries for one cold row read at one instant):",
+        "",
+        *table([*header, "longest wait"], rows),
+    ]
+
+
+FACT_TABLES = {
+    "bytes per cached row": _sizes,
+    "throughput": _throughput,
+    "storm": _storm,
+    "herd": _herd,
+}
 
 
 def _facts(doc: dict[str, Any], scenario: str) -> list[str]:
-    facts = [f for f in doc["facts"] if f["scenario"] == scenario]
-    if not facts:
-        return []
-    lines = []
-    sizes = [f for f in facts if f["name"] == "bytes per cached row"]
-    if sizes:
-        lines += ["Bytes per cached row:", ""]
-        lines += _table(
-            ["backend", "model", "cachefresh entry", "pickled instance", "ratio"],
-            [
-                [
-                    f["backend"],
-                    f["model"],
-                    f"{f['cachefresh_entry']:,.0f}",
-                    f"{f['pickled_instance']:,.0f}",
-                    f"{f['cachefresh_entry'] / f['pickled_instance']:.2f}x",
-                ]
-                for f in sizes
-            ],
-        )
-    throughput = [f for f in facts if f["name"] == "throughput"]
-    if throughput:
-        lines += ["Throughput (all processes together):", ""]
-        lines += _table(
-            ["backend", "variant", "processes", "calls/s"],
-            [
-                [f["backend"], f["variant"], str(f["processes"]), f"{f['ops_per_s']:,.0f}"]
-                for f in throughput
-            ],
-        )
-    for name in ("storm", "herd"):
-        found = [f for f in facts if f["name"] == name]
+    lines: list[str] = []
+    for name, render_facts in FACT_TABLES.items():
+        found = [f for f in doc["facts"] if f["scenario"] == scenario and f["name"] == name]
         if found:
-            keys = [k for k in found[0] if k not in ("scenario", "backend", "name")]
-            lines += [f"{name.capitalize()}:", ""]
-            lines += _table(keys, [[str(f.get(k, "")) for k in keys] for f in found])
+            lines += render_facts(found)
     return lines
+
+
+def _load(machine: dict[str, Any]) -> str:
+    load = machine.get("load_average")
+    if not load:
+        return "unknown"
+    return f"{', '.join(sig3(v) for v in load)} (1, 5, 15 min) on {machine['cpus']} CPUs"
 
 
 def render(doc: dict[str, Any], charts: list[str]) -> str:
@@ -141,11 +219,11 @@ def render(doc: dict[str, Any], charts: list[str]) -> str:
     lines = [
         "# cachefresh benchmark report",
         "",
-        f"Run {doc['started']} ({doc['duration_s']} s), mode **{settings['mode']}**, "
-        f"seed {settings['seed']}, commit {versions.get('git_commit')}.",
+        f"Run {doc['started']} ({seconds(doc['duration_s'])}), mode **{settings['mode']}**, "
+        f"seed {settings['seed']}, commit {versions.get('git_commit') or 'unknown'}.",
         f"Machine: {machine.get('cpu_model', machine['processor'])}, {machine['cpus']} CPUs, "
-        f"{machine['platform']}, Python {machine['python']}; load average at start "
-        f"{machine.get('load_average')}.",
+        f"{machine['platform']}, Python {machine['python']}; load average at the start "
+        f"{_load(machine)}.",
         "Versions: "
         + ", ".join(f"{k} {v}" for k, v in versions.items() if v and k != "git_commit")
         + ".",
@@ -162,7 +240,8 @@ def render(doc: dict[str, Any], charts: list[str]) -> str:
         "## Targets",
         "",
         "Times are medians over rounds; every ratio of variants measured in one process "
-        "is taken round by round (variants interleaved), then its median reported.",
+        "is taken round by round (variants interleaved, in shuffled order), then its median "
+        "reported.",
         "",
     ]
     lines += targets_table(doc["targets"])

@@ -51,3 +51,8 @@ def size(value: float) -> str:
 
 def percent(fraction: float) -> str:
     return f"{sig3(fraction * 100)} %"
+
+
+def span(low: str, high: str) -> str:
+    """A range of two formatted values, the unit kept on both (units may differ)."""
+    return f"{low} to {high}"

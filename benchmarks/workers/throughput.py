@@ -1,18 +1,28 @@
-"""Throughput workers: processes that each run one call as often as they can for a while.
+"""Throughput workers: processes that each run one call as often as they can in a window.
 
-Started with the "spawn" context so that every worker is a fresh interpreter with its own
-connections; a barrier starts all of them on each cell at once.
+Started once per run with the "spawn" context (fresh interpreters, their own connections) and
+warmed up for a while before any window is timed, then driven by the parent
+(:mod:`benchmarks.scenarios.throughput`): each command names a cell and a start time, and the
+worker counts the calls it completes between that start and the window's end. Windows are
+aligned on ``time.monotonic()``, which on Linux is one system-wide clock, so every process of a
+round measures the same wall-clock window.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
-#: A bound on every loop, whatever the clock says.
+#: A bound on every window's loop, whatever the clock says.
 MAX_OPS = 5_000_000
-#: Spawned interpreters set Django up before the first cell; slow on a loaded machine.
-BARRIER_TIMEOUT = 60
+#: Untimed calls per cell before the first window: connections opened, caches filled, the
+#: interpreter's specialised bytecode in place. Windows measured straight after a spawn ran
+#: up to a third slower than the same windows a second later.
+WARMUP_S = 0.3
+#: Pure-Python work that touches neither database nor cache: how far the machine itself lets
+#: processes scale at the time (other programs share the CPUs), beside which the others read.
+CPU_REFERENCE = "CPU reference (pure Python)"
 
 
 def call_for(variant: str, model: Any, alias: str, pks: list[int]) -> Any:
@@ -20,6 +30,8 @@ def call_for(variant: str, model: Any, alias: str, pks: list[int]) -> Any:
 
     manager = model._default_manager.db_manager(alias)
     nxt = cycle(pks)
+    if variant == CPU_REFERENCE:
+        return functools.partial(sum, range(300))
     if variant == "cached_get() hit":
         return lambda: manager.cached_get(pk=nxt())
     if variant == "get()":
@@ -27,32 +39,21 @@ def call_for(variant: str, model: Any, alias: str, pks: list[int]) -> Any:
     raise ValueError(f"unknown variant {variant!r}")
 
 
-def work(
-    spec: dict[str, Any],
-    cells: list[dict[str, Any]],
-    seconds: float,
-    barrier: Any,
-    results: Any,
-    index: int,
-) -> None:
-    """Put ``(index, cell number, calls, seconds)`` per cell, or ``(index, -1, 0, error)``."""
+def work(spec: dict[str, Any], cells: list[dict[str, Any]], commands: Any, results: Any) -> None:
+    """Put ``("ready", None)``, then ``("ops", (calls, seconds))`` per command, or
+    ``("error", why)``. A command is ``(cell number, start, seconds)``; ``None`` ends it."""
     try:
-        _work(spec, cells, seconds, barrier, results, index)
+        calls = _setup(spec, cells)
+        results.put(("ready", None))
+        while (command := commands.get()) is not None:
+            number, start, seconds = command
+            results.put(("ops", _window(calls[number], start, seconds)))
     except BaseException as exc:
-        # Break the barrier so the other workers stop waiting, and tell the parent why.
-        barrier.abort()
-        results.put((index, -1, 0, f"{type(exc).__name__}: {exc}"))
+        results.put(("error", f"{type(exc).__name__}: {exc}"))
         raise
 
 
-def _work(
-    spec: dict[str, Any],
-    cells: list[dict[str, Any]],
-    seconds: float,
-    barrier: Any,
-    results: Any,
-    index: int,
-) -> None:
+def _setup(spec: dict[str, Any], cells: list[dict[str, Any]]) -> list[Any]:
     from benchmarks.env.djangoenv import configure
 
     configure(spec)
@@ -61,17 +62,23 @@ def _work(
 
     from benchmarks.benchapp.models import Narrow
 
-    for number, cell in enumerate(cells):
-        config = dict(settings.CACHEFRESH, CACHE=cell["cache_alias"])
-        with override_settings(CACHEFRESH=config):
-            call = call_for(cell["variant"], Narrow, cell["db_alias"], cell["pks"])
-            for _ in cell["pks"]:
-                call()
-            barrier.wait(timeout=BARRIER_TIMEOUT)
-            ops, start = 0, time.perf_counter()
-            deadline = start + seconds
-            while ops < MAX_OPS and time.perf_counter() < deadline:
-                for _ in range(10):
-                    call()
-                ops += 10
-            results.put((index, number, ops, time.perf_counter() - start))
+    (cache_alias,) = {cell["cache_alias"] for cell in cells}
+    # For the worker's whole life: it serves one backend pair.
+    override_settings(CACHEFRESH=dict(settings.CACHEFRESH, CACHE=cache_alias)).enable()
+    calls = [call_for(c["variant"], Narrow, c["db_alias"], c["pks"]) for c in cells]
+    for call in calls:
+        deadline = time.monotonic() + WARMUP_S
+        while time.monotonic() < deadline:
+            call()
+    return calls
+
+
+def _window(call: Any, start: float, seconds: float) -> tuple[int, float]:
+    while (wait := start - time.monotonic()) > 0:
+        time.sleep(wait)
+    ops, deadline = 0, start + seconds
+    while ops < MAX_OPS and time.monotonic() < deadline:
+        for _ in range(10):
+            call()
+        ops += 10
+    return ops, time.monotonic() - start
