@@ -9,9 +9,9 @@ from django.db import connections
 
 from benchmarks.benchapp.models import ONE_FIELD, THREE_FIELDS, Narrow, Wide
 from benchmarks.harness.context import Context, cycle
+from benchmarks.harness.targets import FIXED_STRATEGIES
 from cachefresh import smart_refresh
 
-FIXED_STRATEGIES = ("cache", "full", "columns")
 FIELD_SETS: dict[str, list[str] | None] = {
     "1 field": ONE_FIELD,
     "3 fields": THREE_FIELDS,

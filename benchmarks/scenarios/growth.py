@@ -60,7 +60,7 @@ def _batch_size(ctx: Context, pair: Pair) -> None:
             ctx.mode.plan,
             ctx.rng(NAME, pair.name, group),
         )
-        ctx.results.measured(NAME, pair.name, group, summaries, batch=len(pks))
+        ctx.results.measured(NAME, pair.name, group, summaries, batch_rows=len(pks))
         ctx.results.ratio(
             NAME,
             pair.name,
