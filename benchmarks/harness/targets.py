@@ -79,6 +79,30 @@ def _target(
     ]
 
 
+#: Ratio targets: (name, bound as shown, scenario, numerator, denominator, bound, at most).
+RATIO_TARGETS = (
+    ("columns / raw cursor", "<= 1.3x", "floors", "columns", "raw cursor", 1.3, True),
+    (
+        "refresh_from_db(fields=[one]) / columns",
+        ">= 3x",
+        "floors",
+        "refresh_from_db",
+        "columns",
+        3.0,
+        False,
+    ),
+    (
+        "filter(pk__in=...) / cached_get_many(100)",
+        ">= 1x",
+        "read",
+        "filter(pk__in=...)",
+        "cached_get_many(100)",
+        1.0,
+        False,
+    ),
+)
+
+
 def evaluate(results: Results) -> list[dict[str, Any]]:
     targets: list[dict[str, Any]] = []
     targets += _target(
@@ -103,30 +127,9 @@ def evaluate(results: Results) -> list[dict[str, Any]]:
             False,
             _skip_reason(results, peer) or "needs PostgreSQL + Redis",
         )
-    targets += _target(
-        "columns / raw cursor",
-        "<= 1.3x",
-        _ratios(results, "floors", "columns", "raw cursor"),
-        1.3,
-        True,
-        "not run",
-    )
-    targets += _target(
-        "refresh_from_db(fields=[one]) / columns",
-        ">= 3x",
-        _ratios(results, "floors", "refresh_from_db", "columns"),
-        3.0,
-        False,
-        "not run",
-    )
-    targets += _target(
-        "filter(pk__in=...) / cached_get_many(100)",
-        ">= 1x",
-        _ratios(results, "read", "filter(pk__in=...)", "cached_get_many(100)"),
-        1.0,
-        False,
-        "not run",
-    )
+    for name, shown, scenario, numerator, denominator, bound, at_most in RATIO_TARGETS:
+        rows = _ratios(results, scenario, numerator, denominator)
+        targets += _target(name, shown, rows, bound, at_most, "not run")
     auto = [r for r in results.ratios if r["numerator"] == "auto" and r["scenario"] == "refresh"]
     targets += _target("auto / best fixed strategy", "<= 1.10x", auto, AUTO_BOUND, True, "not run")
     targets += _grid_summary(results)
