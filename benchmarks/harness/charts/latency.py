@@ -53,7 +53,7 @@ def draw(doc: dict[str, Any], path: Path) -> bool:
                 auto = ratios.get((f"{database} & {cache}", fields))
                 missed = auto is not None and auto > AUTO_BOUND
                 missed_any |= missed
-                ax.add_patch(Rectangle((col, row), 1, 1, facecolor=colour(winner), alpha=0.45))
+                ax.add_patch(Rectangle((col, row), 1, 1, facecolor=colour(winner), alpha=0.6))
                 if missed:
                     inset = 0.04  # inside the cell, so neighbours' outlines do not overlap
                     ax.add_patch(
@@ -76,7 +76,8 @@ def draw(doc: dict[str, Any], path: Path) -> bool:
                     va="center",
                     fontsize=11,
                     fontweight="bold" if missed else "normal",
-                    bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+                    # A light box keeps the text legible without hiding the cell's colour.
+                    bbox={"facecolor": "white", "alpha": 0.45, "edgecolor": "none", "pad": 1.5},
                 )
         ax.set_xlim(0, len(caches))
         ax.set_ylim(0, len(databases))
@@ -86,7 +87,7 @@ def draw(doc: dict[str, Any], path: Path) -> bool:
         ax.set_ylabel("database (added one-way delay, ms)")
         ax.set_title(f"{fields} (narrow rows)")
     handles = [
-        Patch(facecolor=colour(name), alpha=0.45, label=f"fastest: {name}")
+        Patch(facecolor=colour(name), alpha=0.6, label=f"fastest: {name}")
         for name in FIXED_STRATEGIES
     ]
     if missed_any:
