@@ -91,7 +91,7 @@ def draw(doc: dict[str, Any], path: Path) -> bool:
         for name in FIXED_STRATEGIES
     ]
     if missed_any:
-        handles.append(missed_patch(f'"auto" over {AUTO_BOUND:.2f}x the fastest'))
+        handles.append(missed_patch(f'"auto" over {AUTO_BOUND:.2f}x the fastest (unrounded)'))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
     fig.suptitle('Fastest fixed strategy per database and cache latency; "auto" as a ratio to it')
     fig.tight_layout(rect=(0, 0.07, 1, 1))

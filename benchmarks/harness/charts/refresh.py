@@ -52,7 +52,9 @@ def draw(doc: dict[str, Any], path: Path) -> bool:
         # Built here, not from the bars: the first "auto" bar may carry the missed mark.
         handles = [Patch(color=colour(variant), label=variant) for variant in variants]
         if any(key[0] == backend for key in over):
-            handles.append(missed_patch(f'"auto" over {AUTO_BOUND:.2f}x the best fixed'))
+            handles.append(
+                missed_patch(f'"auto" over {AUTO_BOUND:.2f}x the best fixed (unrounded)')
+            )
         ax.legend(handles=handles, ncol=3, loc="upper left", framealpha=0.9)
         ax.set_ylim(top=ax.get_ylim()[1] * 3)  # room for the legend above the bars
     fig.tight_layout()
