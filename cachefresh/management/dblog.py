@@ -13,7 +13,6 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 from cachefresh.dblog import LOG_TABLE, triggers
 from cachefresh.dblog.backlog import backlogs
-from cachefresh.dblog.listener import Listener
 
 LEVELS = {0: logging.WARNING, 1: logging.INFO}
 
@@ -81,6 +80,9 @@ def handle_listen(command: BaseCommand, **options: Any) -> None:
         triggers.log_table(triggers.postgresql(alias))
     except ImproperlyConfigured as exc:
         raise CommandError(str(exc)) from exc
+    # Imported here: psycopg is only needed by the worker, and only on PostgreSQL.
+    from cachefresh.dblog.listener import Listener
+
     listener = Listener(alias, options["batch_size"], options["poll_interval"])
     logger = logging.getLogger("cachefresh.dblog")
     # A project that configured LOGGING for cachefresh keeps it; otherwise log to stderr.
