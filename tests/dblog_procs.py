@@ -7,6 +7,7 @@ shared ``test`` database, and the test's own cache settings and key prefix.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
@@ -22,26 +23,37 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 import redis
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connections
 
 ROOT = Path(__file__).resolve().parent.parent
 
-LISTENER = """
+#: Django in a child process: the per-run test database, the test's own cache settings.
+DJANGO_CHILD = """
 import json, os, sys
 import django
 django.setup()
 from django.conf import settings
-from django.core.management import call_command
 from django.test import override_settings
+from tests.routers import ACTIVE
 pg = settings.DATABASES["pg"]
 pg["NAME"] = pg["TEST"]["NAME"]
 if os.environ.get("CF_PG_PORT"):
     pg["PORT"] = int(os.environ["CF_PG_PORT"])
 override_settings(**json.loads(os.environ["CF_SETTINGS"])).enable()
+ACTIVE["alias"] = "pg"
+"""
+
+LISTENER = (
+    DJANGO_CHILD
+    + """
+from django.core.management import call_command
 call_command("cachefresh", "listen", "--database", "pg", "-v", "2", *sys.argv[1:])
 """
+)
 
 COMMITTED = re.compile(r"committed log rows \[([0-9, ]*)\]")
 
@@ -52,8 +64,12 @@ def conninfo(alias: str = "pg") -> str:
     return f"host={s['HOST']} port={s['PORT']} dbname={s['NAME']} user={s['USER']}"
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", **extra)
+def child_env(cachefresh: dict[str, Any], caches: dict[str, Any] | None = None) -> dict[str, str]:
+    overrides: dict[str, Any] = {"CACHEFRESH": cachefresh}
+    if caches is not None:
+        overrides["CACHES"] = caches
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings")
+    env["CF_SETTINGS"] = json.dumps(overrides)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     return env
 
@@ -70,10 +86,7 @@ class ListenerProcess:
 
     def __init__(self, cachefresh: dict[str, Any], caches: dict[str, Any] | None = None,
                  pg_port: int | None = None, *args: str) -> None:  # fmt: skip
-        overrides: dict[str, Any] = {"CACHEFRESH": cachefresh}
-        if caches is not None:
-            overrides["CACHES"] = caches
-        self.env = child_env(CF_SETTINGS=json.dumps(overrides))
+        self.env = child_env(cachefresh, caches)
         if pg_port is not None:
             self.env["CF_PG_PORT"] = str(pg_port)
         self.args = args
@@ -133,6 +146,37 @@ def listener(cachefresh: dict[str, Any], **kwargs: Any) -> Iterator[ListenerProc
         yield process
     finally:
         process.close()
+
+
+def django_child(
+    body: str, cachefresh: dict[str, Any], caches: dict[str, Any] | None = None, *args: str
+) -> subprocess.Popen[bytes]:
+    """Run ``body`` in a Django child process (see :data:`DJANGO_CHILD`)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", DJANGO_CHILD + body, *args],
+        env=child_env(cachefresh, caches),
+        cwd=ROOT,
+    )
+
+
+def _call(*args: str) -> None:
+    call_command("cachefresh", *args, stdout=io.StringIO(), stderr=io.StringIO())
+
+
+@pytest.fixture
+def logged(servers: str, settings: Any) -> Iterator[str]:
+    """Triggers on every cached table of the test database; all of it removed afterwards."""
+    _call("triggers", "install", "--database", "pg")
+    clear_log()
+    yield "pg"
+    _call("triggers", "drop", "--database", "pg")
+    clear_log()
+    delete_cache_keys(settings.CACHEFRESH["KEY_PREFIX"])
+
+
+def clear_log(alias: str = "pg") -> None:
+    with connections[alias].cursor() as cursor:
+        cursor.execute("DELETE FROM cachefresh_log")
 
 
 def delete_cache_keys(key_prefix: str, url: str | None = None) -> None:

@@ -17,10 +17,12 @@ from django.test import override_settings
 
 from cachefresh.dblog.operations import InstallTriggers
 from cachefresh.dblog.triggers import cached_tables, status
-from tests.dblog_procs import delete_cache_keys, log_rows, raw_connection
+from tests.dblog_procs import log_rows, logged, raw_connection
 from tests.testapp.models import Author, CharPk, Place, Restaurant
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+__all__ = ["logged"]  # the fixture
 
 
 def run(*args):
@@ -32,17 +34,6 @@ def run(*args):
 def execute(sql, params=()):
     with connections["pg"].cursor() as cursor:
         cursor.execute(sql, params)
-
-
-@pytest.fixture
-def logged(servers, settings):
-    """Triggers on every cached table of the test database; all of it removed afterwards."""
-    run("triggers", "install", "--database", "pg")
-    execute("DELETE FROM cachefresh_log")
-    yield "pg"
-    run("triggers", "drop", "--database", "pg")
-    execute("DELETE FROM cachefresh_log")
-    delete_cache_keys(settings.CACHEFRESH["KEY_PREFIX"])
 
 
 def test_migrate_creates_the_log_table_on_every_database(backend):
