@@ -31,7 +31,7 @@ from tests.dblog_procs import (
     run_raw_sql,
 )
 from tests.redis_servers import cache_entry, redis_server, require_redis_server
-from tests.testapp.models import Article, Author, CharPk
+from tests.testapp.models import Article, Author, CharPk, Place, Restaurant, UUIDPk
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, databases="__all__"),
@@ -72,6 +72,8 @@ def test_every_kind_of_write_outside_django_is_retired_through_the_log(logged):
     authors = [Author.objects.create(name=f"a{i}") for i in range(2)]
     articles = [Article.objects.create(title="old", author=authors[i % 2]) for i in range(6)]
     code = CharPk.objects.create(code="k", value=1)
+    place = Restaurant.objects.create(name="old")
+    keyed = UUIDPk.objects.create(value=1)
     pks = [a.pk for a in articles]
     cached_get_many(Article, pks)
     cached_get(CharPk, "k")
@@ -115,6 +117,17 @@ def test_every_kind_of_write_outside_django_is_retired_through_the_log(logged):
                 assert eventually(gone(Article, pk))
         finally:
             run_raw_sql("ALTER TABLE testapp_article DROP CONSTRAINT cf_test_cascade")
+
+        # Multi-table inheritance: a write to the parent's table retires the child's entry too.
+        assert cached_get(Restaurant, place.pk).name == cached_get(Place, place.pk).name == "old"
+        run_raw_sql(f"UPDATE testapp_place SET name = 'raw' WHERE id = {place.pk}")
+        assert eventually(lambda: cached_get(Restaurant, place.pk).name == "raw")
+        assert cached_get(Place, place.pk).name == "raw"
+
+        # A key that is text in the log and a UUID to the read path.
+        assert cached_get(UUIDPk, keyed.pk).value == 1
+        run_raw_sql(f"UPDATE testapp_uuidpk SET value = 2 WHERE id = '{keyed.pk}'")
+        assert eventually(lambda: cached_get(UUIDPk, keyed.pk).value == 2)
 
         assert cached_get(CharPk, "k").value == 1
         run_raw_sql("TRUNCATE testapp_charpk")
