@@ -49,14 +49,7 @@ class InstallTriggers(Operation):
         from_state: ProjectState,
         to_state: ProjectState,
     ) -> None:
-        connection = schema_editor.connection
-        if connection.vendor != "postgresql":
-            return
-        log = triggers.log_table(connection)
-        notify = get_settings().log_notify
-        for table, pk_column in sorted(self._tables(to_state).items()):
-            for statement in triggers.install_sql(connection, table, pk_column, log, notify):
-                schema_editor.execute(statement, params=None)
+        self._execute(schema_editor, to_state, install=True)
 
     def database_backwards(
         self,
@@ -65,12 +58,28 @@ class InstallTriggers(Operation):
         from_state: ProjectState,
         to_state: ProjectState,
     ) -> None:
+        self._execute(schema_editor, from_state, install=False)
+
+    def _execute(
+        self, schema_editor: BaseDatabaseSchemaEditor, state: ProjectState, install: bool
+    ) -> None:
         connection = schema_editor.connection
         if connection.vendor != "postgresql":
             return
-        for table in sorted(self._tables(from_state)):
-            for statement in triggers.drop_sql(connection, table):
-                schema_editor.execute(statement, params=None)
+        tables = sorted(self._tables(state).items())
+        if install:
+            log, notify = triggers.log_table(connection), get_settings().log_notify
+            statements = [
+                sql
+                for table, pk_column in tables
+                for sql in triggers.install_sql(connection, table, pk_column, log, notify)
+            ]
+        else:
+            statements = [
+                sql for table, _ in tables for sql in triggers.drop_sql(connection, table)
+            ]
+        for statement in statements:
+            schema_editor.execute(statement, params=None)
 
     def describe(self) -> str:
         return f"Install cachefresh log triggers for {', '.join(self.models)}"

@@ -87,6 +87,7 @@ def handle_listen(command: BaseCommand, **options: Any) -> None:
     logger = logging.getLogger("cachefresh.dblog")
     # A project that configured LOGGING for cachefresh keeps it; otherwise log to stderr.
     handler = None if logger.hasHandlers() else logging.StreamHandler(command.stderr)
+    level = logger.level
     if handler is not None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger.addHandler(handler)
@@ -103,6 +104,7 @@ def handle_listen(command: BaseCommand, **options: Any) -> None:
             signal.signal(sig, old)
         if handler is not None:
             logger.removeHandler(handler)
+            logger.setLevel(level)
 
 
 def write_backlog(out: OutputWrapper) -> None:
