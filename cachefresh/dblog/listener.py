@@ -40,11 +40,10 @@ class Listener:
     stopping: threading.Event = field(default_factory=threading.Event)
     #: Log rows retired and committed by this worker.
     retired: int = 0
-    _backoff: float = FIRST_BACKOFF
+    _backoff: float = field(default=FIRST_BACKOFF, init=False)
 
     def run(self) -> None:
         """Serve until :attr:`stopping` is set, reconnecting with backoff after any failure."""
-        self._backoff = FIRST_BACKOFF
         while not self.stopping.is_set():
             try:
                 with self._connect() as connection:
@@ -60,7 +59,11 @@ class Listener:
     def _connect(self) -> psycopg.Connection[Any]:
         params = connections[self.alias].get_connection_params()
         connection = psycopg.connect(**params, autocommit=True)
-        connection.execute(f"LISTEN {CHANNEL}")
+        try:
+            connection.execute(f"LISTEN {CHANNEL}")
+        except psycopg.Error:
+            connection.close()
+            raise
         log.info("listener on %r: connected, listening on channel %s", self.alias, CHANNEL)
         return connection
 
