@@ -251,3 +251,35 @@ class CuttableProxy:
     def close(self) -> None:
         self.cut()
         self.server.close()
+
+
+#: How long a retirement may take through a running listener before a test calls it lost.
+DEADLINE = 10.0
+
+
+def eventually(check: Any, deadline: float = DEADLINE) -> bool:
+    """Poll ``check`` until it holds; its last answer (False if it never held)."""
+    end = time.monotonic() + deadline
+    while not (ok := check()) and time.monotonic() < end:
+        time.sleep(0.02)
+    return ok
+
+
+def title_is(pk: int, title: str) -> Any:
+    from cachefresh import cached_get
+    from tests.testapp.models import Article
+
+    return lambda: cached_get(Article, pk).title == title
+
+
+def gone(model: Any, pk: Any) -> Any:
+    from cachefresh import cached_get
+
+    def check() -> bool:
+        try:
+            cached_get(model, pk)
+        except model.DoesNotExist:
+            return True
+        return False
+
+    return check

@@ -14,23 +14,22 @@ from collections import Counter
 
 import pytest
 from django.conf import settings
-from django.db import connections
-from django.test import override_settings
 
 from cachefresh import cached_get, cached_get_many
 from tests.dblog_procs import (
-    CuttableProxy,
     ListenerProcess,
     clear_log,
     conninfo,
     django_child,
+    eventually,
+    gone,
     listener,
     log_rows,
     logged,
     raw_connection,
     run_raw_sql,
+    title_is,
 )
-from tests.redis_servers import cache_entry, redis_server, require_redis_server
 from tests.testapp.models import Article, Author, CharPk, Place, Restaurant, UUIDPk
 
 pytestmark = [
@@ -40,32 +39,6 @@ pytestmark = [
 ]
 
 __all__ = ["logged"]  # the fixture
-
-#: How long a retirement may take through a running listener before a test calls it lost.
-DEADLINE = 10.0
-
-
-def eventually(check, deadline=DEADLINE):
-    """Poll ``check`` until it holds; its last answer (False if it never held)."""
-    end = time.monotonic() + deadline
-    while not (ok := check()) and time.monotonic() < end:
-        time.sleep(0.02)
-    return ok
-
-
-def title_is(pk, title):
-    return lambda: cached_get(Article, pk).title == title
-
-
-def gone(model, pk):
-    def check():
-        try:
-            cached_get(model, pk)
-        except model.DoesNotExist:
-            return True
-        return False
-
-    return check
 
 
 def test_every_kind_of_write_outside_django_is_retired_through_the_log(logged):
@@ -283,7 +256,8 @@ def test_a_listener_killed_mid_storm_and_restarted_loses_no_row_and_takes_none_t
         # last batch and died before logging it: at most one batch is unaccounted for.
         unaccounted = set(range(first + 1, last)) - set(committed)
         assert len(unaccounted) <= int(batch), sorted(unaccounted)[:10]
-        assert all(p.committed_ids() for p in workers)
+        # The kill landed while the victim worked, and the restarted workers took over.
+        assert victim.committed_ids() and (reborn.committed_ids() or second.committed_ids())
         print(
             f"\n{written} statements, {len(committed)} log rows, per worker "
             f"{[len(p.committed_ids()) for p in workers]}, {len(unaccounted)} unaccounted"
@@ -291,50 +265,3 @@ def test_a_listener_killed_mid_storm_and_restarted_loses_no_row_and_takes_none_t
     finally:
         for p in (victim, reborn, second):
             p.close()
-
-
-def test_the_listener_survives_a_database_restart_and_loses_no_row(logged):
-    article = Article.objects.create(title="old")
-    clear_log()  # the insert's row: a listener retiring it would empty the cache
-    cached_get(Article, article.pk)
-    db = connections["pg"].settings_dict
-    proxy = CuttableProxy((db["HOST"], int(db["PORT"])))
-    try:
-        with listener(settings.CACHEFRESH, pg_port=proxy.port) as worker:
-            proxy.cut()  # to the listener, the database went away
-            run_raw_sql(f"UPDATE testapp_article SET title = 'during' WHERE id = {article.pk}")
-            time.sleep(1.5)
-            assert cached_get(Article, article.pk).title == "old"  # nobody retired it yet
-            assert log_rows() == [("testapp_article", str(article.pk))]
-            proxy.restore()
-            assert eventually(title_is(article.pk, "during"))
-            assert "retrying in" in worker.output()
-            assert worker.stop() == 0
-    finally:
-        proxy.close()
-
-
-def test_rows_stay_in_the_log_while_the_cache_is_down_even_if_the_listener_dies(logged):
-    require_redis_server()
-    with redis_server() as server:
-        caches = {**settings.CACHES, "private": cache_entry(server.url, 0.2)}
-        cachefresh = {**settings.CACHEFRESH, "CACHE": "private", "RETRY_INTERVAL": 0.2}
-        with override_settings(CACHES=caches, CACHEFRESH=cachefresh):
-            article = Article.objects.create(title="old")
-            clear_log()
-            cached_get(Article, article.pk)
-            first = ListenerProcess(cachefresh, caches).start()
-            try:
-                server.pause()
-                run_raw_sql(f"UPDATE testapp_article SET title = 'new' WHERE id = {article.pk}")
-                time.sleep(1.5)  # it claims, cannot retire, rolls back, backs off: again and again
-                first.kill()
-                server.resume()
-                assert "the cache did not take the retirements" in first.output()
-                assert log_rows() == [("testapp_article", str(article.pk))]
-                assert cached_get(Article, article.pk).title == "old"
-            finally:
-                first.close()
-            with listener(cachefresh, caches=caches):
-                assert eventually(title_is(article.pk, "new"))
-        clear_log()
