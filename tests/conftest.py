@@ -1,4 +1,3 @@
-import importlib
 import os
 import uuid
 
@@ -32,17 +31,6 @@ def require_servers():
         pytest.skip(message)
 
 
-def require_package(name):
-    """Import ``name``, or skip the test without it: fail instead where CI requires it."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        message = f"{name} is not installed"
-        if REQUIRE_SERVERS:
-            pytest.fail(message + " and CACHEFRESH_REQUIRE_SERVERS=1", pytrace=False)
-        pytest.skip(message)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _forget_this_runs_keys():
     """Every key this run wrote to the shared Redis carries the run's KEY_PREFIX: delete them
@@ -58,9 +46,9 @@ def _forget_this_runs_keys():
 
 
 def require_bench(*modules):
-    """Skip unless ``modules`` (the benchmark's peers, matplotlib, rich) are installed: they
-    come with the ``bench`` extra, not ``test``. With CACHEFRESH_REQUIRE_SERVERS=1 (CI, which
-    installs both extras) a missing one fails instead."""
+    """Skip unless ``modules`` (the benchmark's peers, matplotlib, rich, the debug toolbar) are
+    installed: the peers come with the ``bench`` extra, not ``test``. With
+    CACHEFRESH_REQUIRE_SERVERS=1 (CI, which installs both extras) a missing one fails instead."""
     import importlib.util
 
     missing = [name for name in modules if importlib.util.find_spec(name) is None]

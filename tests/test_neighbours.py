@@ -28,7 +28,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.base.operations import BaseDatabaseOperations
 
 from cachefresh import cached_get
-from tests.conftest import SERVERS, require_package, require_servers
+from tests.conftest import SERVERS, require_bench, require_servers
 from tests.testapp.models import Author
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +46,7 @@ CACHALOT_STEPS = {
 def probe(*order: str) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
     for app in order:
         if app in PACKAGES:
-            require_package(PACKAGES[app])
+            require_bench(PACKAGES[app])
     env = dict(
         os.environ,
         DJANGO_SETTINGS_MODULE="tests.neighbour_settings",
