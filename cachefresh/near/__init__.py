@@ -19,13 +19,13 @@ from typing import Any
 
 from cachefresh.conf import get_settings
 from cachefresh.near.tier import Marker, NearTier
-from cachefresh.near.tracking import Tracker
+from cachefresh.near.tracking import CLIENT_NAME, STATS_NAME, Tracker
 from cachefresh.store import get_store
 from cachefresh.store.redis import RedisStore
 
 logger = logging.getLogger("cachefresh")
 
-__all__ = ["Marker", "NearCache", "current", "reset"]
+__all__ = ["CLIENT_NAME", "STATS_NAME", "Marker", "NearCache", "current", "reset"]
 
 
 class NearCache:
@@ -34,7 +34,10 @@ class NearCache:
     def __init__(self, store: RedisStore, max_entries: int, max_lag: float) -> None:
         self.full_key = store.make_key
         self.tier = NearTier(max_entries, max_lag, ttl=store.timeout)
-        self.tracker = Tracker(self.tier, store.client, get_settings().retry_interval)
+        conf = get_settings()
+        self.tracker = Tracker(
+            self.tier, store.client, conf.retry_interval, CLIENT_NAME + conf.key_prefix
+        )
 
     def read(self, keys: Sequence[str]) -> list[Any]:
         """Read ``keys`` on a tracked connection: what is read here will be invalidated."""

@@ -157,6 +157,7 @@ class NearTier:
             for key in keys:
                 for marker in self._watch.pop(key, ()):
                     marker.live = False
+                    self._unwatch(marker)
                 for entry in self._deps.pop(key, ()):
                     dropped += self._drop_entry(entry)
         return dropped

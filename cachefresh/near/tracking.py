@@ -42,8 +42,9 @@ from cachefresh.store.errors import cache_errors
 logger = logging.getLogger("cachefresh")
 
 CHANNEL = b"__redis__:invalidate"
-#: The subscriber's client name: ``manage.py cachefresh stats`` counts processes by it.
-CLIENT_NAME = "cachefresh-near"
+#: Start of the subscriber's client name, which ends with the KEY_PREFIX:
+#: ``manage.py cachefresh stats`` counts the processes tracking by it.
+CLIENT_NAME = "cachefresh-near:"
 #: Statistics of the tracking connection are counted under this name.
 STATS_NAME = "near"
 #: Options of the application's pool that must not be shared with, or forced on, ours.
@@ -63,12 +64,15 @@ class Silent(Exception):
 
 
 class Tracker:
-    def __init__(self, tier: NearTier, client: Any, retry_interval: float) -> None:
+    def __init__(self, tier: NearTier, client: Any, retry_interval: float, name: str) -> None:
         self.tier = tier
+        self.name = name
         self.retry_interval = retry_interval
         pool = client.connection_pool
         self._connection_class = pool.connection_class
         self._kwargs = {k: v for k, v in pool.connection_kwargs.items() if k not in _NOT_COPIED}
+        # RESP2 stated, not left to the client's default (RESP3 from redis-py 8 on).
+        self._kwargs["protocol"] = 2
         self._data_pool = ConnectionPool(
             connection_class=self._connection_class,
             redis_connect_func=self._enable_tracking,
@@ -143,14 +147,16 @@ class Tracker:
         max_lag = self.tier.max_lag
         interval = max_lag / 4
         subscriber = self._connection_class(
-            **dict(self._kwargs, socket_timeout=max_lag, client_name=CLIENT_NAME)
+            **dict(self._kwargs, socket_timeout=max_lag, client_name=self.name)
         )
         try:
             subscriber.connect()
             subscriber.send_command("CLIENT", "ID")
             client_id = int(subscriber.read_response())
             subscriber.send_command("SUBSCRIBE", CHANNEL)
-            subscriber.read_response()
+            # redis-py's hiredis parser classes pub/sub replies as push messages, and reads
+            # past them unless asked for them.
+            subscriber.read_response(push_request=True)
             self._serial += 1
             self._session = (self._serial, client_id)
             # Subscribed: every change from now on will be heard, and the tier starts empty.
@@ -168,12 +174,12 @@ class Tracker:
                     raise Silent(f"no heartbeat reply within MAX_LAG ({max_lag} s)")
                 if not subscriber.can_read(timeout=interval):
                     continue
-                reply = subscriber.read_response()
-                if reply[0] == b"pong" and ping_sent is not None:
+                reply = subscriber.read_response(push_request=True)
+                if _is_pong(reply) and ping_sent is not None:
                     self.tier.heard = ping_sent
                     next_ping = ping_sent + interval
                     ping_sent = None
-                elif reply[0] == b"message" and reply[1] == CHANNEL:
+                elif isinstance(reply, list) and reply[:2] == [b"message", CHANNEL]:
                     self._invalidated(reply[2])
         finally:
             subscriber.disconnect()
@@ -184,3 +190,8 @@ class Tracker:
             stats.count(STATS_NAME, "near_flush")
             return
         self.tier.invalidate([key.decode("utf-8", "surrogateescape") for key in keys])
+
+
+def _is_pong(reply: Any) -> bool:
+    # Subscribed, Redis answers ["pong", ""]; some redis-py parsers turn that into b"PONG".
+    return reply == b"PONG" or (isinstance(reply, list) and reply[:1] == [b"pong"])
