@@ -28,7 +28,8 @@ from cachefresh.conf import validate
 from cachefresh.keys import RowKeys
 from cachefresh.registry import registry
 from cachefresh.store import get_store
-from tests.redis_servers import child_setup, run_storm
+from tests.near_workers import near_reader
+from tests.redis_servers import run_storm
 from tests.test_outage import Private, assert_clean, make_articles, private_cache
 from tests.testapp.models import Article
 
@@ -256,35 +257,13 @@ def test_kill_and_restart_reach_no_caller_and_leave_nothing_stale(private: Priva
 # --- other processes --------------------------------------------------------------------------
 
 
-def _near_reader(caches: dict[str, Any], cachefresh: dict[str, Any], conn: Any) -> None:
-    """Holds one row near; for each round, reports when it first saw the new value."""
-    child_setup(caches, cachefresh)
-    from cachefresh import near as near_cache
-
-    pk = conn.recv()
-    cache = near_cache.current()
-    assert cache is not None and cache.wait_serving(5)
-    while True:
-        expected = conn.recv()
-        if expected is None:
-            conn.send(stats.snapshot().get(LABEL, {}).get("near_hit", 0))
-            return
-        cached_get(Article, pk)
-        cached_get(Article, pk)  # held near now
-        conn.send("ready")
-        deadline = time.monotonic() + 5
-        while cached_get(Article, pk).views != expected and time.monotonic() < deadline:
-            pass
-        conn.send(time.monotonic())
-
-
 @pytest.mark.slow
 def test_a_write_in_another_process_is_seen_within_50_ms(private: Private) -> None:
     pk = make_articles(1)[0]
     with near_on(private):
         ctx = multiprocessing.get_context("spawn")
         ours, theirs = ctx.Pipe()
-        child = ctx.Process(target=_near_reader, args=(private.caches, private.cachefresh, theirs))
+        child = ctx.Process(target=near_reader, args=(private.caches, private.cachefresh, theirs))
         child.start()
         delays = []
         try:
