@@ -1,7 +1,7 @@
 """System checks: the setting, the cache it names, and the models it covers.
 
 =================  =====================================================================
-``E001``           ``CACHEFRESH`` is malformed (not a dict, unknown key, bad value)
+``E001``           ``CACHEFRESH`` is malformed (not a dict, unknown key, bad value, ``NEAR_CACHE``)
 ``E002``           a model named in ``CACHEFRESH['MODELS']`` (or given the manager) is unsupported
 ``E003``           ``CACHEFRESH['CACHE']`` is not an alias in ``CACHES``
 ``E004``           ``CACHEFRESH['TIMEOUT']`` is not a positive whole number of seconds
