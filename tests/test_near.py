@@ -294,7 +294,14 @@ def test_storm_with_the_near_cache_leaves_nothing_stale(private: Private) -> Non
     pks = make_articles(30, body="x" * 500)
     cachefresh = {**private.cachefresh, "NEAR_CACHE": True}
     reports = run_storm(private.caches, cachefresh, pks, workers=3, seconds=2.5)
+    print(
+        "\nnear storm: near hits",
+        [r["near_hits"] for r in reports],
+        "of",
+        [r["hits"] for r in reports],
+    )
     assert_clean(reports)
+    assert all(report["near_hits"] > 0 for report in reports), "the near cache was not in play"
 
 
 def test_stats_command_shows_the_near_cache(private: Private, capsys) -> None:
