@@ -48,6 +48,7 @@ KNOWN_KEYS = frozenset(
         "SIGN_ENTRIES",
         "REPLICAS",
         "NEAR_CACHE",
+        "LOG_NOTIFY",
     }
 )
 NEAR_KEYS = frozenset({"MAX_ENTRIES", "MAX_LAG"})
@@ -72,6 +73,7 @@ class Settings:
     sign_entries: bool = False
     replicas: dict[str, str] = field(default_factory=dict)
     near_cache: NearCacheSettings | None = None
+    log_notify: bool = True
 
 
 def validate(raw: Any) -> list[str]:
@@ -132,6 +134,11 @@ def validate(raw: Any) -> list[str]:
         problems.append("CACHEFRESH['SIGN_ENTRIES'] must be True or False.")
     problems += _replica_problems(raw.get("REPLICAS", {}))
     problems += _near_problems(raw.get("NEAR_CACHE", False))
+    if not isinstance(raw.get("LOG_NOTIFY", True), bool):
+        problems.append(
+            "CACHEFRESH['LOG_NOTIFY'] must be True (log triggers wake listeners with pg_notify) "
+            "or False (poll-only); run `cachefresh triggers install` again after changing it."
+        )
     return problems
 
 
@@ -204,4 +211,5 @@ def get_settings() -> Settings:
         sign_entries=raw.get("SIGN_ENTRIES", False),
         replicas=dict(raw.get("REPLICAS", {})),
         near_cache=_near_settings(raw.get("NEAR_CACHE", False)),
+        log_notify=raw.get("LOG_NOTIFY", True),
     )

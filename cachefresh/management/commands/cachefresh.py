@@ -1,4 +1,5 @@
-"""``manage.py cachefresh stats | invalidate | warm | audit``: operate a cachefresh cache."""
+"""``manage.py cachefresh stats | invalidate | warm | audit | triggers | listen``: operate a
+cachefresh cache."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from django.db.models import Model
 
 from cachefresh import cached_get_many, invalidate, invalidate_model, near, stats
 from cachefresh.conf import get_settings
+from cachefresh.management import dblog
 from cachefresh.management.audit import AuditReport, CacheUnavailable, audit
-from cachefresh.management.progress import progress_bar
+from cachefresh.management.progress import Stream, progress_bar
 from cachefresh.registry import registry
 from cachefresh.store.errors import cache_errors
 from cachefresh.store.redis import raw_client
@@ -45,7 +47,10 @@ COLUMNS = (
 
 
 class Command(BaseCommand):
-    help = "Inspect and operate the cachefresh cache: stats, invalidate, warm, audit."
+    help = (
+        "Inspect and operate the cachefresh cache: stats, invalidate, warm, audit, "
+        "triggers, listen."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="subcommand", required=True, metavar="subcommand")
@@ -89,6 +94,8 @@ class Command(BaseCommand):
         check.add_argument("--random", action="store_true", help="Random rows, not highest pks.")
         check.add_argument("--database", help="Database alias (default: the router's for reads).")
 
+        dblog.add_parsers(sub, common)
+
     def handle(self, *args: Any, **options: Any) -> None:
         handler = getattr(self, "handle_" + options["subcommand"])
         handler(**options)
@@ -114,6 +121,8 @@ class Command(BaseCommand):
         if options["reset"]:
             stats.clear_shared([*names, near.STATS_NAME])
             self.stdout.write("Shared counters reset.")
+        if not options["json"]:
+            dblog.write_backlog(self.stdout)
 
     def _print_table(self, per_model: dict[str, dict[str, int]]) -> None:
         header = ["model", *(title for _, title in COLUMNS), "hit %"]
@@ -160,6 +169,14 @@ class Command(BaseCommand):
         what = f"{len(pks)} row(s)" if pks else "every row"
         self.stdout.write(f"Retired {what} of {model._meta.label} on {using!r}.")
 
+    # triggers, listen: the invalidation log (cachefresh.dblog)
+
+    def handle_triggers(self, **options: Any) -> None:
+        dblog.handle_triggers(self, **options)
+
+    def handle_listen(self, **options: Any) -> None:
+        dblog.handle_listen(self, **options)
+
     # warm
 
     def handle_warm(self, **options: Any) -> None:
@@ -176,7 +193,10 @@ class Command(BaseCommand):
         before = stats.snapshot().get(label, {})
         bar = None
         if options["progress"]:
-            bar = progress_bar(total, f"warming {label}", self.stderr)
+            # The raw stream: Django's OutputWrapper ends every write with a newline, which
+            # would print each redraw of a terminal bar on a line of its own.
+            raw: Stream = self.stderr._out  # type: ignore[assignment]  # stubs: a callable
+            bar = progress_bar(total, f"warming {label}", raw)
         read = 0
         for batch in _batches(pks.iterator(chunk_size=batch_size), batch_size):
             read += len(cached_get_many(model, batch, using=using))
