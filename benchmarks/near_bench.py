@@ -261,7 +261,9 @@ def charts(folder: str, lat: dict[str, list[float]], tput: dict[tuple[int, bool]
     fig, ax = plt.subplots(figsize=(6, 4))
     names = ["floor", "near", "redis"]
     labels = ["in-process floor", "near hit", "Redis-tier hit"]
-    ax.bar(labels, [statistics.median(lat[n]) * 1e6 for n in names], color=["grey", "C2", "C0"])
+    for name, label, color in zip(names, labels, ("grey", "C2", "C0"), strict=True):
+        ax.bar(label, statistics.median(lat[name]) * 1e6, color=color, label=label)
+    ax.legend()
     ax.set_yscale("log")
     ax.set_ylabel("median time per hit (µs, log scale)")
     ax.set_title("cachefresh cached_get hit latency")
