@@ -33,8 +33,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from redis.connection import ConnectionPool
-
 from cachefresh import stats
 from cachefresh.near.tier import NearTier
 from cachefresh.store.errors import cache_errors
@@ -68,6 +66,9 @@ class Tracker:
         self.tier = tier
         self.name = name
         self.retry_interval = retry_interval
+        # redis is an optional dependency: imported only once a near cache is made.
+        from redis.connection import ConnectionPool
+
         pool = client.connection_pool
         self._connection_class = pool.connection_class
         self._kwargs = {k: v for k, v in pool.connection_kwargs.items() if k not in _NOT_COPIED}
