@@ -41,6 +41,11 @@ def cached_get_many(
 
 
 async def acached_get(model: type[M], pk: Any, *, using: str | None = None) -> M:
+    queryset = _queryset(model, using)
+    if is_plain(queryset):
+        held = read.get_one_held(queryset, pk)
+        if held is not None:
+            return held  # a near hit: no I/O, so no thread
     return await sync_to_async(cached_get)(model, pk, using=using)
 
 

@@ -31,9 +31,10 @@ class CacheFreshConfig(AppConfig):
 
 def _reset_on_setting_changed(setting: str, **kwargs: Any) -> None:
     if setting in ("CACHEFRESH", "CACHES", "DATABASES", "INSTALLED_APPS"):
-        from cachefresh import conf, registry, signals, store
+        from cachefresh import conf, near, registry, signals, store
 
         conf.get_settings.cache_clear()
+        near.reset()
         store.reset()
         registry.registry.reset()
         signals.forget_models()

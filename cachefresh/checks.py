@@ -1,11 +1,13 @@
 """System checks: the setting, the cache it names, and the models it covers.
 
 =================  =====================================================================
-``E001``           ``CACHEFRESH`` is malformed (not a dict, unknown key, bad value)
+``E001``           ``CACHEFRESH`` is malformed (not a dict, unknown key, bad value, ``NEAR_CACHE``)
 ``E002``           a model named in ``CACHEFRESH['MODELS']`` (or given the manager) is unsupported
 ``E003``           ``CACHEFRESH['CACHE']`` is not an alias in ``CACHES``
 ``E004``           ``CACHEFRESH['TIMEOUT']`` is not a positive whole number of seconds
 ``E005``           cachefresh's write hooks were replaced: writes go unseen
+``E006``           ``NEAR_CACHE`` is on, but the cache cannot push invalidations (not Redis)
+``E007``           ``NEAR_CACHE`` is on a Redis Cluster, which cachefresh does not track
 ``W001``           a model matched by a wildcard in ``MODELS`` cannot be cached and is skipped
 ``W002``           a process-local cache (LocMem, Dummy) with ``DEBUG`` off
 ``W003``           ``TIMEOUT`` above 30 days: rows changed out of Django's sight stay stale
@@ -18,11 +20,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import caches
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import DatabaseError, connections
 
 from cachefresh import conf, hooks
 from cachefresh.registry import registry
+from cachefresh.store.redis import raw_client
 
 PROCESS_LOCAL_BACKENDS = (
     "django.core.cache.backends.locmem.LocMemCache",
@@ -45,6 +49,7 @@ def check_cachefresh(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
         return messages
     messages += check_models()
     messages += check_cache()
+    messages += check_near_cache()
     messages += check_hooks()
     return messages
 
@@ -115,6 +120,37 @@ def check_cache() -> list[CheckMessage]:
                 "off: invalidations do not reach other processes, which will read stale rows.",
                 hint="Point CACHEFRESH['CACHE'] at a shared cache such as Redis.",
                 id="cachefresh.W002",
+            )
+        ]
+    return []
+
+
+def check_near_cache() -> list[CheckMessage]:
+    """The near cache needs Redis to push invalidations: one server (or primary), not a cluster."""
+    settings_now = conf.get_settings()
+    if settings_now.near_cache is None:
+        return []
+    client = raw_client(caches[settings_now.cache_alias])
+    if client is None:
+        cache_config: Any = settings.CACHES[settings_now.cache_alias]
+        backend = str(cache_config["BACKEND"])
+        return [
+            Error(
+                f"CACHEFRESH['NEAR_CACHE'] is on, but the cache {settings_now.cache_alias!r} "
+                f"({backend}) cannot push invalidations, so rows held in a process would go "
+                "stale unseen.",
+                hint="Use django-redis (not sharded) or Django's RedisCache, or turn NEAR_CACHE "
+                "off.",
+                id="cachefresh.E006",
+            )
+        ]
+    if type(client).__name__ == "RedisCluster":
+        return [
+            Error(
+                "CACHEFRESH['NEAR_CACHE'] is on a Redis Cluster. Invalidations are pushed by the "
+                "node that holds each key, and cachefresh tracks one server only.",
+                hint="Turn NEAR_CACHE off on a cluster (docs/limits.md).",
+                id="cachefresh.E007",
             )
         ]
     return []

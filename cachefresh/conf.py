@@ -12,6 +12,8 @@ Settings reference (``python -m pydoc cachefresh.conf`` shows this page)::
         "RETRY_INTERVAL": 1.0,     # seconds between probes of an unreachable cache
         "SIGN_ENTRIES": False,     # HMAC every entry with a key derived from SECRET_KEY
         "REPLICAS": {},            # {"replica alias": "primary alias"}: shared entries
+        "NEAR_CACHE": False,       # True, or {"MAX_ENTRIES": 10000, "MAX_LAG": 0.25}: rows
+                                   # held in each process, kept fresh by Redis push (Redis only)
     }
 """
 
@@ -45,9 +47,19 @@ KNOWN_KEYS = frozenset(
         "RETRY_INTERVAL",
         "SIGN_ENTRIES",
         "REPLICAS",
+        "NEAR_CACHE",
         "LOG_NOTIFY",
     }
 )
+NEAR_KEYS = frozenset({"MAX_ENTRIES", "MAX_LAG"})
+
+
+@dataclass(frozen=True)
+class NearCacheSettings:
+    #: Rows held per process, least recently used dropped first.
+    max_entries: int = 10000
+    #: Seconds the invalidation channel may go unheard before the near cache stops serving.
+    max_lag: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,7 @@ class Settings:
     retry_interval: float = 1.0
     sign_entries: bool = False
     replicas: dict[str, str] = field(default_factory=dict)
+    near_cache: NearCacheSettings | None = None
     log_notify: bool = True
 
 
@@ -120,12 +133,48 @@ def validate(raw: Any) -> list[str]:
     if not isinstance(raw.get("SIGN_ENTRIES", False), bool):
         problems.append("CACHEFRESH['SIGN_ENTRIES'] must be True or False.")
     problems += _replica_problems(raw.get("REPLICAS", {}))
+    problems += _near_problems(raw.get("NEAR_CACHE", False))
     if not isinstance(raw.get("LOG_NOTIFY", True), bool):
         problems.append(
             "CACHEFRESH['LOG_NOTIFY'] must be True (log triggers wake listeners with pg_notify) "
             "or False (poll-only); run `cachefresh triggers install` again after changing it."
         )
     return problems
+
+
+def _near_problems(near: Any) -> list[str]:
+    if isinstance(near, bool):
+        return []
+    if not isinstance(near, dict):
+        return ["CACHEFRESH['NEAR_CACHE'] must be True, False or a dict of MAX_ENTRIES, MAX_LAG."]
+    problems = [
+        f"CACHEFRESH['NEAR_CACHE'] has an unknown key {key!r}; valid keys are "
+        f"{', '.join(sorted(NEAR_KEYS))}."
+        for key in near
+        if key not in NEAR_KEYS
+    ]
+    entries = near.get("MAX_ENTRIES", 10000)
+    if isinstance(entries, bool) or not isinstance(entries, int) or entries <= 0:
+        problems.append(
+            f"CACHEFRESH['NEAR_CACHE']['MAX_ENTRIES'] must be a positive whole number of rows, "
+            f"not {entries!r}."
+        )
+    lag = near.get("MAX_LAG", 0.25)
+    if isinstance(lag, bool) or not isinstance(lag, int | float) or not 0 < lag <= 60:
+        problems.append(
+            f"CACHEFRESH['NEAR_CACHE']['MAX_LAG'] must be a number of seconds above 0 and at "
+            f"most 60, not {lag!r}; it bounds how stale a row may be during an outage."
+        )
+    return problems
+
+
+def _near_settings(near: Any) -> NearCacheSettings | None:
+    if near is False:
+        return None
+    near = {} if near is True else near
+    return NearCacheSettings(
+        max_entries=near.get("MAX_ENTRIES", 10000), max_lag=float(near.get("MAX_LAG", 0.25))
+    )
 
 
 def _replica_problems(replicas: Any) -> list[str]:
@@ -161,5 +210,6 @@ def get_settings() -> Settings:
         retry_interval=float(raw.get("RETRY_INTERVAL", 1.0)),
         sign_entries=raw.get("SIGN_ENTRIES", False),
         replicas=dict(raw.get("REPLICAS", {})),
+        near_cache=_near_settings(raw.get("NEAR_CACHE", False)),
         log_notify=raw.get("LOG_NOTIFY", True),
     )

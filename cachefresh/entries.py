@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from cachefresh import codec, keys, signals, stats
+from cachefresh import near as near_cache
 from cachefresh.codec import EncodeError
 from cachefresh.conf import get_settings
 from cachefresh.databases import database_segment
@@ -37,7 +38,7 @@ _reported_garbage: set[str] = set()
 class Lookup:
     """The keys of some rows of one table on one database, and what the cache said of them."""
 
-    __slots__ = ("found", "keys", "pks", "plan", "rows")
+    __slots__ = ("found", "held", "keys", "pks", "plan", "rows")
 
     def __init__(self, plan: ModelPlan, alias: str, pks: Sequence[Any]) -> None:
         self.plan = plan
@@ -51,14 +52,82 @@ class Lookup:
         wanted.append(plan.generation_key(alias))
         self.keys = wanted
         self.found: list[Any] | None = None
+        #: Rows answered by the near cache (or validated for it), by position.
+        self.held: list[list[Any] | None] | None = None
 
     def read(self, store: GuardedStore) -> bool:
-        """Fetch every key in one round trip; ``False`` when the cache did not answer."""
+        """Fetch every key in one round trip; ``False`` when the cache did not answer.
+
+        With the near cache on, rows it holds cost no round trip, and only the others are read.
+        """
+        near = near_cache.current()
+        if near is not None:
+            return self._read_near(store, near)
         self.found = store.get_many(self.keys)
         return self.found is not None
 
+    def read_near(self) -> bool:
+        """Whether the near cache holds every row: then :meth:`values` answers, with no I/O."""
+        near = near_cache.current()
+        if near is None:
+            return False
+        held = near.tier.get_many([row.entry for row in self.rows])
+        if held is None or None in held:
+            return False
+        self.held = held
+        self.found = [None] * len(self.keys)
+        stats.count(self.plan.model._meta.label, "near_hit", len(held))
+        return True
+
+    def _read_near(self, store: GuardedStore, near: near_cache.NearCache) -> bool:
+        rows, label = self.rows, self.plan.model._meta.label
+        held = near.tier.get_many([row.entry for row in rows])
+        if held is None:  # not serving: the Redis tier alone, and nothing kept
+            stats.count(label, "near_miss", len(rows))
+            self.found = store.get_many(self.keys)
+            return self.found is not None
+        self.held = held
+        missed = [position for position, values in enumerate(held) if values is None]
+        if len(missed) < len(rows):
+            stats.count(label, "near_hit", len(rows) - len(missed))
+        self.found = [None] * len(self.keys)
+        if not missed:
+            return True
+        stats.count(label, "near_miss", len(missed))
+        generation = near.full_key(self.keys[-1])
+        # Set before the read is sent: an invalidation heard from now on cancels the fill.
+        markers = near.tier.begin(
+            (rows[p].entry, (near.full_key(rows[p].token), generation)) for p in missed
+        )
+        try:
+            wanted = [key for p in missed for key in (rows[p].entry, rows[p].token)]
+            wanted.append(self.keys[-1])
+            found = store.get_many(wanted, via=None if markers is None else near.read)
+            if found is None:
+                self.found = None
+                return False
+            for index, position in enumerate(missed):
+                self.found[2 * position] = found[2 * index]
+                self.found[2 * position + 1] = found[2 * index + 1]
+            self.found[-1] = found[-1]
+            for index, position in enumerate(missed):
+                values = self._decode(position)
+                held[position] = values
+                if values is not None and markers is not None:
+                    near.tier.keep(markers[index], values)
+            return True
+        finally:
+            if markers is not None:
+                near.tier.abandon(markers)
+
     def values(self, position: int) -> list[Any] | None:
         """The row at ``position`` if its entry is valid, else ``None`` (a miss)."""
+        held = self.held
+        if held is not None and held[position] is not None:
+            return held[position]
+        return self._decode(position)
+
+    def _decode(self, position: int) -> list[Any] | None:
         found = self.found
         if found is None:
             return None
@@ -203,7 +272,15 @@ def retire(alias: str, tables: Iterable[str], pks: list[Any] | None) -> None:
             tag = keys.table_tag(prefix, database, table)
             doomed.extend(RowKeys(tag, pk).token for pk in pks)
         stats.count_invalidation(table, None if pks is None else len(pks))
-    get_store().retire(doomed)
+    try:
+        get_store().retire(doomed)
+    finally:
+        # After the retirement, not before: a fill by another thread of this process that read
+        # the old token before Redis retired it is dropped (or its marker killed) here, so this
+        # thread's next read cannot find it: read-your-writes, even while Redis is down.
+        near = near_cache.current()
+        if near is not None:
+            near.retire(doomed)
     if signals.invalidated.receivers:
         for table in tables:
             signals.report_invalidated(alias, table, pks)

@@ -15,6 +15,8 @@ from cachefresh.registry import registry
 M = TypeVar("M", bound=Model)
 
 _EXACT = "__exact"
+#: What _pk_lookup returns for a lookup that is not the primary key alone.
+_NOT_PK: Any = object()
 
 
 def is_plain(queryset: QuerySet[Any]) -> bool:
@@ -47,18 +49,24 @@ def is_plain(queryset: QuerySet[Any]) -> bool:
 class CacheFreshQuerySet(QuerySet[M]):
     def cached_get(self, *args: Any, **kwargs: Any) -> M:
         """``get()``, served from the cache when the lookup is the primary key alone."""
+        pk = self._pk_lookup(args, kwargs)
+        if pk is _NOT_PK:
+            return self.get(*args, **kwargs)
+        return read.get_one(self, pk)
+
+    def _pk_lookup(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The pk value if ``get(*args, **kwargs)`` is a plain primary-key lookup."""
         registry.plan(self.model)  # ImproperlyConfigured for a model that is not cached
         hooks.ensure_installed()
         if args or len(kwargs) != 1:
-            return self.get(*args, **kwargs)
+            return _NOT_PK
         ((name, value),) = kwargs.items()
         if name.endswith(_EXACT):
             name = name[: -len(_EXACT)]
-        meta = self.model._meta
-        pk = meta.pk
+        pk = self.model._meta.pk
         if pk is None or name not in ("pk", pk.name, pk.attname) or not is_plain(self):
-            return self.get(*args, **kwargs)
-        return read.get_one(self, value)
+            return _NOT_PK
+        return value
 
     def cached_get_many(self, pks: Iterable[Any]) -> dict[Any, M]:
         """``in_bulk(pks)`` served from the cache: missing pks are absent from the result."""
@@ -69,6 +77,11 @@ class CacheFreshQuerySet(QuerySet[M]):
         return read.get_many(self, pks)
 
     async def acached_get(self, *args: Any, **kwargs: Any) -> M:
+        pk = self._pk_lookup(args, kwargs)
+        if pk is not _NOT_PK:
+            held = read.get_one_held(self, pk)
+            if held is not None:
+                return held  # a near hit: no I/O, so no thread
         return await sync_to_async(self.cached_get)(*args, **kwargs)
 
     async def acached_get_many(self, pks: Iterable[Any]) -> dict[Any, M]:

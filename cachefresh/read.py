@@ -91,6 +91,29 @@ def get_one(queryset: QuerySet[M], raw_pk: Any) -> M:
     return _fill_one(queryset, primary, store, lookup)
 
 
+def get_one_held(queryset: QuerySet[M], raw_pk: Any) -> M | None:
+    """The row if this process's near cache holds it, else ``None``: no I/O at all, so the
+    async forms answer a near hit in the event loop and hop to a thread only for the rest."""
+    if cache_hit.receivers:
+        return None  # a receiver may query the database: not from the event loop
+    model = queryset.model
+    plan = registry.plan(model)
+    alias = queryset.db
+    primary = get_settings().replicas.get(alias, alias)
+    try:
+        pk = plan.normalize_pk(raw_pk, alias)
+    except Exception:
+        return None  # get_one() hands it to the ORM, for Django's own error
+    if read_mode(primary, plan.table) is ReadMode.DATABASE:
+        return None
+    lookup = Lookup(plan, primary, [pk])
+    values = lookup.values(0) if lookup.read_near() else None
+    if values is None:
+        return None
+    stats.count(plan.model._meta.label, "hit")
+    return model.from_db(alias, plan.attnames, values)
+
+
 def _fill_one(queryset: QuerySet[M], primary: str, store: GuardedStore, lookup: Lookup) -> M:
     model, alias, plan, pk = queryset.model, queryset.db, lookup.plan, lookup.pks[0]
     label = plan.model._meta.label

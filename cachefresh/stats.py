@@ -40,6 +40,13 @@ EVENTS = (
     "fill",
     "hit_after_wait",
     "herd_fallback",
+    # The near cache (cachefresh.near): rows served without leaving the process, rows it had
+    # to ask Redis for; and, under the name "near", its flushes and tracking connections.
+    "near_hit",
+    "near_miss",
+    "near_flush",
+    "near_tracking_up",
+    "near_tracking_lost",
     "invalidated_rows",
     "invalidated_tables",
     "refresh_cache",

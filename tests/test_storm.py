@@ -87,3 +87,18 @@ def test_the_storm_sees_the_race_a_delete_on_write_cache_loses():
         if result.stale:
             break
     assert sum(stale) > 0, stale
+
+
+def test_no_row_is_stale_with_the_near_cache_on():
+    """Readers hold rows near (NEAR_CACHE); the checker's answer must still match the database.
+
+    The checker starts cold, so this storm proves the near cache leaves the shared tier
+    fresh; staleness of the readers' own near rows is tested in tests/test_near.py (a storm
+    whose workers check every row they hold near after the push delay).
+    """
+    require_servers()
+    result = _storm("cachefresh", episodes=30, cachefresh_settings={"NEAR_CACHE": True})
+    assert result.skipped is None
+    assert result.row_episodes >= 150
+    assert result.reads > 0
+    assert result.stale == 0, result.stale_examples

@@ -63,8 +63,12 @@ class GuardedStore:
         self.outbox = Outbox(store.retire, self.breaker, min(retry_interval, MAX_REPLAY_INTERVAL))
 
     @_guarded(None)
-    def get_many(self, keys: Sequence[str]) -> list[Any] | None:
-        found = self.store.get_many(keys)
+    def get_many(
+        self, keys: Sequence[str], via: Callable[[Sequence[str]], list[Any]] | None = None
+    ) -> list[Any] | None:
+        """The values under ``keys``; ``via`` reads them instead of the store's own client
+        (the near cache reads on connections Redis tracks)."""
+        found = self.store.get_many(keys) if via is None else via(keys)
         if self.outbox:
             # An undelivered retirement: in this process the key is already gone, so the
             # writer never reads its own write stale while the outbox catches up.

@@ -9,16 +9,20 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.apps import apps
+from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import router
 from django.db.models import Model
 
-from cachefresh import cached_get_many, invalidate, invalidate_model, stats
+from cachefresh import cached_get_many, invalidate, invalidate_model, near, stats
+from cachefresh.conf import get_settings
 from cachefresh.management import dblog
 from cachefresh.management.audit import AuditReport, CacheUnavailable, audit
 from cachefresh.management.progress import Stream, progress_bar
 from cachefresh.registry import registry
+from cachefresh.store.errors import cache_errors
+from cachefresh.store.redis import raw_client
 
 #: Exit status of ``audit`` when it finds stale entries (1 stays for usage and other errors).
 STALE_EXIT = 3
@@ -106,12 +110,16 @@ class Command(BaseCommand):
         labels = [m._meta.label for m in apps.get_models() if m._meta.concrete_model in cached]
         names = [*labels, *tables]
         per_model = _merge(stats.shared_snapshot(names), tables)
+        near_stats = _near_stats()
         if options["json"]:
-            self.stdout.write(json.dumps(per_model, indent=2, sort_keys=True))
+            shown = per_model if near_stats is None else {**per_model, "near": near_stats}
+            self.stdout.write(json.dumps(shown, indent=2, sort_keys=True))
         else:
             self._print_table(per_model)
+            if near_stats is not None:
+                self._print_near(per_model, near_stats)
         if options["reset"]:
-            stats.clear_shared(names)
+            stats.clear_shared([*names, near.STATS_NAME])
             self.stdout.write("Shared counters reset.")
         if not options["json"]:
             dblog.write_backlog(self.stdout)
@@ -132,6 +140,18 @@ class Command(BaseCommand):
             cells = [row[0].ljust(widths[0])]
             cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
             self.stdout.write("  ".join(cells).rstrip())
+
+    def _print_near(self, per_model: dict[str, dict[str, int]], counts: dict[str, Any]) -> None:
+        hits = sum(c.get("near_hit", 0) for c in per_model.values())
+        misses = sum(c.get("near_miss", 0) for c in per_model.values())
+        tracking = counts["tracking_processes"]
+        self.stdout.write(
+            f"near cache: on (MAX_ENTRIES {counts['max_entries']}, MAX_LAG {counts['max_lag']} s); "
+            f"near hits {hits}, near misses {misses}, flushes {counts.get('near_flush', 0)}, "
+            f"tracking connected {counts.get('near_tracking_up', 0)} times, "
+            f"lost {counts.get('near_tracking_lost', 0)} times; processes tracking now: "
+            f"{'unknown (cache unreachable)' if tracking is None else tracking}"
+        )
 
     # invalidate
 
@@ -261,6 +281,24 @@ def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
             batch = []
     if batch:
         yield batch
+
+
+def _near_stats() -> dict[str, Any] | None:
+    """The near cache's setting, process-wide counters, and how many processes track now."""
+    settings_now = get_settings()
+    if settings_now.near_cache is None:
+        return None
+    counts: dict[str, Any] = dict(stats.shared_snapshot([near.STATS_NAME]).get(near.STATS_NAME, {}))
+    counts["max_entries"] = settings_now.near_cache.max_entries
+    counts["max_lag"] = settings_now.near_cache.max_lag
+    client = raw_client(caches[settings_now.cache_alias])
+    name = near.CLIENT_NAME + settings_now.key_prefix
+    try:
+        clients = [] if client is None else client.client_list()
+        counts["tracking_processes"] = sum(1 for c in clients if c.get("name") == name)
+    except cache_errors():
+        counts["tracking_processes"] = None
+    return counts
 
 
 def _merge(
