@@ -40,6 +40,9 @@ EVENTS = (
     "fill",
     "hit_after_wait",
     "herd_fallback",
+    # Lookups by a unique field (cachefresh.unique): the index entry, not the row's.
+    "index_hit",
+    "index_miss",
     "invalidated_rows",
     "invalidated_tables",
     "refresh_cache",
