@@ -4,10 +4,10 @@ Every test compares with Django's own ``get()`` for the same lookup, warms first
 the hit runs no query, then writes and checks the answer is the database's.
 """
 
-import asyncio
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
@@ -73,7 +73,7 @@ def test_every_spelling_and_every_kind_of_unique_field_is_served(backend):
         for call in (
             lambda model=model, lookup=lookup: model.objects.cached_get(**lookup),
             lambda model=model, lookup=lookup: cached_get(model, **lookup),
-            lambda model=model, lookup=lookup: asyncio.run(acached_get(model, **lookup)),
+            lambda model=model, lookup=lookup: async_to_sync(acached_get)(model, **lookup),
         ):
             assert outcome(call) == expected, lookup
         with CaptureQueriesContext(connections[backend]) as captured:
@@ -166,7 +166,8 @@ def test_every_write_that_gives_a_value_retires_its_cached_absence(backend, writ
         )
     else:
         with connections[backend].cursor() as cursor:
-            cursor.execute(f"UPDATE {Post._meta.db_table} SET slug = 'new' WHERE id = %s", [post.pk])
+            table = Post._meta.db_table
+            cursor.execute(f"UPDATE {table} SET slug = 'new' WHERE id = %s", [post.pk])
         if write == "invalidate":
             invalidate(Post, post.pk)
         else:

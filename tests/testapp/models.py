@@ -1,4 +1,4 @@
-# ruff: noqa: DJ001, DJ008  -- test models: nullable strings exercise None round trips; no __str__ needed.
+# ruff: noqa: DJ001, DJ008, RUF012  -- test models: nullable strings exercise None round trips; no __str__ needed; Meta lists as Django documents them.
 import uuid
 
 from django.db import models
