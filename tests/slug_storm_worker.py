@@ -14,7 +14,7 @@ import uuid
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
-from django.conf import settings  # noqa: E402
+from django.conf import settings
 
 
 def setup(prefix: str) -> None:

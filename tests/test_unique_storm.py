@@ -39,8 +39,16 @@ def test_no_wrong_row_while_slugs_move_between_rows(servers):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.slug_storm_worker", role, str(SECONDS), str(POOL)]
-            + [prefix, str(seed)],
+            [
+                sys.executable,
+                "-m",
+                "tests.slug_storm_worker",
+                role,
+                str(SECONDS),
+                str(POOL),
+                prefix,
+                str(seed),
+            ],
             cwd=root,
             stdout=subprocess.PIPE,
             text=True,
