@@ -14,9 +14,16 @@ from django.db.models import Model, Prefetch, prefetch_related_objects
 from django.test.utils import CaptureQueriesContext
 
 from cachefresh import prefetch_cached
+from tests.redis_keys import forget_keys_of_this_test
 from tests.testapp.models import NotCached, Post, PostDetail, Publisher, Writer
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+
+@pytest.fixture(autouse=True)
+def _forget_keys(backend):
+    yield
+    forget_keys_of_this_test()
 
 
 def state(obj: Any, seen: frozenset[int] = frozenset()) -> Any:

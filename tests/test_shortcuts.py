@@ -9,10 +9,17 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 from cachefresh.shortcuts import aget_object_or_404, get_object_or_404
+from tests.redis_keys import forget_keys_of_this_test
 from tests.test_read import outcome
 from tests.testapp.models import NotCached, Post, Published
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+
+@pytest.fixture(autouse=True)
+def _forget_keys(backend):
+    yield
+    forget_keys_of_this_test()
 
 
 def both(klass: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:

@@ -17,10 +17,17 @@ from cachefresh import acached_get, cached_get, invalidate, invalidate_model
 from cachefresh.indexes import IndexLookup, indexed_field
 from cachefresh.registry import registry
 from cachefresh.store import get_store
+from tests.redis_keys import forget_keys_of_this_test
 from tests.test_read import outcome, row
 from tests.testapp.models import Article, Post, Writer
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+
+@pytest.fixture(autouse=True)
+def _forget_keys(backend):
+    yield
+    forget_keys_of_this_test()
 
 
 def queries(alias: str, call: Any) -> int:

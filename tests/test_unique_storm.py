@@ -20,10 +20,18 @@ import sys
 import pytest
 
 from cachefresh.conf import get_settings
+from tests.redis_keys import forget_keys_of_this_test
 from tests.test_read import outcome, row
 from tests.testapp.models import Post
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, databases="__all__")]
+
+
+@pytest.fixture(autouse=True)
+def _forget_keys(servers):
+    yield
+    forget_keys_of_this_test()
+
 
 POOL = 12
 ROWS = 6
