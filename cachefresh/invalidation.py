@@ -86,11 +86,15 @@ def _after_update(compiler: Any) -> None:
 
 def _after_insert(compiler: Any) -> None:
     query = compiler.query
+    tables = _watched_tables(query)
     # A plain insert changes no row anyone could have cached; an upsert may change any.
-    if query.on_conflict == OnConflict.UPDATE:
-        tables = _watched_tables(query)
-        if tables is not None:
-            transactions.retire_after_commit(compiler.using, tables, None)
+    if tables is not None and query.on_conflict == OnConflict.UPDATE:
+        transactions.retire_after_commit(compiler.using, tables, None)
+    elif tables is not None:
+        # Nothing to retire, but the transaction has written the table: reading the new row
+        # inside it must not store a row that a rollback would take away.
+        for table in tables:
+            transactions.retire_keys_after_commit(compiler.using, table, [])
     # Inserted rows (and an upsert's updated ones) hold the proposed rows' values: a cached
     # "no row holds this value" must die. A raw insert's objects carry the values unprepared.
     _retire_index_values(

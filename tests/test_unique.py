@@ -258,3 +258,14 @@ def test_unique_lookups_on_other_models_share_nothing(backend):
     article = Article.objects.create(title="t")
     assert indexed_field(registry.plan(Article), "title") is None
     assert Article.objects.cached_get(title="t") == article
+
+
+def test_a_row_inserted_and_read_in_a_rolled_back_transaction_is_never_served(backend):
+    """Found on the way: an insert did not count as a write of the table, so a cached_get of
+    the new row inside the transaction stored it, and a rollback left it served."""
+    with transaction.atomic(using=backend):
+        post = Post.objects.create(slug="ghost")
+        assert cached_get(Post, post.pk) == post
+        transaction.set_rollback(True, using=backend)
+    with pytest.raises(Post.DoesNotExist):
+        cached_get(Post, post.pk)
