@@ -31,8 +31,9 @@ class CacheFreshConfig(AppConfig):
 
 def _reset_on_setting_changed(setting: str, **kwargs: Any) -> None:
     if setting in ("CACHEFRESH", "CACHES", "DATABASES", "INSTALLED_APPS"):
-        from cachefresh import conf, registry, store
+        from cachefresh import conf, registry, signals, store
 
         conf.get_settings.cache_clear()
         store.reset()
         registry.registry.reset()
+        signals.forget_models()

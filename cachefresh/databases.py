@@ -55,7 +55,7 @@ def on_connection_created(sender: Any, connection: BaseDatabaseWrapper, **kwargs
 
 
 def _learn(connection: BaseDatabaseWrapper, declared: tuple[str, ...]) -> str:
-    segment = keys.database_segment(connection.alias, _identity(connection, declared))
+    segment = keys.database_segment(_identity(connection, declared))
     _segments[connection.alias, declared] = segment
     return segment
 

@@ -31,6 +31,7 @@ from django.db.models.lookups import Exact, In
 from django.db.models.sql.where import AND, WhereNode
 
 from cachefresh import indexes, transactions
+from cachefresh.patching import MethodHooks
 from cachefresh.plans import ModelPlan, integer_bounds, normalize_pk
 from cachefresh.registry import registry
 from cachefresh.transactions import Pks
@@ -153,20 +154,26 @@ def _handing_out_watchers(compiler: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-_installed: Callable[..., Any] | None = None
+def _retiring_flushed_tables(execute_sql_flush: Callable[..., Any]) -> Callable[..., Any]:
+    # ``manage.py flush`` and TransactionTestCase empty every table with raw SQL, and then reuse
+    # primary keys: every cached row of the database must be retired.
+    @functools.wraps(execute_sql_flush)
+    def wrapper(self: BaseDatabaseOperations, *args: Any, **kwargs: Any) -> Any:
+        result = execute_sql_flush(self, *args, **kwargs)
+        retire_flushed(self.connection.alias)
+        return result
+
+    return wrapper
 
 
-def install() -> None:
-    """Hook ``DatabaseOperations.compiler()``, once per process."""
-    global _installed
-    if BaseDatabaseOperations.compiler is not _installed:
-        _installed = _handing_out_watchers(BaseDatabaseOperations.compiler)
-        BaseDatabaseOperations.compiler = _installed  # type: ignore[method-assign]
-
-
-def missing_hooks() -> list[str]:
-    """The write hook, if something else has replaced it since :func:`install`."""
-    return [] if BaseDatabaseOperations.compiler is _installed else ["DatabaseOperations.compiler"]
+_hooks = MethodHooks(
+    BaseDatabaseOperations,
+    {"compiler": _handing_out_watchers, "execute_sql_flush": _retiring_flushed_tables},
+)
+#: Hook ``DatabaseOperations.compiler()`` and ``execute_sql_flush()``, once per process.
+install = _hooks.install
+#: The write hooks that something else has replaced since they were installed.
+missing_hooks = _hooks.missing
 
 
 def invalidate(model_or_instance: type[Model] | Model, *pks: Any, using: str | None = None) -> None:
@@ -206,7 +213,7 @@ def _retire_indexes(plan: ModelPlan, alias: str) -> None:
 
 
 def retire_flushed(alias: str) -> None:
-    """Every cached table on ``alias`` was emptied (``flush``, TRUNCATE): retire them whole."""
+    """Every cached table on ``alias`` was emptied: retire them whole."""
     models = registry.cached_models()
     tables = sorted({table for m in models for table in registry.plan(m).family})
     if tables:

@@ -12,9 +12,10 @@ entry, its token and its fill lock live in one slot::
     <prefix>:{<database>|<table>|<column>=}:g          field generation, retired by writes of the
                                                         column whose values are unknown
 
-``<database>`` is the alias followed by a short hash of what the alias points at (engine,
-name, host, port, schema): one alias can name different databases (the test database and the
-development one, staging and production), and their rows must never share entries.
+``<database>`` is a short hash of the database's identity (:mod:`cachefresh.databases`), not
+its alias: one alias can name different databases (the test database and the development
+one, staging and production), whose rows must never share entries, and several aliases can
+name one database, whose writes must retire what any of them read.
 
 Segments that are not short and plain (long or unicode primary keys, odd table names) are
 hashed, so keys stay valid for memcached (at most 250 bytes, no spaces or control characters)
@@ -24,7 +25,6 @@ entries and two models on one table invalidate each other.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import uuid
@@ -68,10 +68,9 @@ def database_identity(settings_dict: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
-@functools.lru_cache(maxsize=256)
-def database_segment(alias: str, identity: tuple[str, ...]) -> str:
-    """``alias.<hash of identity>``: readable in a key listing, distinct per database."""
-    return f"{segment(alias)}.{_digest(chr(0).join(identity), 4)}"
+def database_segment(identity: tuple[str, ...]) -> str:
+    """``d<hash of identity>``: short, and distinct per database."""
+    return "d" + _digest(chr(0).join(identity), 5)
 
 
 class RowKeys:

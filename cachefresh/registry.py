@@ -128,11 +128,12 @@ class Registry:
         return dict(self.registration().skipped)
 
     def watched_family(self, model: ModelType) -> tuple[str, ...] | None:
-        """The tables to invalidate when ``model``'s table is written, ``None`` if uncached."""
-        self.cached_models()
-        return self._registration.watched.get(  # type: ignore[union-attr]  # just built
-            concrete_model(model)._meta.label_lower
-        )
+        """The tables to invalidate when ``model``'s table is written, ``None`` if uncached.
+
+        Writes never raise for a model the settings cannot cache (check E002 says so): the
+        models that are cached keep being invalidated.
+        """
+        return self.registration().watched.get(concrete_model(model)._meta.label_lower)
 
     def plan(self, model: ModelType) -> ModelPlan:
         """The plan of a cached model (or its proxy); ``ImproperlyConfigured`` if not cached."""
@@ -150,8 +151,14 @@ class Registry:
         # Annotated, not cast: this is the hot read path (a model class always has one).
         concrete: ModelType = model._meta.concrete_model  # type: ignore[assignment]
         plan = self._plans.get(concrete)
-        # A model whose fields changed at run time gets a new plan, so a new fingerprint.
-        if plan is not None and plan.fields is concrete._meta.concrete_fields:
+        # A model whose fields changed at run time gets a new plan, so a new fingerprint; a
+        # changed app registry (set_installed_apps) drops every plan.
+        if (
+            plan is not None
+            and plan.fields is concrete._meta.concrete_fields
+            and self._registration is not None
+            and self._registration.source is apps.get_models()
+        ):
             return plan
         if concrete not in self.cached_models():
             return None

@@ -58,6 +58,11 @@ def report_invalidated(using: str, table: str, pks: list[Any] | None) -> None:
         invalidated.send(model, using=using, table=table, pks=pks)
 
 
+def forget_models() -> None:
+    """The installed apps changed: rebuild the table -> model map on next use."""
+    _model_of_table.cache_clear()
+
+
 @functools.cache
 def _model_of_table() -> dict[str, type[Model]]:
     # Concrete models only: a proxy shares its table but does not own it.

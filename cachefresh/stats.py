@@ -57,6 +57,7 @@ EVENTS = (
     "refresh_reason_transaction",
     "refresh_reason_django",
     "refresh_reason_batch",
+    "refresh_reason_uncached",
 )
 FLUSH_INTERVAL = 10.0
 SHARED_TTL = 24 * 3600

@@ -34,6 +34,7 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from cachefresh import entries
+from cachefresh.patching import MethodHooks
 from cachefresh.store import get_store
 
 # pks=None means "every row of these tables".
@@ -165,7 +166,8 @@ def _fresh_snapshot_per_statement(connection: BaseDatabaseWrapper) -> bool:
     """Whether each statement sees every commit made before it: PostgreSQL at READ COMMITTED.
 
     Judged from the configured isolation level, which Django applies to every transaction; a
-    server whose default differs must be configured in ``OPTIONS`` (docs/limits.md).
+    server whose default differs must be configured in ``OPTIONS`` (README, "Reads inside
+    transactions").
     """
     if connection.vendor != "postgresql":
         return False
@@ -220,28 +222,16 @@ def _forgetting_since(savepoint_rollback: Callable[..., Any]) -> Callable[..., A
     return wrapper
 
 
-_WRAPPERS = {
-    "commit": _after_commit,
-    "rollback": _forgetting,
-    "close": _forgetting,
-    "savepoint_rollback": _forgetting_since,
-}
-_installed: dict[str, Callable[..., Any]] = {}
-
-
-def install() -> None:
-    """Wrap the connection methods, once per process."""
-    for name, wrap in _WRAPPERS.items():
-        current = getattr(BaseDatabaseWrapper, name)
-        if _installed.get(name) is not current:
-            _installed[name] = wrap(current)
-            setattr(BaseDatabaseWrapper, name, _installed[name])
-
-
-def missing_hooks() -> list[str]:
-    """The wrapped methods that something else has replaced since :func:`install`."""
-    return [
-        f"BaseDatabaseWrapper.{name}"
-        for name in _WRAPPERS
-        if getattr(BaseDatabaseWrapper, name) is not _installed.get(name)
-    ]
+_hooks = MethodHooks(
+    BaseDatabaseWrapper,
+    {
+        "commit": _after_commit,
+        "rollback": _forgetting,
+        "close": _forgetting,
+        "savepoint_rollback": _forgetting_since,
+    },
+)
+#: Wrap the connection methods, once per process.
+install = _hooks.install
+#: The wrapped connection methods that something else has replaced since they were installed.
+missing_hooks = _hooks.missing

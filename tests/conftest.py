@@ -31,6 +31,20 @@ def require_servers():
         pytest.skip(message)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _forget_this_runs_keys():
+    """Every key this run wrote to the shared Redis carries the run's KEY_PREFIX: delete them
+    all at the end, whatever a test left behind (locks, tokens, entries, counters)."""
+    yield
+    if not SERVERS:
+        return
+    client = caches["redis"].client.get_client(write=True)
+    pattern = f"{settings.CACHES['redis']['KEY_PREFIX']}:*"
+    doomed = list(client.scan_iter(match=pattern, count=1000))
+    for start in range(0, len(doomed), 1000):
+        client.delete(*doomed[start : start + 1000])
+
+
 @pytest.fixture(params=list(PAIRS))
 def backend(request):
     """Run the test on each database + cache pair, with a fresh key namespace."""

@@ -43,6 +43,8 @@ INSTALLED_APPS = [
 DATABASES: dict[str, dict[str, Any]] = {
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
     "other": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+    # Pointed at files by tests/test_databases.py, as the test runner renames a database.
+    "swappable": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
     # A read replica of "default": the same database, through its own connection.
     "replica": {
         "ENGINE": "django.db.backends.sqlite3",
@@ -60,6 +62,11 @@ if SERVERS:
         "TEST": {"NAME": os.environ["CACHEFRESH_TEST_DB"]},
     }
     DATABASES["pgreplica"] = dict(DATABASES["pg"], TEST={"MIRROR": "pg"})
+    # The same database at REPEATABLE READ (psycopg's IsolationLevel.REPEATABLE_READ): one
+    # snapshot per transaction, which may predate a fill's tokens.
+    DATABASES["pgrepeatable"] = dict(
+        DATABASES["pg"], OPTIONS={"isolation_level": 3}, TEST={"MIRROR": "pg"}
+    )
 DATABASE_ROUTERS = ["tests.routers.ActiveDatabaseRouter"]
 
 CACHES = {

@@ -143,7 +143,7 @@ def put_raw(key: str, value: Any) -> None:
     store = get_store().store
     client = getattr(store, "client", None)
     if client is not None:
-        client.set(store.make_key(key), value)  # type: ignore[attr-defined]
+        client.set(store.make_key(key), value, ex=600)  # type: ignore[attr-defined]
     else:
         store.cache.set(key, value, 600)
 
@@ -290,7 +290,7 @@ def test_keys_of_different_rows_tables_databases_prefixes_never_collide(
     owner: dict[str, tuple[Any, ...]] = {}
     for row in rows:
         prefix, alias, table, pk = row
-        database = database_segment(alias, ("django.db.backends.sqlite3", "db.sqlite3"))
+        database = database_segment(("django.db.backends.sqlite3", alias))
         keys = RowKeys(table_tag(prefix, database, table), pk)
         table_identity = identity((prefix, alias, table, None))[:3]
         for kind, key in [

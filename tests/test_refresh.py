@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 import cachefresh
 from cachefresh import Strategy, cached_get, invalidate, smart_refresh, smart_refresh_many, stats
 from cachefresh.cost import cost_model
+from cachefresh.registry import registry
 from tests.refreshapp.models import Gadget
 from tests.testapp.models import Article, Author, NotCached, Restaurant
 
@@ -332,3 +333,51 @@ def test_refreshed_signal_and_counters_name_the_concrete_model(backend):
     ]
     assert stats.snapshot()["testapp.Article"]["refresh_columns"] == before + 1
     assert "testapp.ArticleProxy" not in stats.snapshot()
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_model_a_wildcard_skipped_is_refreshed_from_the_database(backend, strategy, settings):
+    from decimal import Decimal
+
+    from tests.testapp.models import Priced
+
+    settings.CACHEFRESH = dict(settings.CACHEFRESH, MODELS=["testapp.*"])
+    assert "testapp.Priced" in {m._meta.label for m in registry.skipped()}
+    row = Priced.objects.create(code=Decimal("1.50"), label="a")
+    Priced.objects.filter(pk=row.pk).update(label="b", note="n")
+    assert smart_refresh(row, ["label"], strategy=strategy) in (Strategy.FULL, Strategy.COLUMNS)
+    assert (row.label, row.note) == ("b", "")  # only the field asked for, as refresh_from_db()
+    assert smart_refresh_many([row], strategy=strategy) in (
+        [Strategy.FULL],
+        [Strategy.COLUMNS],
+    )
+    assert row.note == "n"
+    Priced.objects.filter(pk=row.pk).delete()
+    with pytest.raises(Priced.DoesNotExist):
+        smart_refresh(row, strategy=strategy)
+
+
+def test_auto_on_an_uncached_model_chooses_by_cost(backend):
+    thing = NotCached.objects.create(name="x")
+    used = {smart_refresh(thing, ["name"]) for _ in range(40)}
+    # Warm-up tries both database strategies; the cache is never consulted.
+    assert used == {Strategy.FULL, Strategy.COLUMNS}
+
+
+def test_async_forms_refresh_uncached_models(backend):
+    from cachefresh import asmart_refresh, asmart_refresh_many
+
+    thing = NotCached.objects.create(name="x")
+    NotCached.objects.filter(pk=thing.pk).update(name="y")
+
+    async def run():
+        try:
+            return (
+                await asmart_refresh(thing, strategy="cache"),
+                await asmart_refresh_many([thing], strategy="columns"),
+            )
+        finally:  # the worker thread's connection would keep the test database from its drop
+            await sync_to_async(connections.close_all)()
+
+    assert asyncio.run(run()) == (Strategy.FULL, [Strategy.COLUMNS])
+    assert thing.name == "y"

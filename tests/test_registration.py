@@ -226,3 +226,14 @@ def test_proxy_of_a_cached_model_uses_the_concrete_plan(isolated):
     with models_setting():
         registry = Registry()
         assert registry.plan(Shadow) is registry.plan(Base)
+
+
+@uses_db
+def test_writes_still_invalidate_while_a_named_model_is_refused(backend):
+    """A setting check E002 refuses must not turn every ORM write into a traceback."""
+    author = Author.objects.create(name="a")
+    cached_get(Author, author.pk)
+    with models_setting("testapp.Nope"):
+        Author.objects.filter(pk=author.pk).update(name="b")  # no ImproperlyConfigured
+        NotCached.objects.create(name="n")
+    assert cached_get(Author, author.pk).name == "b"

@@ -190,3 +190,11 @@ class PostDetail(models.Model):
     words = models.IntegerField(default=0)
 
     objects = CacheFreshManager()
+
+
+class Priced(models.Model):
+    """A Decimal primary key: never cached (1.5 and 1.50 would be two keys of one row)."""
+
+    code = models.DecimalField(primary_key=True, max_digits=6, decimal_places=2)
+    label = models.CharField(max_length=50)
+    note = models.TextField(default="")

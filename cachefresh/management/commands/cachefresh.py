@@ -15,7 +15,7 @@ from django.db.models import Model
 
 from cachefresh import cached_get_many, invalidate, invalidate_model, stats
 from cachefresh.management.audit import AuditReport, CacheUnavailable, audit
-from cachefresh.management.progress import progress_bar
+from cachefresh.management.progress import Stream, progress_bar
 from cachefresh.registry import registry
 
 #: Exit status of ``audit`` when it finds stale entries (1 stays for usage and other errors).
@@ -156,7 +156,10 @@ class Command(BaseCommand):
         before = stats.snapshot().get(label, {})
         bar = None
         if options["progress"]:
-            bar = progress_bar(total, f"warming {label}", self.stderr)
+            # The raw stream: Django's OutputWrapper ends every write with a newline, which
+            # would print each redraw of a terminal bar on a line of its own.
+            raw: Stream = self.stderr._out  # type: ignore[assignment]  # stubs: a callable
+            bar = progress_bar(total, f"warming {label}", raw)
         read = 0
         for batch in _batches(pks.iterator(chunk_size=batch_size), batch_size):
             read += len(cached_get_many(model, batch, using=using))

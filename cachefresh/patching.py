@@ -1,0 +1,32 @@
+"""Wrapping methods of Django's classes, once per process, and telling when a wrap is gone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Wrap = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+class MethodHooks:
+    """Wrappers of some methods of one class: each installed at most once, each checkable."""
+
+    def __init__(self, owner: type, wraps: dict[str, Wrap]) -> None:
+        self.owner = owner
+        self.wraps = wraps
+        self.installed: dict[str, Callable[..., Any]] = {}
+
+    def install(self) -> None:
+        for name, wrap in self.wraps.items():
+            current = getattr(self.owner, name)
+            if self.installed.get(name) is not current:
+                self.installed[name] = wrap(current)
+                setattr(self.owner, name, self.installed[name])
+
+    def missing(self) -> list[str]:
+        """The methods whose wrapper something else replaced since :meth:`install`."""
+        return [
+            f"{self.owner.__name__}.{name}"
+            for name in self.wraps
+            if getattr(self.owner, name) is not self.installed.get(name)
+        ]
