@@ -1,7 +1,8 @@
 """Version matrix: ``make matrix`` (all pairs) or ``nox -s "tests-3.12(django='6.0')"`` (one).
 
-Each session installs the package with its ``test`` extra into a fresh virtualenv, pins Django,
-and runs the whole suite. The interpreters come from pyenv, which the project's machines carry.
+Each session installs the package with its ``test`` and ``bench`` extras into a fresh
+virtualenv (so the harness tests that need the peers and matplotlib run), pins Django, and runs
+the whole suite. The interpreters come from pyenv, which the project's machines carry.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def tests(session: nox.Session, py: str, django: str) -> None:
     if not (bin_dir / "python").exists():
         session.run(_pyenv_python(py), "-m", "venv", str(venv), external=True)
     pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet"]
-    session.run(*pip, "-e", ".[test]", f"django~={django}.0", external=True)
+    session.run(*pip, "-e", ".[test,bench]", f"django~={django}.0", external=True)
     session.run(str(bin_dir / "python"), "-m", "django", "--version", external=True)
     session.run(str(bin_dir / "python"), "-m", "pytest", "-q", *session.posargs, external=True)
 

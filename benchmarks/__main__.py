@@ -1,4 +1,4 @@
-from benchmarks.cli import main
+from benchmarks.harness.cli import main
 
 # Guarded: worker processes started with "spawn" import this module as __mp_main__.
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
 ``W001``           a model matched by a wildcard in ``MODELS`` cannot be cached and is skipped
 ``W002``           a process-local cache (LocMem, Dummy) with ``DEBUG`` off
 ``W003``           ``TIMEOUT`` above 30 days: rows changed out of Django's sight stay stale
+``W004``           log triggers on some cached tables of a database but not on others
 =================  =====================================================================
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.db import DatabaseError, connections
 
 from cachefresh import conf, hooks
 from cachefresh.registry import registry
@@ -116,6 +118,32 @@ def check_cache() -> list[CheckMessage]:
             )
         ]
     return []
+
+
+@register(Tags.database)
+def check_log_triggers(databases: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Run with the database checks only (``migrate``, ``check --database``): it queries."""
+    from cachefresh.dblog.triggers import status
+
+    messages: list[CheckMessage] = []
+    for alias in databases or ():
+        if connections[alias].vendor != "postgresql":
+            continue
+        try:
+            found = [s for s in status(alias) if s.cached]
+        except DatabaseError:
+            continue  # an unreachable database is reported by whatever needs it
+        missing = [s.table for s in found if not s.installed]
+        if missing and len(missing) < len(found):
+            messages.append(
+                Warning(
+                    f"Log triggers cover some cached tables of database {alias!r} but not "
+                    f"{', '.join(missing)}: writes to those outside Django are never retired.",
+                    hint=f"Run `manage.py cachefresh triggers install --database {alias}`.",
+                    id="cachefresh.W004",
+                )
+            )
+    return messages
 
 
 def _errors(problems: list[str], check_id: str) -> list[CheckMessage]:

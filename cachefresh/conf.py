@@ -45,6 +45,7 @@ KNOWN_KEYS = frozenset(
         "RETRY_INTERVAL",
         "SIGN_ENTRIES",
         "REPLICAS",
+        "LOG_NOTIFY",
     }
 )
 
@@ -59,6 +60,7 @@ class Settings:
     retry_interval: float = 1.0
     sign_entries: bool = False
     replicas: dict[str, str] = field(default_factory=dict)
+    log_notify: bool = True
 
 
 def validate(raw: Any) -> list[str]:
@@ -118,6 +120,11 @@ def validate(raw: Any) -> list[str]:
     if not isinstance(raw.get("SIGN_ENTRIES", False), bool):
         problems.append("CACHEFRESH['SIGN_ENTRIES'] must be True or False.")
     problems += _replica_problems(raw.get("REPLICAS", {}))
+    if not isinstance(raw.get("LOG_NOTIFY", True), bool):
+        problems.append(
+            "CACHEFRESH['LOG_NOTIFY'] must be True (log triggers wake listeners with pg_notify) "
+            "or False (poll-only); run `cachefresh triggers install` again after changing it."
+        )
     return problems
 
 
@@ -154,4 +161,5 @@ def get_settings() -> Settings:
         retry_interval=float(raw.get("RETRY_INTERVAL", 1.0)),
         sign_entries=raw.get("SIGN_ENTRIES", False),
         replicas=dict(raw.get("REPLICAS", {})),
+        log_notify=raw.get("LOG_NOTIFY", True),
     )

@@ -45,6 +45,21 @@ def _forget_this_runs_keys():
         client.delete(*doomed[start : start + 1000])
 
 
+def require_bench(*modules):
+    """Skip unless ``modules`` (the benchmark's peers, matplotlib, rich) are installed: they
+    come with the ``bench`` extra, not ``test``. With CACHEFRESH_REQUIRE_SERVERS=1 (CI, which
+    installs both extras) a missing one fails instead."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if not missing:
+        return
+    message = f"{', '.join(missing)} not installed (pip install -e '.[bench]')"
+    if REQUIRE_SERVERS:
+        pytest.fail(message + " and CACHEFRESH_REQUIRE_SERVERS=1", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture(params=list(PAIRS))
 def backend(request):
     """Run the test on each database + cache pair, with a fresh key namespace."""

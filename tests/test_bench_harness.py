@@ -1,7 +1,8 @@
 """The benchmark harness runs end to end in its --tiny mode and writes what it promises.
 
 It runs as a subprocess: the harness configures its own Django (settings.configure()), which
-cannot happen inside this already configured test process. No test here asserts a time.
+cannot happen inside this already configured test process. No test here asserts a time. A run
+needs rich and matplotlib (and, with the servers, the peers): the bench extra.
 """
 
 import json
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import require_servers
+from tests.conftest import require_bench, require_servers
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -127,6 +128,7 @@ def test_help_lists_the_options():
 
 
 def test_unknown_scenario_is_refused(tmp_path):
+    require_bench("rich")
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "-s", "9", "-o", str(tmp_path)],
         cwd=ROOT,
@@ -139,6 +141,7 @@ def test_unknown_scenario_is_refused(tmp_path):
 
 
 def test_embedded_backends_only(tmp_path):
+    require_bench("rich", "matplotlib")
     done, doc = bench(tmp_path, "--backends", "sqlite", "--no-peers")
     check_document(doc, {"sqlite+locmem"})
     assert "not selected" in doc["backends"]["skipped"]["postgres+redis"]
@@ -149,6 +152,7 @@ def test_embedded_backends_only(tmp_path):
 @pytest.mark.servers
 def test_with_servers_and_peers(tmp_path):
     require_servers()
+    require_bench("rich", "matplotlib", "cacheops", "cachalot")
     # The embedded pair is covered above; here the server pair alone, to keep the file fast.
     _, doc = bench(tmp_path, "--backends", "postgres")
     check_document(doc, {"postgres+redis"})
@@ -186,7 +190,7 @@ def test_with_servers_and_peers(tmp_path):
 
 
 def test_ratios_are_paired_round_by_round():
-    from benchmarks.timing import paired_ratio, summarize
+    from benchmarks.harness.timing import paired_ratio, summarize
 
     # Round 2 is slow for both variants (machine noise): paired, the ratio stays exactly 2.
     fast = summarize([10.0, 100.0, 10.0, 10.0, 10.0], batch=1)
@@ -196,8 +200,8 @@ def test_ratios_are_paired_round_by_round():
 
 
 def test_target_verdicts_follow_their_bounds():
-    from benchmarks.results import Results
-    from benchmarks.targets import evaluate
+    from benchmarks.harness.results import Results
+    from benchmarks.harness.targets import evaluate
 
     results = Results(settings={})
     floor = "redis-py GET + decode + from_db"

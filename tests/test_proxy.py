@@ -9,7 +9,7 @@ import uuid
 import pytest
 import redis
 
-from benchmarks.proxy import LatencyProxy
+from benchmarks.env.proxy import LatencyProxy
 from tests.conftest import require_servers
 from tests.settings import REDIS_URL
 

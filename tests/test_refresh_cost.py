@@ -8,7 +8,7 @@ from django.conf import settings as django_settings
 from django.db import connections
 from django.test.utils import override_settings
 
-from benchmarks.proxy import LatencyProxy
+from benchmarks.env.proxy import LatencyProxy
 from cachefresh import Strategy, cached_get, smart_refresh
 from cachefresh.cost import cost_model
 from tests.conftest import require_servers

@@ -4,7 +4,7 @@ Two writer processes make bursts of committed ORM writes (save(), save(update_fi
 QuerySet.update(), bulk_update()) to five hot rows while three reader processes hammer them
 through ``cached_get``; then a process that took no part reads every row through
 ``cached_get`` and the result is compared with the row read by raw SQL, episode after episode
-(see ``benchmarks.storm``).
+(see ``benchmarks.scenarios.storm``).
 
 The readers reach PostgreSQL through a proxy adding 2 ms each way; the writers connect
 directly. A reader's fill then spends 2 ms between the row leaving the database and its
@@ -16,12 +16,10 @@ With the same 2 ms for writers too, those breakages leave only 1 to 4 of 300 sta
 delete-on-write django-cacheops does): too rare for a test to catch every time.
 """
 
-import importlib.util
-
 import pytest
 
-from benchmarks.storm import run_storm
-from tests.conftest import require_servers
+from benchmarks.scenarios.storm import run_storm
+from tests.conftest import require_bench, require_servers
 from tests.settings import DATABASES, PG_HOST, PG_PORT, REDIS_URL
 
 pytestmark = pytest.mark.slow
@@ -37,7 +35,7 @@ def _database() -> dict:
     }
 
 
-def _storm(library: str, episodes: int):
+def _storm(library: str, episodes: int, **options):
     return run_storm(
         library,
         writers=2,
@@ -49,6 +47,7 @@ def _storm(library: str, episodes: int):
         writer_db_latency_ms=0.0,
         database=_database(),
         redis_url=REDIS_URL,
+        **options,
     )
 
 
@@ -62,9 +61,16 @@ def test_no_row_is_stale_after_writes_quiesce():
     assert result.stale == 0, result.stale_examples
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("cachalot") is None, reason="django-cachalot is not installed"
-)
+def test_no_row_is_stale_with_readers_inside_atomic_blocks():
+    """2 of the 3 readers read inside ``transaction.atomic()`` blocks, 4 reads a block."""
+    require_servers()
+    result = _storm("cachefresh", episodes=30, atomic_readers=2)
+    assert result.skipped is None
+    assert result.row_episodes >= 150
+    assert 0 < result.atomic_reads < result.reads
+    assert result.stale == 0, result.stale_examples
+
+
 def test_the_storm_sees_the_race_a_delete_on_write_cache_loses():
     """The harness is not blind: the same storm catches django-cachalot's stale rows.
 
@@ -72,6 +78,7 @@ def test_the_storm_sees_the_race_a_delete_on_write_cache_loses():
     runs (bounded), passing at the first stale row.
     """
     require_servers()
+    require_bench("cachalot")
     stale = []
     for _ in range(6):
         result = _storm("cachalot", episodes=20)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from benchmarks.backends import Pair
-from benchmarks.context import Context
+from benchmarks.env.backends import Pair
+from benchmarks.harness.context import Context
 
 
 @dataclass(frozen=True)

@@ -8,22 +8,16 @@ from typing import Any
 from django.db import connections
 
 from benchmarks.benchapp.models import ONE_FIELD, THREE_FIELDS, Narrow, Wide
-from benchmarks.context import Context, cycle
+from benchmarks.harness.context import Context, cycle
+from benchmarks.harness.targets import FIXED_STRATEGIES
+from cachefresh import smart_refresh
 
-FIXED_STRATEGIES = ("cache", "full", "columns")
 FIELD_SETS: dict[str, list[str] | None] = {
     "1 field": ONE_FIELD,
     "3 fields": THREE_FIELDS,
     "all fields": None,
 }
 MODELS = {"narrow": Narrow, "wide": Wide}
-
-
-def smart_refresh() -> Callable[..., Any] | None:
-    """``cachefresh.smart_refresh`` once it exists (it lands separately from the harness)."""
-    import cachefresh
-
-    return getattr(cachefresh, "smart_refresh", None)
 
 
 def instances(model: Any, alias: str, pks: list[int]) -> list[Any]:
@@ -48,24 +42,23 @@ def refresh_variants(
     strategies: tuple[str, ...],
 ) -> dict[str, Callable[[], Any]]:
     """One zero-argument call per way of refreshing, each cycling over its own instances."""
-    refresh = smart_refresh()
     variants: dict[str, Callable[[], Any]] = {}
     if "refresh_from_db" in strategies:
         nxt = cycle(instances(model, alias, pks))
         variants["refresh_from_db"] = lambda: nxt().refresh_from_db(fields=fields)
     for strategy in strategies:
-        if strategy == "refresh_from_db" or refresh is None:
-            continue
-        variants[strategy] = _refresh_call(
-            refresh, cycle(instances(model, alias, pks)), fields, strategy
-        )
+        if strategy != "refresh_from_db":
+            variants[strategy] = _refresh_call(
+                cycle(instances(model, alias, pks)), fields, strategy
+            )
     return variants
 
 
 def _refresh_call(
-    refresh: Callable[..., Any], nxt: Callable[[], Any], fields: list[str] | None, strategy: str
+    nxt: Callable[[], Any], fields: list[str] | None, strategy: str
 ) -> Callable[[], Any]:
-    return lambda: refresh(nxt(), fields, strategy=strategy)
+    # A function of its own: each variant's lambda must bind its own strategy and instances.
+    return lambda: smart_refresh(nxt(), fields, strategy=strategy)
 
 
 def raw_cursor_fetch(model: Any, alias: str, pks: list[int], field: str) -> Callable[[], Any]:
@@ -87,8 +80,5 @@ def raw_cursor_fetch(model: Any, alias: str, pks: list[int], field: str) -> Call
     return fetch
 
 
-def best_fixed(summaries: dict[str, dict[str, Any]]) -> str | None:
-    fixed = [name for name in FIXED_STRATEGIES if name in summaries]
-    if not fixed:
-        return None
-    return min(fixed, key=lambda name: summaries[name]["median_ns"])
+def best_fixed(summaries: dict[str, dict[str, Any]]) -> str:
+    return min(FIXED_STRATEGIES, key=lambda name: summaries[name]["median_ns"])

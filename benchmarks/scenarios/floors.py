@@ -3,7 +3,7 @@
 Floors: a raw redis-py GET of the very bytes cachefresh stored for the row, decoded and built
 with ``Model.from_db``; a dict lookup of the decoded values through ``Model.from_db``; a raw
 cursor single-column fetch. Peers (django-cacheops, django-cachalot) patch the ORM, so each
-runs in its own subprocess (benchmarks.peer) on the same tables and Redis.
+runs in its own subprocess (benchmarks.workers.peer) on the same tables and Redis.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-from benchmarks import peers
-from benchmarks.backends import Pair
 from benchmarks.benchapp.models import ONE_FIELD
-from benchmarks.context import Context, cycle
-from benchmarks.floorcalls import DICT_FLOOR, REDIS_FLOOR, floor_calls
+from benchmarks.env.backends import Pair
+from benchmarks.harness.context import Context, cycle
+from benchmarks.harness.timing import measure, median_ratio, paired_ratio
 from benchmarks.scenarios.common import MODELS, raw_cursor_fetch, refresh_variants, warm
-from benchmarks.timing import measure, median_ratio, paired_ratio
+from benchmarks.scenarios.floorcalls import DICT_FLOOR, REDIS_FLOOR, floor_calls
+from benchmarks.workers import peers
 
 NAME = "floors"
 HIT = "cached_get() hit"

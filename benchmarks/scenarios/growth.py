@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import multiprocessing
 from typing import Any
 
-from benchmarks.backends import Pair
 from benchmarks.benchapp.models import ONE_FIELD, Growth, Narrow
-from benchmarks.context import Context, cycle
-from benchmarks.data import grow
+from benchmarks.env.backends import Pair
+from benchmarks.env.data import grow
+from benchmarks.harness.context import Context, cycle
+from benchmarks.harness.timing import measure, paired_ratio
+from benchmarks.scenarios import throughput
 from benchmarks.scenarios.common import raw_cursor_fetch, refresh_variants, warm
-from benchmarks.timing import measure, paired_ratio
 
 NAME = "growth"
-THROUGHPUT_VARIANTS = ("cached_get() hit", "get()")
 
 
 def run(ctx: Context, pair: Pair) -> None:
     _table_size(ctx, pair)
     _batch_size(ctx, pair)
-    _processes(ctx, pair)
+    throughput.run(ctx, pair)
 
 
 def _table_size(ctx: Context, pair: Pair) -> None:
@@ -61,7 +60,7 @@ def _batch_size(ctx: Context, pair: Pair) -> None:
             ctx.mode.plan,
             ctx.rng(NAME, pair.name, group),
         )
-        ctx.results.measured(NAME, pair.name, group, summaries, batch=len(pks))
+        ctx.results.measured(NAME, pair.name, group, summaries, batch_rows=len(pks))
         ctx.results.ratio(
             NAME,
             pair.name,
@@ -70,47 +69,3 @@ def _batch_size(ctx: Context, pair: Pair) -> None:
             "cached_get_many()",
             paired_ratio(summaries["filter(pk__in=...)"], summaries["cached_get_many()"]),
         )
-
-
-def _processes(ctx: Context, pair: Pair) -> None:
-    from benchmarks.worker import BARRIER_TIMEOUT, work
-
-    pks = ctx.hot_pks(Narrow)
-    cells = [
-        {"db_alias": pair.db_alias, "cache_alias": pair.cache_alias, "variant": variant, "pks": pks}
-        for variant in THROUGHPUT_VARIANTS
-    ]
-    spawn = multiprocessing.get_context("spawn")
-    seconds = ctx.mode.throughput_seconds
-    for count in ctx.mode.processes:
-        ctx.say(f"{NAME} {pair.name}: throughput, {count} process(es)")
-        barrier, queue = spawn.Barrier(count), spawn.Queue()
-        workers = [
-            spawn.Process(target=work, args=(ctx.spec, cells, seconds, barrier, queue, i))
-            for i in range(count)
-        ]
-        for worker in workers:
-            worker.start()
-        totals = [[0, 0.0] for _ in cells]
-        try:
-            for _ in range(count * len(cells)):
-                _, number, ops, elapsed = queue.get(timeout=BARRIER_TIMEOUT + 4 * seconds)
-                if number < 0:
-                    raise RuntimeError(f"a throughput worker failed: {elapsed}")
-                totals[number][0] += ops
-                totals[number][1] = max(totals[number][1], elapsed)
-        finally:
-            for worker in workers:
-                worker.join(timeout=30)
-                if worker.is_alive():
-                    worker.terminate()
-        for cell, (ops, elapsed) in zip(cells, totals, strict=True):
-            ctx.results.fact(
-                NAME,
-                pair.name,
-                "throughput",
-                variant=cell["variant"],
-                processes=count,
-                operations=ops,
-                ops_per_s=ops / elapsed if elapsed else 0.0,
-            )

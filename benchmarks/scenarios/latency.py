@@ -1,6 +1,6 @@
 """Scenario 4: where each strategy wins as the database and the cache move away.
 
-Loopback proxies (benchmarks.proxy, hosted in their own process) add a one-way delay to every
+Loopback proxies (benchmarks.env.proxy, hosted in their own process) add a one-way delay to every
 byte between Django and PostgreSQL or Redis. Each cell of the grid (database x cache) measures
 the fixed strategies and "auto" on narrow rows; "auto" should track the cell's winner. The cost
 model is reset per cell, as in a process that has only ever talked to that pair.
@@ -8,13 +8,13 @@ model is reset per cell, as in a process that has only ever talked to that pair.
 
 from __future__ import annotations
 
-from benchmarks.backends import POSTGRES_REDIS, SQLITE_LOCMEM, Pair
 from benchmarks.benchapp.models import ONE_FIELD, Narrow
-from benchmarks.context import Context, cache_in_use
-from benchmarks.djangoenv import latency_alias
-from benchmarks.scenarios.common import refresh_variants, smart_refresh, warm
+from benchmarks.env.backends import POSTGRES_REDIS, SQLITE_LOCMEM, Pair
+from benchmarks.env.djangoenv import latency_alias
+from benchmarks.harness.context import Context, cache_in_use
+from benchmarks.harness.timing import measure
+from benchmarks.scenarios.common import refresh_variants, warm
 from benchmarks.scenarios.refresh import auto_picks, record_ratios
-from benchmarks.timing import measure
 
 NAME = "latency"
 STRATEGIES = ("cache", "full", "columns", "auto")
@@ -37,11 +37,7 @@ def available(ctx: Context) -> str | None:
     if POSTGRES_REDIS not in ctx.pairs:
         return "needs PostgreSQL and Redis"
     if not ctx.spec.get("db_proxies"):
-        return ctx.spec.get(
-            "proxy_error", "the latency proxy (benchmarks.proxy) is not available yet"
-        )
-    if smart_refresh() is None:
-        return "smart_refresh() not available yet"
+        return ctx.spec.get("proxy_error", "the latency proxies did not start")
     return None
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.backends import Pair
-from benchmarks.context import Context, cycle
+from benchmarks.env.backends import Pair
+from benchmarks.harness.context import Context, cycle
+from benchmarks.harness.timing import Variant, measure, paired_ratio
 from benchmarks.scenarios.common import MODELS, warm
-from benchmarks.timing import Variant, measure, paired_ratio
 
 NAME = "read"
 BATCH = 100

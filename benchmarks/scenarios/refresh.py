@@ -5,26 +5,24 @@ from __future__ import annotations
 
 from collections import Counter
 
-from benchmarks.backends import Pair
-from benchmarks.context import Context, cycle
+from benchmarks.env.backends import Pair
+from benchmarks.harness.context import Context, cycle
+from benchmarks.harness.timing import measure, paired_ratio
 from benchmarks.scenarios.common import (
     FIELD_SETS,
     MODELS,
     best_fixed,
     instances,
     refresh_variants,
-    smart_refresh,
     warm,
 )
-from benchmarks.timing import measure, paired_ratio
+from cachefresh import smart_refresh
 
 NAME = "refresh"
 STRATEGIES = ("refresh_from_db", "cache", "full", "columns", "auto")
 
 
 def run(ctx: Context, pair: Pair) -> None:
-    if smart_refresh() is None:
-        ctx.results.skip(NAME, "cache/full/columns/auto", "smart_refresh() not available yet")
     for model_name, model in MODELS.items():
         pks = ctx.hot_pks(model)
         warm(model, pair.db_alias, pks)
@@ -47,8 +45,8 @@ def run(ctx: Context, pair: Pair) -> None:
 
 
 def record_ratios(ctx: Context, scenario: str, pair: Pair, group: str, summaries: dict) -> None:
-    best = best_fixed(summaries)
-    if best is not None and "auto" in summaries:
+    if "auto" in summaries:
+        best = best_fixed(summaries)
         ctx.results.ratio(
             scenario,
             pair.name,
@@ -70,9 +68,6 @@ def record_ratios(ctx: Context, scenario: str, pair: Pair, group: str, summaries
 
 def auto_picks(model, alias: str, pks: list[int], fields, calls: int = 50) -> dict[str, int]:
     """Which strategy "auto" ran, over a few calls after the measurement."""
-    refresh = smart_refresh()
-    if refresh is None:
-        return {}
     nxt = cycle(instances(model, alias, pks))
-    picks = Counter(str(getattr(refresh(nxt(), fields), "value", "?")) for _ in range(calls))
+    picks = Counter(smart_refresh(nxt(), fields).value for _ in range(calls))
     return dict(picks)

@@ -1,5 +1,5 @@
-"""The rows the storm and herd hammer, and how each library reads and writes them.
+"""The rows the storm and the herd hammer (models only).
 
-Worker processes install this app (see ``benchmarks.storm_settings``); the parent process only
-uses :mod:`benchmarks.stormapp.lab`, which never imports Django models or a peer library.
+Worker processes install this app (see :mod:`benchmarks.env.labsettings`); the parent process
+only uses :mod:`benchmarks.env.lab`, which never imports Django models or a peer library.
 """

@@ -4,7 +4,7 @@ from django.db import models
 class Row(models.Model):
     """A hot row. A plain manager: each library is switched on by settings alone.
 
-    The table is created by :data:`benchmarks.stormapp.lab.TABLE_SQL`, not by migrations, so
+    The table is created by :data:`benchmarks.env.lab.TABLE_SQL`, not by migrations, so
     the parent needs no Django; keep the two in step.
     """
 

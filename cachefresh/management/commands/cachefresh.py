@@ -1,4 +1,5 @@
-"""``manage.py cachefresh stats | invalidate | warm | audit``: operate a cachefresh cache."""
+"""``manage.py cachefresh stats | invalidate | warm | audit | triggers | listen``: operate a
+cachefresh cache."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.db import router
 from django.db.models import Model
 
 from cachefresh import cached_get_many, invalidate, invalidate_model, stats
+from cachefresh.management import dblog
 from cachefresh.management.audit import AuditReport, CacheUnavailable, audit
 from cachefresh.management.progress import Stream, progress_bar
 from cachefresh.registry import registry
@@ -41,7 +43,10 @@ COLUMNS = (
 
 
 class Command(BaseCommand):
-    help = "Inspect and operate the cachefresh cache: stats, invalidate, warm, audit."
+    help = (
+        "Inspect and operate the cachefresh cache: stats, invalidate, warm, audit, "
+        "triggers, listen."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="subcommand", required=True, metavar="subcommand")
@@ -85,6 +90,8 @@ class Command(BaseCommand):
         check.add_argument("--random", action="store_true", help="Random rows, not highest pks.")
         check.add_argument("--database", help="Database alias (default: the router's for reads).")
 
+        dblog.add_parsers(sub, common)
+
     def handle(self, *args: Any, **options: Any) -> None:
         handler = getattr(self, "handle_" + options["subcommand"])
         handler(**options)
@@ -106,6 +113,8 @@ class Command(BaseCommand):
         if options["reset"]:
             stats.clear_shared(names)
             self.stdout.write("Shared counters reset.")
+        if not options["json"]:
+            dblog.write_backlog(self.stdout)
 
     def _print_table(self, per_model: dict[str, dict[str, int]]) -> None:
         header = ["model", *(title for _, title in COLUMNS), "hit %"]
@@ -139,6 +148,14 @@ class Command(BaseCommand):
             raise CommandError(f"Invalid primary key for {model._meta.label}: {exc}") from exc
         what = f"{len(pks)} row(s)" if pks else "every row"
         self.stdout.write(f"Retired {what} of {model._meta.label} on {using!r}.")
+
+    # triggers, listen: the invalidation log (cachefresh.dblog)
+
+    def handle_triggers(self, **options: Any) -> None:
+        dblog.handle_triggers(self, **options)
+
+    def handle_listen(self, **options: Any) -> None:
+        dblog.handle_listen(self, **options)
 
     # warm
 

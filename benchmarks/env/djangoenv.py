@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from benchmarks.backends import CACHEOPS_REDIS_DB
+from benchmarks.env.backends import CACHEOPS_REDIS_DB
 
 Spec = dict[str, Any]
 

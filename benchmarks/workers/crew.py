@@ -1,7 +1,7 @@
 """Worker processes for the storm and the herd, each with Django set up for one library.
 
 Workers are started with the ``spawn`` context and configure Django from
-``benchmarks.storm_settings``, so no peer library ever patches the ORM of the calling process.
+``benchmarks.env.labsettings``, so no peer library ever patches the ORM of the calling process.
 A worker that fails breaks every barrier, so the parent and the other workers stop waiting and
 the parent raises the worker's traceback; every wait is bounded by :data:`PHASE_TIMEOUT`.
 """
@@ -18,9 +18,9 @@ from collections.abc import Callable
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from benchmarks.stormapp.lab import CONFIG_ENV
+from benchmarks.env.lab import CONFIG_ENV
 
-SETTINGS_MODULE = "benchmarks.storm_settings"
+SETTINGS_MODULE = "benchmarks.env.labsettings"
 #: How long any phase may take before the run is declared stuck.
 PHASE_TIMEOUT = 120.0
 

@@ -16,17 +16,14 @@ delays cancel and only jitter opens that window; with the writers closer to the 
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass
-from multiprocessing.synchronize import Barrier, Event
 from typing import Any
 
-from benchmarks.stormapp.crew import PHASE_TIMEOUT, Crew
-from benchmarks.stormapp.lab import Lab, default_database, unavailable
+from benchmarks.env.lab import Lab, default_database, unavailable
+from benchmarks.workers.crew import Crew
+from benchmarks.workers.storm import checker, reader, writer
 
-#: A reader's cap on reads per episode, so a stuck writer cannot make a reader spin forever.
-MAX_READS_PER_EPISODE = 50_000
 MAX_EXAMPLES = 5
 
 
@@ -41,6 +38,8 @@ class StormResult:
     skipped: str | None = None
     writes: int = 0
     reads: int = 0
+    #: Of ``reads``, those made inside ``transaction.atomic()`` blocks.
+    atomic_reads: int = 0
 
 
 def run_storm(
@@ -59,13 +58,22 @@ def run_storm(
     redis_url: str | None = None,
     key_prefix: str = "",
     seed: int = 0,
+    atomic_readers: int = 0,
+    cachefresh_settings: dict[str, Any] | None = None,
 ) -> StormResult:
-    """Run ``episodes`` episodes on ``rows`` hot rows; ``rows * episodes`` row-episodes."""
+    """Run ``episodes`` episodes on ``rows`` hot rows; ``rows * episodes`` row-episodes.
+
+    ``atomic_readers`` of the ``readers`` read in short ``transaction.atomic()`` blocks.
+    ``cachefresh_settings`` are merged into the workers' ``CACHEFRESH`` (cachefresh only).
+    """
     if writes_per_episode < rows:
         raise ValueError("writes_per_episode must be >= rows: every row is written every episode")
+    if not 0 <= atomic_readers <= readers:
+        raise ValueError(f"atomic_readers must be between 0 and readers ({readers})")
     settings: dict[str, Any] = {
         "writers": writers,
         "readers": readers,
+        "atomic_readers": atomic_readers,
         "episodes": episodes,
         "writes_per_episode": writes_per_episode,
         "write_mix": "save(), save(update_fields=), QuerySet.update(), bulk_update() at random",
@@ -89,6 +97,7 @@ def run_storm(
         key_prefix=key_prefix,
         db_jitter_ms=db_jitter_ms,
         writer_db_latency_ms=writer_db_latency_ms,
+        cachefresh_settings=cachefresh_settings or {},
     )
     with lab, Crew(lab.config) as crew, lab.connect() as conn:
         settings.update(lab.settings())
@@ -100,13 +109,16 @@ def run_storm(
         replies = crew.context.Queue()
         for index in range(writers):
             crew.start(
-                _writer,
+                writer,
                 *(library, index, lab.pks, episodes, writes_per_episode, seed, go, writes_done),
                 config=lab.writer_config,
             )
         for index in range(readers):
-            crew.start(_reader, library, index, lab.pks, episodes, seed, go, stop, reads_done)
-        crew.start(_checker, library, lab.pks, episodes, check, replies)
+            atomic = index < atomic_readers
+            crew.start(
+                reader, library, index, lab.pks, episodes, seed, atomic, go, stop, reads_done
+            )
+        crew.start(checker, library, lab.pks, episodes, check, replies)
 
         stale, examples = 0, []
         crew.wait(go)
@@ -139,75 +151,5 @@ def run_storm(
         settings,
         writes=sum(t.get("writes", 0) for t in totals),
         reads=sum(t.get("reads", 0) for t in totals),
+        atomic_reads=sum(t.get("atomic_reads", 0) for t in totals),
     )
-
-
-def _writer(
-    library: str,
-    index: int,
-    pks: list[int],
-    episodes: int,
-    writes_per_episode: int,
-    seed: int,
-    go: Barrier,
-    done: Barrier,
-) -> dict[str, int]:
-    from benchmarks.stormapp.libraries import WRITES, write
-
-    rng = random.Random(f"{seed}-writer-{index}")
-    count = 0
-    for episode in range(episodes):
-        # Every row is written every episode; the rest of the burst lands on random rows.
-        targets = rng.sample(pks, len(pks))
-        targets += [rng.choice(pks) for _ in range(writes_per_episode - len(pks))]
-        go.wait(timeout=PHASE_TIMEOUT)
-        for pk in targets:
-            # Random, not in turn: the last write of a burst (the one most likely to race a
-            # fill) must be of every kind; cachalot, for one, defers invalidation in atomic().
-            kind = rng.choice(WRITES)
-            others = [other for other in pks if other != pk]
-            chosen = [pk, rng.choice(others)] if kind == "bulk_update" and others else [pk]
-            count += 1
-            # Unique per writer and write, so every write changes the row.
-            value = (index + 1) * 10**9 + count
-            write(library, kind, chosen, value, f"w{index}-e{episode}-{count}")
-        done.wait(timeout=PHASE_TIMEOUT)
-    return {"writes": count}
-
-
-def _reader(
-    library: str,
-    index: int,
-    pks: list[int],
-    episodes: int,
-    seed: int,
-    go: Barrier,
-    stop: Event,
-    done: Barrier,
-) -> dict[str, int]:
-    from benchmarks.stormapp.libraries import cached_reader
-
-    read = cached_reader(library)
-    rng = random.Random(f"{seed}-reader-{index}")
-    total = 0
-    for _ in range(episodes):
-        go.wait(timeout=PHASE_TIMEOUT)
-        count = 0
-        while not stop.is_set() and count < MAX_READS_PER_EPISODE:
-            read(rng.choice(pks))
-            count += 1
-        total += count
-        done.wait(timeout=PHASE_TIMEOUT)
-    return {"reads": total}
-
-
-def _checker(
-    library: str, pks: list[int], episodes: int, check: Barrier, replies: Any
-) -> dict[str, int]:
-    from benchmarks.stormapp.libraries import cached_reader
-
-    read = cached_reader(library)
-    for _ in range(episodes):
-        check.wait(timeout=PHASE_TIMEOUT)
-        replies.put({pk: read(pk).state() for pk in pks})
-    return {}

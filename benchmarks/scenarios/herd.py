@@ -10,14 +10,13 @@ to having its instance.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
-from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from benchmarks.stormapp.crew import PHASE_TIMEOUT, Crew
-from benchmarks.stormapp.lab import Lab, default_database, unavailable
+from benchmarks.env.lab import Lab, default_database, unavailable
+from benchmarks.workers.crew import Crew
+from benchmarks.workers.herd import herd_process
 
 
 @dataclass
@@ -76,7 +75,7 @@ def run_herd(
         cold = lab.pks[1:]
         shares = [readers // processes + (i < readers % processes) for i in range(processes)]
         for threads in shares:
-            crew.start(_herd_process, library, threads, lab.pks[0], cold, start)
+            crew.start(herd_process, library, threads, lab.pks[0], cold, start)
         began = time.perf_counter()
         outcomes = crew.collect(processes)
         duration = time.perf_counter() - began
@@ -92,56 +91,3 @@ def run_herd(
         duration,
         settings,
     )
-
-
-def _herd_process(
-    library: str, threads: int, warm_pk: int, cold: list[int], start: Barrier
-) -> dict[str, Any]:
-    queries = [0] * len(cold)
-    waits: list[float] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def reader() -> None:
-        from django.db import connection
-
-        from benchmarks.stormapp.libraries import cached_reader
-
-        read = cached_reader(library)
-        mine = [0] * len(cold)
-        current: list[int] = []  # the round being counted, if any
-
-        def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-            if current and "stormapp_row" in sql:
-                mine[current[0]] += 1
-            return execute(sql, params, many, context)
-
-        try:
-            with connection.execute_wrapper(count):
-                # Opens this thread's connection and warms the library up, outside any round.
-                read(warm_pk)
-                for index, pk in enumerate(cold):
-                    start.wait(timeout=PHASE_TIMEOUT)
-                    began = time.perf_counter()
-                    current[:] = [index]
-                    read(pk)
-                    current.clear()
-                    with lock:
-                        waits.append(time.perf_counter() - began)
-        except BaseException as exc:
-            start.abort()
-            errors.append(exc)
-        finally:
-            connection.close()
-        with lock:
-            for index, value in enumerate(mine):
-                queries[index] += value
-
-    pool = [threading.Thread(target=reader) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return {"queries": queries, "waits": waits}

@@ -1,4 +1,4 @@
-"""``python -m benchmarks``: run the suite, print the tables, write JSON, Markdown and charts."""
+"""One run of the suite: the space it takes on the servers, the scenarios, and giving it back."""
 
 from __future__ import annotations
 
@@ -14,120 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks import backends
-from benchmarks.modes import MODES
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks",
-        description="Measure what each way of getting fresh data costs: cache hits, "
-        "refresh_from_db(), column fetches and smart_refresh(strategy='auto'), beside their "
-        "floors and the peers (django-cacheops, django-cachalot). SQLite + LocMemCache always "
-        "run; PostgreSQL + Redis join when reachable.",
-    )
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--quick",
-        dest="mode",
-        action="store_const",
-        const="quick",
-        help="the default: a matrix that takes under 3 minutes on 2 cores",
-    )
-    mode.add_argument(
-        "--full",
-        dest="mode",
-        action="store_const",
-        const="full",
-        help="more rounds, tables up to 1M rows, more latencies and processes",
-    )
-    mode.add_argument(
-        "--tiny",
-        dest="mode",
-        action="store_const",
-        const="tiny",
-        help="a few rounds on tiny tables: checks the harness, not the speed",
-    )
-    p.set_defaults(mode="quick")
-    p.add_argument(
-        "-s",
-        "--scenarios",
-        default="all",
-        metavar="LIST",
-        help="comma-separated numbers or names: 1/refresh, 2/read, 3/floors, "
-        "4/latency, 5/load, 6/growth (default: all)",
-    )
-    p.add_argument(
-        "--backends",
-        default="sqlite,postgres",
-        metavar="LIST",
-        help="which pairs to try: sqlite (SQLite + LocMemCache), postgres "
-        "(PostgreSQL + Redis, when reachable); default: both",
-    )
-    p.add_argument(
-        "--database-url",
-        metavar="URL",
-        help=f"PostgreSQL to use (default: {backends.DEFAULT_DATABASE_URL}); the run "
-        "creates and drops a database of its own there",
-    )
-    p.add_argument(
-        "--redis-url",
-        metavar="URL",
-        help=f"Redis to use (default: {backends.DEFAULT_REDIS_URL}); only keys under "
-        "the run's own prefix are written and deleted, never a flush",
-    )
-    p.add_argument(
-        "--peers",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="include django-cacheops and django-cachalot (default: yes, when installed)",
-    )
-    p.add_argument(
-        "--latency-ms",
-        metavar="LIST",
-        help="one-way delays the proxy adds in scenario 4, e.g. 0,0.5,2 (default: per mode)",
-    )
-    p.add_argument(
-        "-o",
-        "--output",
-        default="bench-results",
-        type=Path,
-        metavar="DIR",
-        help="where the JSON, the Markdown report and the charts go (default: bench-results/)",
-    )
-    p.add_argument("--seed", type=int, default=1, help="seed of every generator (default: 1)")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    from rich.console import Console
-
-    from benchmarks.scenarios import select
-
-    console = Console()
-    try:
-        scenarios = select(args.scenarios)
-    except ValueError as exc:
-        console.print(f"[red]{exc}[/]")
-        return 2
-    mode = MODES[args.mode]
-    if args.latency_ms:
-        delays = tuple(float(part) for part in args.latency_ms.split(",") if part.strip())
-        mode = dataclasses.replace(mode, delays_ms=delays)
-    wanted = {part.strip() for part in args.backends.split(",")}
-    found = backends.detect(args.database_url, args.redis_url, wanted)
-    for name, why in found.skipped.items():
-        console.print(f"[yellow]skipping {name}[/]: {why}")
-    if not found.pairs:
-        console.print("[red]no backend pair to run[/]")
-        return 2
-    args.output.mkdir(parents=True, exist_ok=True)
-    run = Run(args, mode, scenarios, found, console)
-    try:
-        return run.execute()
-    finally:
-        run.cleanup()
+from benchmarks.env import backends
 
 
 class Run:
@@ -169,9 +56,6 @@ class Run:
         return spec
 
     def _start_proxies(self, spec: dict[str, Any]) -> None:
-        if importlib_missing("benchmarks.proxy"):
-            spec["proxy_error"] = "the latency proxy (benchmarks.proxy) is not available yet"
-            return
         pg = spec["pg"]
         redis_host, redis_port = backends.redis_hostport(spec["redis_url"])
         wanted = []
@@ -179,7 +63,7 @@ class Run:
             wanted.append([f"db:{delay}", pg["host"], pg["port"], delay])
             wanted.append([f"cache:{delay}", redis_host, redis_port, delay])
         self.proxyhost = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.proxyhost"],
+            [sys.executable, "-m", "benchmarks.env.proxyhost"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -196,15 +80,15 @@ class Run:
         spec["cache_proxies"] = {str(d): ports[f"cache:{d}"] for d in self.mode.delays_ms}
 
     def execute(self) -> int:
-        from benchmarks import charts, console, report, targets
-        from benchmarks.context import Context, cache_in_use
-        from benchmarks.djangoenv import configure
-        from benchmarks.results import Results
+        from benchmarks.env.djangoenv import configure
+        from benchmarks.harness import charts, console, report, targets
+        from benchmarks.harness.context import Context, cache_in_use
+        from benchmarks.harness.results import Results
 
         spec = self.spec()
         configure(spec)
         self.configured = True
-        from benchmarks import data
+        from benchmarks.env import data
 
         results = Results(
             settings={
@@ -285,7 +169,7 @@ class Run:
             except subprocess.TimeoutExpired:
                 self.proxyhost.kill()
         if self.pg_space is not None:
-            from benchmarks.data import tables
+            from benchmarks.env.data import tables
 
             self.pg_space.release(tables() if self.configured else [])
         url = self.found.redis_url
@@ -294,9 +178,3 @@ class Run:
             backends.delete_prefixed(url, f"cachalot-{self.run_id}:*")
             backends.delete_prefixed(url, f"cfbench-{self.run_id}:*", db=backends.CACHEOPS_REDIS_DB)
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def importlib_missing(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is None

@@ -1,6 +1,6 @@
 """Django settings of storm and herd worker processes: one library under test per process.
 
-The parent (:class:`benchmarks.stormapp.lab.Lab`) passes everything in one environment
+The parent (:class:`benchmarks.env.lab.Lab`) passes everything in one environment
 variable: the library, the lab database (usually behind a latency proxy), the Redis URL and
 the key prefix that keeps this run's keys apart on the shared Redis.
 """
@@ -8,7 +8,7 @@ the key prefix that keeps this run's keys apart on the shared Redis.
 import json
 import os
 
-from benchmarks.stormapp.lab import CONFIG_ENV
+from benchmarks.env.lab import CONFIG_ENV
 
 CONFIG = json.loads(os.environ[CONFIG_ENV])
 LIBRARY = CONFIG["library"]
@@ -35,12 +35,17 @@ CACHES = {
 
 if LIBRARY == "cachefresh":
     INSTALLED_APPS.append("cachefresh")
-    CACHEFRESH = {"CACHE": "default", "TIMEOUT": TIMEOUT, "MODELS": ["stormapp.Row"]}
+    CACHEFRESH = {
+        "CACHE": "default",
+        "TIMEOUT": TIMEOUT,
+        "MODELS": ["stormapp.Row"],
+        **CONFIG["cachefresh_settings"],
+    }
 elif LIBRARY == "cacheops":
     INSTALLED_APPS.append("cacheops")
     CACHEOPS_REDIS = CONFIG["cacheops_redis_url"]
     CACHEOPS = {"stormapp.row": {"ops": "get", "timeout": TIMEOUT}}
-    CACHEOPS_PREFIX = "benchmarks.storm_settings.cacheops_prefix"
+    CACHEOPS_PREFIX = "benchmarks.env.labsettings.cacheops_prefix"
 elif LIBRARY == "cachalot":
     INSTALLED_APPS.append("cachalot")
     CACHALOT_CACHE = "default"

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.backends import Pair
-from benchmarks.modes import Mode
-from benchmarks.results import Results
+from benchmarks.env.backends import Pair
+from benchmarks.harness.modes import Mode
+from benchmarks.harness.results import Results
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.context import cycle
+from benchmarks.harness.context import cycle
 
 REDIS_FLOOR = "redis-py GET + decode + from_db"
 DICT_FLOOR = "dict + from_db"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchmarks.timing import Plan
+from benchmarks.harness.timing import Plan
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,9 @@ class Mode:
     growth_sizes: tuple[int, ...]
     batch_sizes: tuple[int, ...]
     processes: tuple[int, ...]
+    #: One timed window of the throughput workers, and how many shuffled rounds of them.
     throughput_seconds: float
+    throughput_rounds: int
     delays_ms: tuple[float, ...]
     herd_readers: int
     #: Whether the storm and the herd also run for the peers (each run spawns a crew).
@@ -39,7 +41,8 @@ MODES = {
         growth_sizes=(200,),
         batch_sizes=(1, 10),
         processes=(1, 2),
-        throughput_seconds=0.2,
+        throughput_seconds=0.1,
+        throughput_rounds=2,
         delays_ms=(0.0, 1.0),
         herd_readers=4,
         load_peers=False,
@@ -47,15 +50,18 @@ MODES = {
     ),
     "quick": Mode(
         name="quick",
-        plan=Plan(rounds=31, warmup=20, batch_ns=3_000_000),
-        slow_plan=Plan(rounds=11, warmup=15, batch_ns=2_000_000),
+        # Many short rounds rather than a few long ones: on a shared machine the other work
+        # comes in bursts, and a burst then spoils a few rounds, whose ratios the median drops.
+        plan=Plan(rounds=61, warmup=20, batch_ns=1_500_000),
+        slow_plan=Plan(rounds=21, warmup=15, batch_ns=1_000_000),
         narrow_rows=2000,
         wide_rows=200,
         hot_rows=16,
         growth_sizes=(1_000, 10_000),
         batch_sizes=(1, 10, 100),
         processes=(1, 2, 4),
-        throughput_seconds=0.5,
+        throughput_seconds=0.2,
+        throughput_rounds=4,
         delays_ms=(0.0, 0.5, 2.0),
         herd_readers=32,
         load_peers=True,
@@ -71,7 +77,8 @@ MODES = {
         growth_sizes=(1_000, 10_000, 100_000, 1_000_000),
         batch_sizes=(1, 10, 100, 1000),
         processes=(1, 2, 3, 4),
-        throughput_seconds=2.0,
+        throughput_seconds=0.5,
+        throughput_rounds=15,
         delays_ms=(0.0, 0.5, 1.0, 2.0, 5.0),
         herd_readers=32,
         load_peers=True,

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.peer <cacheops|cachalot>``: one peer's cache hits, as JSON on stdout.
+"""``python -m benchmarks.workers.peer <cacheops|cachalot>``: one peer's hits, as JSON on stdout.
 
 Reads a job (spec, hot primary keys, measuring plan) as JSON on stdin. Runs in a process of
 its own because each peer patches the ORM for its whole process.
@@ -12,13 +12,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.djangoenv import configure
-from benchmarks.floorcalls import floor_calls
-from benchmarks.timing import Plan, measure, paired_ratio
+from benchmarks.env.djangoenv import configure
+from benchmarks.harness.timing import Plan, measure, paired_ratio
+from benchmarks.scenarios.floorcalls import floor_calls
 
 
 def _hit_call(peer: str, manager: Any, pks: list[int]) -> Callable[[], Any]:
-    from benchmarks.context import cycle
+    from benchmarks.harness.context import cycle
 
     nxt = cycle(pks)
     if peer == "cacheops":

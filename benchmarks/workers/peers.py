@@ -1,7 +1,7 @@
 """Running a peer library (django-cacheops, django-cachalot) in its own subprocess.
 
 Each peer patches Django's ORM for the whole process, so it gets a fresh interpreter
-(``python -m benchmarks.peer``) configured with the same databases, tables and Redis, and
+(``python -m benchmarks.workers.peer``) configured with the same databases, tables and Redis, and
 prints its measurements as one JSON document.
 """
 
@@ -13,8 +13,8 @@ import subprocess
 import sys
 from typing import Any
 
-from benchmarks.backends import Pair
-from benchmarks.context import Context
+from benchmarks.env.backends import Pair
+from benchmarks.harness.context import Context
 
 PEERS = ("cacheops", "cachalot")
 TIMEOUT_S = 180
@@ -55,7 +55,7 @@ def run(ctx: Context, peer: str, pair: Pair, floors: dict[str, dict[str, Any]]) 
     }
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "benchmarks.peer", peer],
+            [sys.executable, "-m", "benchmarks.workers.peer", peer],
             input=json.dumps(job),
             capture_output=True,
             text=True,

@@ -3,7 +3,7 @@
 A :class:`Lab` creates its own PostgreSQL database (dropped afterwards) holding the hot rows,
 uses its own key prefix on the shared Redis (every key under it is deleted afterwards; nothing
 is ever flushed), and puts latency proxies in front of both. Its ``config`` is what worker
-processes (:mod:`benchmarks.stormapp.crew`) need to reach them.
+processes (:mod:`benchmarks.workers.crew`) need to reach them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import redis
 
-from benchmarks.proxy import LatencyProxy
+from benchmarks.env.proxy import LatencyProxy
 
 LIBRARIES = ("cachefresh", "cacheops", "cachalot")
 #: cacheops keeps its keys in a whole Redis database; this one, never flushed, prefixed keys.
@@ -108,6 +108,8 @@ class Lab:
     db_jitter_ms: float = 0.0
     #: The writers' own one-way database latency, when it differs from the readers'.
     writer_db_latency_ms: float | None = None
+    #: Merged into the workers' CACHEFRESH setting (a near cache switched on, say).
+    cachefresh_settings: dict[str, Any] = field(default_factory=dict)
     name: str = field(init=False, default="")
     config: dict[str, Any] = field(init=False, default_factory=dict)
     writer_config: dict[str, Any] = field(init=False, default_factory=dict)
@@ -234,6 +236,7 @@ class Lab:
                 self.redis_url, redis_host, redis_port, CACHEOPS_REDIS_DB
             ),
             "key_prefix": self.key_prefix,
+            "cachefresh_settings": self.cachefresh_settings,
         }
 
     def settings(self) -> dict[str, Any]:
@@ -249,4 +252,5 @@ class Lab:
             "redis_latency_ms": self.redis_latency_ms,
             "latency_applies": "each direction, per chunk: a round trip adds twice the latency",
             "rows": self.rows,
+            "cachefresh_settings": self.cachefresh_settings,
         }

@@ -9,7 +9,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks.report import us, verdict
+from benchmarks.harness.report import measured, verdict
+from benchmarks.harness.units import duration
+
+#: Piped to a file, a console is 80 columns by default and every table wraps; a file is read
+#: in an editor, where a wide line is fine.
+PIPED_WIDTH = 200
+
+
+def make_console() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=PIPED_WIDTH)
 
 
 def progress(console: Console) -> Progress:
@@ -34,34 +44,30 @@ def show(console: Console, doc: dict[str, Any]) -> None:
     for column in ("target", "bound", "where", "measured", "verdict"):
         targets.add_column(column)
     for t in doc["targets"]:
-        measured = t["measured"]
-        shown = (
-            "-"
-            if measured is None
-            else (f"{measured:.2f}x" if isinstance(measured, float) else str(measured))
-        )
         colour = {True: "green", False: "red", None: "yellow"}[t["met"]]
-        targets.add_row(t["target"], t["bound"], t["where"], shown, f"[{colour}]{verdict(t)}[/]")
+        targets.add_row(
+            t["target"], t["bound"], t["where"], measured(t), f"[{colour}]{verdict(t)}[/]"
+        )
     console.print(targets)
     for skip in doc["skipped"]:
         console.print(f"[yellow]not measured[/] {skip['scenario']}: {skip['what']}: {skip['why']}")
 
 
 def _times(console: Console, doc: dict[str, Any]) -> None:
-    """Median µs per call, one row per (scenario, backend, group), one column per variant."""
+    """Median time per call, one row per (scenario, backend, group), the variants in a cell."""
     rows: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
     for m in doc["measurements"]:
         if m["scenario"] in ("refresh", "read", "floors"):
             rows[m["scenario"], m["backend"], m["group"]][m["variant"]] = m["median_ns"]
     if not rows:
         return
-    table = Table(title="Median µs per call")
-    for column in ("scenario", "backend", "group", "variants (µs)"):
+    table = Table(title="Median time per call (fastest in bold)")
+    for column in ("scenario", "backend", "group", "variants"):
         table.add_column(column)
     for (scenario, backend, group), variants in rows.items():
         best = min(variants.values())
         cells = "  ".join(
-            (f"[bold]{name} {us(ns)}[/]" if ns == best else f"{name} {us(ns)}")
+            (f"[bold]{name} {duration(ns)}[/]" if ns == best else f"{name} {duration(ns)}")
             for name, ns in variants.items()
         )
         table.add_row(scenario, backend, group, cells)

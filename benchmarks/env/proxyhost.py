@@ -1,4 +1,4 @@
-"""``python -m benchmarks.proxyhost``: latency proxies in a process of their own.
+"""``python -m benchmarks.env.proxyhost``: latency proxies in a process of their own.
 
 The proxies forward bytes from Python threads; inside the measuring process they would take
 the GIL from the code being measured. Reads ``[[name, host, port, delay_ms], ...]`` as JSON on
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from benchmarks.proxy import LatencyProxy
+from benchmarks.env.proxy import LatencyProxy
 
 
 def main() -> int:

@@ -1,0 +1,1 @@
+"""The harness: command line, modes, timing, results, targets, report, charts, console."""

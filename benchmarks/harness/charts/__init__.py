@@ -1,0 +1,25 @@
+"""PNG charts of one run (matplotlib, Agg backend: no display needed).
+
+Each chart is drawn from the run's JSON document alone by a module of its own; the shared
+look (fonts a reader can read at 100 %, colours, how a missed target is marked) is in
+:mod:`benchmarks.harness.charts.style`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness.charts import growth, latency, refresh, throughput
+
+CHARTS = {
+    "refresh_by_strategy.png": refresh.draw,
+    "latency_winners.png": latency.draw,
+    "throughput.png": throughput.draw,
+    "growth.png": growth.draw,
+}
+
+
+def draw(doc: dict[str, Any], out_dir: Path) -> list[str]:
+    """Draw every chart the run has data for; the file names drawn."""
+    return [name for name, chart in CHARTS.items() if chart(doc, out_dir / name)]

@@ -1,0 +1,1 @@
+"""Processes the harness starts: storm and herd crews, throughput workers, peer workers."""
