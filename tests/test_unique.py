@@ -270,3 +270,17 @@ def test_a_row_inserted_and_read_in_a_rolled_back_transaction_is_never_served(ba
         transaction.set_rollback(True, using=backend)
     with pytest.raises(Author.DoesNotExist):
         cached_get(Author, author.pk)
+
+
+def test_a_write_seen_only_by_the_invalidation_log_retires_the_indexes(backend):
+    """The log names rows, not values: its retirement must retire the field generations."""
+    from cachefresh.dblog.retire import retire_rows
+
+    post = Post.objects.create(slug="logged")
+    warm(backend, "logged", "moved")
+    with connections[backend].cursor() as cursor:
+        table = Post._meta.db_table
+        cursor.execute(f"UPDATE {table} SET slug = 'moved' WHERE id = %s", [post.pk])
+    retire_rows(backend, [(Post._meta.db_table, str(post.pk))])
+    assert by_slug("moved") == db("moved") and db("moved")[0] == "returned"
+    assert by_slug("logged") == db("logged")
