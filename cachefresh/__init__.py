@@ -6,6 +6,7 @@ from cachefresh.api import acached_get, acached_get_many, cached_get, cached_get
 from cachefresh.conf import Strategy
 from cachefresh.invalidation import invalidate, invalidate_model
 from cachefresh.manager import CacheFreshManager, CacheFreshQuerySet
+from cachefresh.prefetch import prefetch_cached
 from cachefresh.refresh import asmart_refresh, smart_refresh
 from cachefresh.refresh_many import asmart_refresh_many, smart_refresh_many
 
@@ -24,6 +25,7 @@ __all__ = [
     "cached_get_many",
     "invalidate",
     "invalidate_model",
+    "prefetch_cached",
     "smart_refresh",
     "smart_refresh_many",
 ]

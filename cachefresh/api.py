@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from django.db.models import Model, QuerySet
 
 from cachefresh import hooks, read
-from cachefresh.manager import is_plain
+from cachefresh.manager import is_plain, serve_get
 from cachefresh.registry import registry
 
 M = TypeVar("M", bound=Model)
@@ -22,12 +22,19 @@ def _queryset(model: type[M], using: str | None) -> QuerySet[M]:
     return queryset.using(using) if using else queryset
 
 
-def cached_get(model: type[M], pk: Any, *, using: str | None = None) -> M:
-    """``model._default_manager.get(pk=pk)``, served from the cache."""
+#: No pk given positionally: the lookup is in the keyword arguments.
+_BY_LOOKUPS: Any = object()
+
+
+def cached_get(
+    model: type[M], pk: Any = _BY_LOOKUPS, /, *, using: str | None = None, **lookups: Any
+) -> M:
+    """``model._default_manager.get(pk=pk)``, or ``.get(**lookups)`` (``slug=…``), served
+    from the cache when the lookup is the pk or one field unique by itself."""
     queryset = _queryset(model, using)
-    if not is_plain(queryset):
-        return queryset.get(pk=pk)
-    return read.get_one(queryset, pk)
+    if pk is not _BY_LOOKUPS:
+        lookups = {"pk": pk, **lookups}
+    return serve_get(queryset, (), lookups)
 
 
 def cached_get_many(
@@ -40,13 +47,16 @@ def cached_get_many(
     return read.get_many(queryset, pks)
 
 
-async def acached_get(model: type[M], pk: Any, *, using: str | None = None) -> M:
-    queryset = _queryset(model, using)
-    if is_plain(queryset):
-        held = read.get_one_held(queryset, pk)
-        if held is not None:
-            return held  # a near hit: no I/O, so no thread
-    return await sync_to_async(cached_get)(model, pk, using=using)
+async def acached_get(
+    model: type[M], pk: Any = _BY_LOOKUPS, /, *, using: str | None = None, **lookups: Any
+) -> M:
+    if pk is not _BY_LOOKUPS and not lookups:
+        queryset = _queryset(model, using)
+        if is_plain(queryset):
+            held = read.get_one_held(queryset, pk)
+            if held is not None:
+                return held  # a near hit: no I/O, so no thread
+    return await sync_to_async(cached_get)(model, pk, using=using, **lookups)
 
 
 async def acached_get_many(

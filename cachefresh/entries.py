@@ -232,7 +232,7 @@ def _valid(plan: ModelPlan, entry: Any, token: Any, generation: Any, pk: Any) ->
         return None
     # Checked before the tokens: garbage must be reported even when a write retired the row.
     if type(entry) is not bytes or len(entry) < codec.HEADER_SIZE or entry[:2] != codec.MAGIC:
-        _report_garbage(plan, "an entry that cachefresh did not write")
+        report_garbage(plan, "an entry that cachefresh did not write")
         return None
     if not is_token(token) or not is_token(generation):
         return None
@@ -241,14 +241,14 @@ def _valid(plan: ModelPlan, entry: Any, token: Any, generation: Any, pk: Any) ->
         return None
     values = codec.decode(entry, len(plan.attnames), key)
     if values is None:
-        _report_garbage(plan, "an entry that does not decode")
+        report_garbage(plan, "an entry that does not decode")
     elif values[plan.pk_index] != pk:
-        _report_garbage(plan, "an entry of another row")
+        report_garbage(plan, "an entry of another row")
         return None
     return values
 
 
-def _report_garbage(plan: ModelPlan, what: str) -> None:
+def report_garbage(plan: ModelPlan, what: str) -> None:
     label = plan.model._meta.label
     if label not in _reported_garbage:
         _reported_garbage.add(label)

@@ -19,20 +19,20 @@ inside a transaction. :func:`missing_hooks` tells when something replaced ours a
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import router
 from django.db.backends.base.operations import BaseDatabaseOperations
-from django.db.models import Model
+from django.db.models import Field, Model
 from django.db.models.constants import OnConflict
 from django.db.models.expressions import Col
 from django.db.models.lookups import Exact, In
 from django.db.models.sql.where import AND, WhereNode
 
-from cachefresh import transactions
+from cachefresh import indexes, transactions
 from cachefresh.patching import MethodHooks
-from cachefresh.plans import integer_bounds, normalize_pk
+from cachefresh.plans import ModelPlan, integer_bounds, normalize_pk
 from cachefresh.registry import registry
 from cachefresh.transactions import Pks
 
@@ -78,20 +78,49 @@ def _after_update_or_delete(compiler: Any) -> None:
         transactions.retire_after_commit(compiler.using, tables, pks)
 
 
+def _after_update(compiler: Any) -> None:
+    _after_update_or_delete(compiler)
+    # Only the values set matter to index entries (module docstring of cachefresh.indexes);
+    # an UPDATE that sets no unique column cannot change which row holds a value.
+    _retire_index_values(compiler, ((field, value) for field, _, value in compiler.query.values))
+
+
 def _after_insert(compiler: Any) -> None:
-    tables = _watched_tables(compiler.query)
-    if tables is None:
-        return
-    # An upsert may change any row; a plain insert changes no row anyone could have cached,
-    # but its transaction must not store the new rows, which a rollback would take away.
-    if compiler.query.on_conflict == OnConflict.UPDATE:
+    query = compiler.query
+    tables = _watched_tables(query)
+    # A plain insert changes no row anyone could have cached; an upsert may change any.
+    if tables is not None and query.on_conflict == OnConflict.UPDATE:
         transactions.retire_after_commit(compiler.using, tables, None)
-    else:
-        transactions.mark_written(compiler.using, tables)
+    elif tables is not None:
+        # Nothing to retire, but the transaction has written the table: reading the new row
+        # inside it must not store a row that a rollback would take away.
+        for table in tables:
+            transactions.retire_keys_after_commit(compiler.using, table, [])
+    # Inserted rows (and an upsert's updated ones) hold the proposed rows' values: a cached
+    # "no row holds this value" must die. A raw insert's objects carry the values unprepared.
+    _retire_index_values(
+        compiler,
+        ((field, getattr(obj, field.attname)) for obj in query.objs for field in query.fields),
+    )
+
+
+def _retire_index_values(compiler: Any, written: Iterable[tuple[Field[Any, Any], Any]]) -> None:
+    model = compiler.query.model
+    plan = registry.plan_or_none(model) if model is not None else None
+    if plan is None:
+        return
+    pairs = []
+    for field, value in written:
+        index = indexes.indexed_field(plan, field.name)
+        if index is not None and index.column == field.column:
+            pairs.append((index, value))
+    if pairs:
+        doomed = indexes.retirement_keys(plan, compiler.using, pairs)
+        transactions.retire_keys_after_commit(compiler.using, plan.table, doomed)
 
 
 _AFTER: dict[str, Callable[[Any], None]] = {
-    "SQLUpdateCompiler": _after_update_or_delete,
+    "SQLUpdateCompiler": _after_update,
     "SQLDeleteCompiler": _after_update_or_delete,
     "SQLInsertCompiler": _after_insert,
 }
@@ -165,16 +194,29 @@ def invalidate(model_or_instance: type[Model] | Model, *pks: Any, using: str | N
     transactions.retire_after_commit(
         alias, plan.family, [plan.normalize_pk(pk, alias) for pk in pks]
     )
+    _retire_indexes(plan, alias)
 
 
 def invalidate_model(model: type[Model], using: str | None = None) -> None:
     """Retire every cached row of ``model`` (and the tables it shares rows with)."""
     plan = registry.plan(model)
-    transactions.retire_after_commit(using or router.db_for_write(model), plan.family, None)
+    alias = using or router.db_for_write(model)
+    transactions.retire_after_commit(alias, plan.family, None)
+    _retire_indexes(plan, alias)
+
+
+def _retire_indexes(plan: ModelPlan, alias: str) -> None:
+    # A write out of Django's sight may have set any value of any unique column.
+    doomed = indexes.generation_keys(plan, alias)
+    if doomed:
+        transactions.retire_keys_after_commit(alias, plan.table, doomed)
 
 
 def retire_flushed(alias: str) -> None:
     """Every cached table on ``alias`` was emptied: retire them whole."""
-    tables = sorted({table for m in registry.cached_models() for table in registry.plan(m).family})
+    models = registry.cached_models()
+    tables = sorted({table for m in models for table in registry.plan(m).family})
     if tables:
         transactions.retire_after_commit(alias, tables, None)
+    for model in models:
+        _retire_indexes(registry.plan(model), alias)

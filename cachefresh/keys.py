@@ -7,6 +7,10 @@ entry, its token and its fill lock live in one slot::
     <prefix>:{<database>|<table>|<pk>}:v   row token, retired by every write to the row
     <prefix>:{<database>|<table>|<pk>}:l   fill lock against a thundering herd
     <prefix>:{<database>|<table>}:g        table generation, retired by writes with unknown rows
+    <prefix>:{<database>|<table>|<column>=<value>}:e   index entry: a unique value's pk
+    <prefix>:{<database>|<table>|<column>=<value>}:v   index token, retired by writes of the value
+    <prefix>:{<database>|<table>|<column>=}:g          field generation, retired by writes of the
+                                                        column whose values are unknown
 
 ``<database>`` is a short hash of the database's identity (:mod:`cachefresh.databases`), not
 its alias: one alias can name different databases (the test database and the development
@@ -79,6 +83,26 @@ class RowKeys:
         self.entry = tag + ":e"
         self.token = tag + ":v"
         self.lock = tag + ":l"
+
+
+class IndexKeys:
+    """The keys of one value of a unique column (``<value>`` is spelled as a pk segment)."""
+
+    __slots__ = ("entry", "token")
+
+    def __init__(self, column_tag: str, value: Any) -> None:
+        tag = f"{column_tag}{pk_segment(value)}}}"
+        self.entry = tag + ":e"
+        self.token = tag + ":v"
+
+
+def column_tag(table_tag: str, column: str) -> str:
+    """The shared start of every index key of one unique column: ``prefix:{db|table|column=``."""
+    return f"{table_tag}|{segment(column)}="
+
+
+def field_generation_key(column_tag: str) -> str:
+    return column_tag + "}:g"
 
 
 def table_tag(prefix: str, database: str, table: str) -> str:

@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from django.db.models import Manager, Model, QuerySet
 from django.db.models.query import ModelIterable
 
-from cachefresh import hooks, read
+from cachefresh import hooks, indexes, read, unique
 from cachefresh.registry import registry
 
 M = TypeVar("M", bound=Model)
@@ -46,13 +46,30 @@ def is_plain(queryset: QuerySet[Any]) -> bool:
     )
 
 
+def serve_get(queryset: QuerySet[M], args: tuple[Any, ...], kwargs: dict[str, Any]) -> M:
+    """``queryset.get(*args, **kwargs)``, served from the cache when the lookup is one exact
+    match on the primary key or on a field unique by itself (:mod:`cachefresh.indexes`)."""
+    if args or len(kwargs) != 1 or not is_plain(queryset):
+        return queryset.get(*args, **kwargs)
+    ((name, value),) = kwargs.items()
+    if name.endswith(_EXACT):
+        name = name[: -len(_EXACT)]
+    pk = queryset.model._meta.pk
+    if pk is not None and name in ("pk", pk.name, pk.attname):
+        return read.get_one(queryset, value)
+    index = indexes.indexed_field(registry.plan(queryset.model), name)
+    if index is None:
+        return queryset.get(**kwargs)
+    return unique.get_by_unique(queryset, index, value)
+
+
 class CacheFreshQuerySet(QuerySet[M]):
     def cached_get(self, *args: Any, **kwargs: Any) -> M:
-        """``get()``, served from the cache when the lookup is the primary key alone."""
-        pk = self._pk_lookup(args, kwargs)
-        if pk is _NOT_PK:
-            return self.get(*args, **kwargs)
-        return read.get_one(self, pk)
+        """``get()``, served from the cache when the lookup is the primary key or a unique
+        field alone."""
+        registry.plan(self.model)  # ImproperlyConfigured for a model that is not cached
+        hooks.ensure_installed()
+        return serve_get(self, args, kwargs)
 
     def _pk_lookup(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The pk value if ``get(*args, **kwargs)`` is a plain primary-key lookup."""

@@ -47,6 +47,9 @@ EVENTS = (
     "near_flush",
     "near_tracking_up",
     "near_tracking_lost",
+    # Lookups by a unique field (cachefresh.unique): the index entry, not the row's.
+    "index_hit",
+    "index_miss",
     "invalidated_rows",
     "invalidated_tables",
     "refresh_cache",

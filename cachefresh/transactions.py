@@ -35,6 +35,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from cachefresh import entries
 from cachefresh.patching import MethodHooks
+from cachefresh.store import get_store
 
 # pks=None means "every row of these tables".
 Pks = list[Any] | None
@@ -49,6 +50,10 @@ class ReadMode(enum.Enum):
     DATABASE = "written_in_transaction"
 
 
+#: (savepoint ids open at the write, rows per table, tables written whole, other keys per table)
+_Group = tuple[frozenset[str], dict[str, set[Any]], set[str], dict[str, set[str]]]
+
+
 class _Writes:
     """What one transaction wrote, in groups by the savepoints open when it was written."""
 
@@ -56,21 +61,29 @@ class _Writes:
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
-        #: (savepoint ids open at the write, rows per table, tables written whole)
-        self.groups: list[tuple[frozenset[str], dict[str, set[Any]], set[str]]] = []
+        self.groups: list[_Group] = []
+
+    def _group(self, savepoints: frozenset[str]) -> _Group:
+        if not self.groups or self.groups[-1][0] != savepoints:
+            self.groups.append((savepoints, {}, set(), {}))
+        return self.groups[-1]
 
     def add(self, savepoints: frozenset[str], tables: Iterable[str], pks: Pks) -> None:
-        if not self.groups or self.groups[-1][0] != savepoints:
-            self.groups.append((savepoints, {}, set()))
-        _, rows, whole = self.groups[-1]
+        _, rows, whole, _ = self._group(savepoints)
         for table in tables:
             if pks is None:
                 whole.add(table)
             else:
                 rows.setdefault(table, set()).update(pks)
 
+    def add_keys(self, savepoints: frozenset[str], table: str, doomed: Iterable[str]) -> None:
+        self._group(savepoints)[3].setdefault(table, set()).update(doomed)
+
     def touched(self, table: str) -> bool:
-        return any(table in rows or table in whole for _, rows, whole in self.groups)
+        return any(
+            table in rows or table in whole or table in other
+            for _, rows, whole, other in self.groups
+        )
 
     def forget_since(self, savepoint: str) -> None:
         self.groups = [group for group in self.groups if savepoint not in group[0]]
@@ -78,10 +91,15 @@ class _Writes:
     def retire(self) -> None:
         whole: set[str] = set()
         rows: dict[str, set[Any]] = {}
-        for _, group_rows, group_whole in self.groups:
+        other: set[str] = set()
+        for _, group_rows, group_whole, group_other in self.groups:
             whole |= group_whole
             for table, pks in group_rows.items():
                 rows.setdefault(table, set()).update(pks)
+            for doomed in group_other.values():
+                other |= doomed
+        if other:
+            get_store().retire(sorted(other))
         for table in sorted(whole):
             entries.retire(self.alias, (table,), None)
         for table, pks in rows.items():
@@ -106,26 +124,31 @@ def in_transaction(alias: str) -> bool:
     return _in_transaction(connections[alias])
 
 
+def _writes_of(connection: BaseDatabaseWrapper, alias: str) -> _Writes:
+    writes = _open.get(connection)
+    if writes is None:
+        with _open_lock:
+            writes = _open.setdefault(connection, _Writes(alias))
+    return writes
+
+
 def retire_after_commit(alias: str, tables: Iterable[str], pks: Pks) -> None:
     """Retire rows now in autocommit, or once the open transaction commits."""
     connection = connections[alias]
     if not _in_transaction(connection):
         entries.retire(alias, tables, pks)
         return
-    writes = _open.get(connection)
-    if writes is None:
-        with _open_lock:
-            writes = _open.setdefault(connection, _Writes(alias))
-    writes.add(frozenset(connection.savepoint_ids), tables, pks)
+    _writes_of(connection, alias).add(frozenset(connection.savepoint_ids), tables, pks)
 
 
-def mark_written(alias: str, tables: Iterable[str]) -> None:
-    """The open transaction wrote ``tables`` without changing a row anyone could have cached
-    (a plain insert): nothing to retire, but reading its new rows must not fill, since a
-    rollback would take them away."""
+def retire_keys_after_commit(alias: str, table: str, doomed: list[str]) -> None:
+    """Retire other keys of ``table`` (index tokens and generations) now in autocommit, or once
+    the open transaction commits; either way the transaction counts as having written it."""
     connection = connections[alias]
-    if _in_transaction(connection):
-        retire_after_commit(alias, tables, [])
+    if not _in_transaction(connection):
+        get_store().retire(doomed)
+        return
+    _writes_of(connection, alias).add_keys(frozenset(connection.savepoint_ids), table, doomed)
 
 
 def read_mode(alias: str, table: str) -> ReadMode:

@@ -1,4 +1,4 @@
-# ruff: noqa: DJ001, DJ008  -- test models: nullable strings exercise None round trips; no __str__ needed.
+# ruff: noqa: DJ001, DJ008, RUF012  -- test models: nullable strings exercise None round trips; no __str__ needed; Meta lists as Django documents them.
 import uuid
 
 from django.db import models
@@ -130,6 +130,64 @@ class Profile(models.Model):
 
     author = models.OneToOneField(Author, primary_key=True, on_delete=models.CASCADE)
     bio = models.CharField(max_length=100, default="")
+
+    objects = CacheFreshManager()
+
+
+class Publisher(models.Model):
+    """A unique string besides the pk: the target of a second prefetch level."""
+
+    code = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=100, default="")
+
+    objects = CacheFreshManager()
+
+
+class Writer(models.Model):
+    """Unique by a single-field UniqueConstraint rather than unique=True."""
+
+    email = models.EmailField(max_length=200)
+    number = models.IntegerField(null=True, unique=True)
+    publisher = models.ForeignKey(Publisher, null=True, on_delete=models.SET_NULL)
+
+    objects = CacheFreshManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["email"], name="writer_email_unique")]
+
+
+class Post(models.Model):
+    """Fetched by slug; walks to its writer (FK), a former writer that may be gone, and its
+    editor (FK to an uncached model)."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    title = models.CharField(max_length=200, default="")
+    # Unique, but nullable: a lookup by None is an isnull query, not an index hit.
+    nickname = models.CharField(max_length=50, null=True, unique=True)
+    # Unique only with a condition: not unique by itself.
+    code = models.CharField(max_length=20, default="")
+    writer = models.ForeignKey(Writer, null=True, on_delete=models.CASCADE, related_name="posts")
+    # No constraint in the database: it can point at a deleted row (prefetch sets None).
+    former = models.ForeignKey(
+        Writer, null=True, db_constraint=False, on_delete=models.DO_NOTHING, related_name="+"
+    )
+    editor = models.ForeignKey(NotCached, null=True, on_delete=models.SET_NULL)
+
+    objects = CacheFreshManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code"], condition=~models.Q(code=""), name="post_code_unique_if_set"
+            )
+        ]
+
+
+class PostDetail(models.Model):
+    """Forward one-to-one to Post: prefetching it also sets Post's reverse cache."""
+
+    post = models.OneToOneField(Post, null=True, on_delete=models.SET_NULL, related_name="detail")
+    words = models.IntegerField(default=0)
 
     objects = CacheFreshManager()
 

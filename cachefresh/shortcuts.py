@@ -1,0 +1,35 @@
+"""``get_object_or_404`` through the cache, for views that fetch by pk, slug, email…"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django import shortcuts
+from django.db.models import Manager, Model, QuerySet
+from django.http import Http404
+
+from cachefresh import hooks
+from cachefresh.manager import serve_get
+from cachefresh.registry import registry
+
+
+def get_object_or_404(klass: Any, *args: Any, **kwargs: Any) -> Any:
+    """Django's ``get_object_or_404``, served from the cache when the lookup allows it (one exact
+    match on the pk or on a field unique by itself, of a cached model, with no filters)."""
+    queryset = klass._default_manager.all() if hasattr(klass, "_default_manager") else klass
+    if isinstance(queryset, Manager):
+        queryset = queryset.all()
+    if not isinstance(queryset, QuerySet) or registry.plan_or_none(queryset.model) is None:
+        return shortcuts.get_object_or_404(klass, *args, **kwargs)
+    hooks.ensure_installed()
+    model: type[Model] = queryset.model
+    try:
+        return serve_get(queryset, args, kwargs)
+    except model.DoesNotExist as exc:  # type: ignore[attr-defined]
+        raise Http404(f"No {model._meta.object_name} matches the given query.") from exc
+
+
+async def aget_object_or_404(klass: Any, *args: Any, **kwargs: Any) -> Any:
+    """:func:`get_object_or_404` from async code."""
+    return await sync_to_async(get_object_or_404)(klass, *args, **kwargs)
