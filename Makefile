@@ -30,6 +30,7 @@ test: $(VENV)/.test-installed-$(TEST_EXTRAS)
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.companions
 
 lint: $(VENV)/.lint-installed
 	$(BIN)/ruff check .

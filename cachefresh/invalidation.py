@@ -79,11 +79,15 @@ def _after_update_or_delete(compiler: Any) -> None:
 
 
 def _after_insert(compiler: Any) -> None:
-    # A plain insert changes no row anyone could have cached; an upsert may change any.
+    tables = _watched_tables(compiler.query)
+    if tables is None:
+        return
+    # An upsert may change any row; a plain insert changes no row anyone could have cached,
+    # but its transaction must not store the new rows, which a rollback would take away.
     if compiler.query.on_conflict == OnConflict.UPDATE:
-        tables = _watched_tables(compiler.query)
-        if tables is not None:
-            transactions.retire_after_commit(compiler.using, tables, None)
+        transactions.retire_after_commit(compiler.using, tables, None)
+    else:
+        transactions.mark_written(compiler.using, tables)
 
 
 _AFTER: dict[str, Callable[[Any], None]] = {

@@ -85,7 +85,7 @@ class _Writes:
         for table in sorted(whole):
             entries.retire(self.alias, (table,), None)
         for table, pks in rows.items():
-            if table not in whole:
+            if table not in whole and pks:
                 entries.retire(self.alias, (table,), list(pks))
 
 
@@ -117,6 +117,15 @@ def retire_after_commit(alias: str, tables: Iterable[str], pks: Pks) -> None:
         with _open_lock:
             writes = _open.setdefault(connection, _Writes(alias))
     writes.add(frozenset(connection.savepoint_ids), tables, pks)
+
+
+def mark_written(alias: str, tables: Iterable[str]) -> None:
+    """The open transaction wrote ``tables`` without changing a row anyone could have cached
+    (a plain insert): nothing to retire, but reading its new rows must not fill, since a
+    rollback would take them away."""
+    connection = connections[alias]
+    if _in_transaction(connection):
+        retire_after_commit(alias, tables, [])
 
 
 def read_mode(alias: str, table: str) -> ReadMode:

@@ -115,3 +115,15 @@ def test_select_for_update_never_reads_the_cache(backend, django_assert_num_quer
     cached_get(Author, author.pk)
     with transaction.atomic(using=backend), django_assert_num_queries(1, using=backend):
         Author.objects.select_for_update().cached_get(pk=author.pk)
+
+
+def test_a_row_inserted_in_a_transaction_that_rolls_back_is_never_served(backend):
+    """A plain insert marks its table as written: before, on PostgreSQL the new row read inside
+    the transaction was stored, and served after the rollback took the row away."""
+    with pytest.raises(RuntimeError), transaction.atomic(using=backend):
+        ghost = Author.objects.create(name="ghost")
+        assert cached_get(Author, ghost.pk).name == "ghost"
+        raise RuntimeError("roll back")
+    assert not entry_stored(backend, Author, ghost.pk)
+    with pytest.raises(Author.DoesNotExist):
+        cached_get(Author, ghost.pk)
