@@ -160,7 +160,9 @@ class Registry:
             and self._registration.source is apps.get_models()
         ):
             return plan
-        if concrete not in self.cached_models():
+        # Not cached_models(): a setting check E002 refuses must not stop the models it
+        # does not name (writes to them still retire their rows).
+        if concrete not in self.registration().cached:
             return None
         plan = self._plans[concrete] = build_plan(concrete, self.registration().source)
         return plan
