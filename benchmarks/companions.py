@@ -22,6 +22,8 @@ from benchmarks.env.backends import (
 
 #: module -> what it measures
 COMPANIONS = {
+    "benchmarks.near_bench": "the near cache: hit cost, throughput, push delay, memory",
+    "benchmarks.lookups_bench": "unique-field lookups, get_object_or_404, prefetch_cached",
     "benchmarks.dblog_bench": "the invalidation log: trigger cost, listener rate, commit delay",
 }
 
