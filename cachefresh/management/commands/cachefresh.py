@@ -9,41 +9,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.apps import apps
-from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import router
 from django.db.models import Model
 
-from cachefresh import cached_get_many, invalidate, invalidate_model, near, stats
-from cachefresh.conf import get_settings
-from cachefresh.management import dblog
+from cachefresh import cached_get_many, invalidate, invalidate_model, stats
+from cachefresh.management import dblog, stats_report
 from cachefresh.management.audit import AuditReport, CacheUnavailable, audit
 from cachefresh.management.progress import Stream, progress_bar
 from cachefresh.registry import registry
-from cachefresh.store.errors import cache_errors
-from cachefresh.store.redis import raw_client
 
 #: Exit status of ``audit`` when it finds stale entries (1 stays for usage and other errors).
 STALE_EXIT = 3
-
-COLUMNS = (
-    ("hit", "hits"),
-    ("miss", "misses"),
-    ("fill", "fills"),
-    ("miss_absent", "absent"),
-    ("miss_in_transaction", "in txn"),
-    ("miss_written_in_transaction", "written"),
-    ("miss_cache_unavailable", "cache down"),
-    ("miss_retirement_pending", "pending"),
-    ("hit_after_wait", "waited"),
-    ("herd_fallback", "herd db"),
-    ("invalidated_rows", "inv rows"),
-    ("invalidated_tables", "inv tables"),
-    ("refresh_cache", "rf cache"),
-    ("refresh_full", "rf full"),
-    ("refresh_columns", "rf cols"),
-)
 
 
 class Command(BaseCommand):
@@ -103,55 +81,17 @@ class Command(BaseCommand):
     # stats
 
     def handle_stats(self, **options: Any) -> None:
-        stats.flush()
-        cached = registry.cached_models()
-        tables = {model._meta.db_table: model._meta.label for model in cached}
-        # Proxies too: smart_refresh() counts under the class of the instance it refreshed.
-        labels = [m._meta.label for m in apps.get_models() if m._meta.concrete_model in cached]
-        names = [*labels, *tables]
-        per_model = _merge(stats.shared_snapshot(names), tables)
-        near_stats = _near_stats()
+        report = stats_report.gather()
         if options["json"]:
-            shown = per_model if near_stats is None else {**per_model, "near": near_stats}
-            self.stdout.write(json.dumps(shown, indent=2, sort_keys=True))
+            self.stdout.write(json.dumps(report.as_json(), indent=2, sort_keys=True))
         else:
-            self._print_table(per_model)
-            if near_stats is not None:
-                self._print_near(per_model, near_stats)
+            for line in report.lines():
+                self.stdout.write(line)
         if options["reset"]:
-            stats.clear_shared([*names, near.STATS_NAME])
+            stats.clear_shared(report.names)
             self.stdout.write("Shared counters reset.")
         if not options["json"]:
             dblog.write_backlog(self.stdout)
-
-    def _print_table(self, per_model: dict[str, dict[str, int]]) -> None:
-        header = ["model", *(title for _, title in COLUMNS), "hit %"]
-        rows = [header]
-        for label in sorted(per_model):
-            counts = per_model[label]
-            reads = counts.get("hit", 0) + counts.get("miss", 0)
-            ratio = f"{100 * counts.get('hit', 0) / reads:.1f}" if reads else "-"
-            rows.append([label, *(str(counts.get(event, 0)) for event, _ in COLUMNS), ratio])
-        if len(rows) == 1:
-            self.stdout.write("No cachefresh activity recorded yet.")
-            return
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        for row in rows:
-            cells = [row[0].ljust(widths[0])]
-            cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
-            self.stdout.write("  ".join(cells).rstrip())
-
-    def _print_near(self, per_model: dict[str, dict[str, int]], counts: dict[str, Any]) -> None:
-        hits = sum(c.get("near_hit", 0) for c in per_model.values())
-        misses = sum(c.get("near_miss", 0) for c in per_model.values())
-        tracking = counts["tracking_processes"]
-        self.stdout.write(
-            f"near cache: on (MAX_ENTRIES {counts['max_entries']}, MAX_LAG {counts['max_lag']} s); "
-            f"near hits {hits}, near misses {misses}, flushes {counts.get('near_flush', 0)}, "
-            f"tracking connected {counts.get('near_tracking_up', 0)} times, "
-            f"lost {counts.get('near_tracking_lost', 0)} times; processes tracking now: "
-            f"{'unknown (cache unreachable)' if tracking is None else tracking}"
-        )
 
     # invalidate
 
@@ -281,33 +221,3 @@ def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
             batch = []
     if batch:
         yield batch
-
-
-def _near_stats() -> dict[str, Any] | None:
-    """The near cache's setting, process-wide counters, and how many processes track now."""
-    settings_now = get_settings()
-    if settings_now.near_cache is None:
-        return None
-    counts: dict[str, Any] = dict(stats.shared_snapshot([near.STATS_NAME]).get(near.STATS_NAME, {}))
-    counts["max_entries"] = settings_now.near_cache.max_entries
-    counts["max_lag"] = settings_now.near_cache.max_lag
-    client = raw_client(caches[settings_now.cache_alias])
-    name = near.CLIENT_NAME + settings_now.key_prefix
-    try:
-        clients = [] if client is None else client.client_list()
-        counts["tracking_processes"] = sum(1 for c in clients if c.get("name") == name)
-    except cache_errors():
-        counts["tracking_processes"] = None
-    return counts
-
-
-def _merge(
-    snapshot: dict[str, dict[str, int]], tables: dict[str, str]
-) -> dict[str, dict[str, int]]:
-    """Counts per model label; invalidations, counted per table, go to the table's model."""
-    merged: dict[str, dict[str, int]] = {}
-    for name, counts in snapshot.items():
-        into = merged.setdefault(tables.get(name, name), {})
-        for event, count in counts.items():
-            into[event] = into.get(event, 0) + count
-    return merged
