@@ -341,7 +341,7 @@ def storm_worker(
     results.put(("done", report))
 
 
-def run_storm(
+def run_fault_workers(
     caches: dict[str, Any],
     cachefresh: dict[str, Any],
     pks: list[int],
@@ -349,7 +349,10 @@ def run_storm(
     during: Callable[[], None] | None = None,
     seconds: float = 2.0,
 ) -> list[dict[str, Any]]:
-    """Run ``workers`` storm processes; ``during`` (a kill, say) runs while they storm."""
+    """Run ``workers`` processes that write, read and refresh their own rows on a private
+    cache while ``during`` (a kill, a pause) runs, and report what each saw: errors reaching
+    callers, read-your-writes, hits. Not the stale-set storm (benchmarks.scenarios.storm,
+    shared by the tests and the benchmarks), which measures staleness across processes."""
     ctx = multiprocessing.get_context("spawn")
     stop, barrier, results = ctx.Event(), ctx.Barrier(workers), ctx.Queue()
     processes = [

@@ -21,7 +21,13 @@ from cachefresh.keys import RowKeys
 from cachefresh.registry import registry
 from cachefresh.store import get_store
 from tests.conftest import require_servers
-from tests.redis_servers import RedisCluster, cache_entry, redis_cluster, redis_server, run_storm
+from tests.redis_servers import (
+    RedisCluster,
+    cache_entry,
+    redis_cluster,
+    redis_server,
+    run_fault_workers,
+)
 from tests.routers import ACTIVE
 from tests.testapp.models import Article, CharPk, UUIDPk
 
@@ -123,7 +129,7 @@ def test_invalidation_on_the_cluster(on_cluster: dict[str, Any]) -> None:
 def test_storm_on_the_cluster_leaves_nothing_stale(on_cluster: dict[str, Any]) -> None:
     Article.objects.bulk_create(Article(title=f"a{i}", body="x" * 200) for i in range(45))
     pks = list(Article.objects.order_by("pk").values_list("pk", flat=True))
-    reports = run_storm(on_cluster["caches"], on_cluster["cachefresh"], pks, workers=3)
+    reports = run_fault_workers(on_cluster["caches"], on_cluster["cachefresh"], pks, workers=3)
     for report in reports:
         assert report["ops"] > 50, report
         assert report["errors"] == [], report

@@ -30,7 +30,7 @@ from cachefresh.registry import registry
 from cachefresh.signals import cache_hit
 from cachefresh.store import get_store
 from tests.near_workers import near_reader
-from tests.redis_servers import run_storm
+from tests.redis_servers import run_fault_workers
 from tests.test_outage import Private, assert_clean, make_articles, private_cache
 from tests.testapp.models import Article
 
@@ -297,7 +297,7 @@ def test_a_write_in_another_process_is_seen_within_50_ms(private: Private) -> No
 def test_storm_with_the_near_cache_leaves_nothing_stale(private: Private) -> None:
     pks = make_articles(30, body="x" * 500)
     cachefresh = {**private.cachefresh, "NEAR_CACHE": True}
-    reports = run_storm(private.caches, cachefresh, pks, workers=3, seconds=2.5)
+    reports = run_fault_workers(private.caches, cachefresh, pks, workers=3, seconds=2.5)
     print(
         "\nnear storm: near hits",
         [r["near_hits"] for r in reports],

@@ -34,7 +34,7 @@ from tests.redis_servers import (
     exiting_writer,
     reader_process,
     redis_server,
-    run_storm,
+    run_fault_workers,
 )
 from tests.routers import ACTIVE
 from tests.testapp.models import Article
@@ -119,7 +119,7 @@ def test_kill_during_storm_reaches_no_caller_and_leaves_nothing_stale(private: P
         private.server.start()  # empty: no persistence
         time.sleep(0.8)
 
-    reports = run_storm(private.caches, private.cachefresh, pks, workers=3, during=outage)
+    reports = run_fault_workers(private.caches, private.cachefresh, pks, workers=3, during=outage)
     assert_clean(reports)
     # And this process, which did not take part, sees the database.
     truth = dict(Article.objects.values_list("pk", "views"))
@@ -383,7 +383,7 @@ def tiny() -> Iterator[Private]:
 
 def test_eviction_under_a_storm_leaves_nothing_stale(tiny: Private) -> None:
     pks = make_articles(80, body="x" * 4000)
-    reports = run_storm(tiny.caches, tiny.cachefresh, pks, workers=3, seconds=2.5)
+    reports = run_fault_workers(tiny.caches, tiny.cachefresh, pks, workers=3, seconds=2.5)
     assert_clean(reports)
     with tiny.server.client() as client:
         evicted = client.info("stats")["evicted_keys"]
