@@ -120,6 +120,25 @@ class Lookup:
             if markers is not None:
                 near.tier.abandon(markers)
 
+    def all_values(self) -> list[list[Any] | None]:
+        """:meth:`values` of every position, in order, with what all rows share checked once."""
+        held = self.held
+        values: list[list[Any] | None] = [None] * len(self.pks) if held is None else list(held)
+        found = self.found
+        if found is None:
+            return values
+        missing = [position for position, row in enumerate(values) if row is None]
+        rows = _valid_rows(
+            self.plan,
+            [found[2 * p] for p in missing],
+            [found[2 * p + 1] for p in missing],
+            found[-1],
+            [self.pks[p] for p in missing],
+        )
+        for position, row in zip(missing, rows, strict=True):
+            values[position] = row
+        return values
+
     def values(self, position: int) -> list[Any] | None:
         """The row at ``position`` if its entry is valid, else ``None`` (a miss)."""
         held = self.held
@@ -223,29 +242,59 @@ def encode_row(
 
 
 def _valid(plan: ModelPlan, entry: Any, token: Any, generation: Any, pk: Any) -> list[Any] | None:
-    """The row in ``entry`` if it is valid under ``token`` and ``generation`` and is ``pk``'s.
+    """The row in ``entry`` if it is valid under ``token`` and ``generation`` and is ``pk``'s."""
+    return _valid_rows(plan, [entry], [token], generation, [pk])[0]
+
+
+def _valid_rows(
+    plan: ModelPlan,
+    entries: Sequence[Any],
+    tokens: Sequence[Any],
+    generation: Any,
+    pks: Sequence[Any],
+) -> list[list[Any] | None]:
+    """For each entry, its row if it is valid under its token and ``generation`` and is its
+    pk's, else ``None``. What every row shares (the signing key, the header up to the row
+    token) is worked out once: a prefetch checks a hundred rows at a time.
 
     The row must be the one with ``pk``: with signing on, an entry copied with its token from
     another row's keys verifies, and must still be refused.
     """
-    if entry is None:
-        return None
-    # Checked before the tokens: garbage must be reported even when a write retired the row.
-    if type(entry) is not bytes or len(entry) < codec.HEADER_SIZE or entry[:2] != codec.MAGIC:
-        report_garbage(plan, "an entry that cachefresh did not write")
-        return None
-    if not is_token(token) or not is_token(generation):
-        return None
     key = mac_key()
-    if not entry.startswith(codec.header(plan.schema, generation, token, key is not None)):
-        return None
-    values = codec.decode(entry, len(plan.attnames), key)
-    if values is None:
-        report_garbage(plan, "an entry that does not decode")
-    elif values[plan.pk_index] != pk:
-        report_garbage(plan, "an entry of another row")
-        return None
-    return values
+    # Every valid entry starts with this, then the row's own token.
+    shared = (
+        codec.header(plan.schema, generation, b"", key is not None)
+        if is_token(generation)
+        else None
+    )
+    token_at = codec.HEADER_SIZE - codec.TOKEN_SIZE
+    field_count, pk_index = len(plan.attnames), plan.pk_index
+    rows: list[list[Any] | None] = []
+    for entry, token, pk in zip(entries, tokens, pks, strict=True):
+        if entry is None:
+            rows.append(None)
+            continue
+        # Checked before the tokens: garbage must be reported even when a write retired the row.
+        if type(entry) is not bytes or len(entry) < codec.HEADER_SIZE or entry[:2] != codec.MAGIC:
+            report_garbage(plan, "an entry that cachefresh did not write")
+            rows.append(None)
+            continue
+        if (
+            shared is None
+            or not is_token(token)
+            or not entry.startswith(shared)
+            or not entry.startswith(token, token_at)
+        ):
+            rows.append(None)
+            continue
+        values = codec.decode(entry, field_count, key)
+        if values is None:
+            report_garbage(plan, "an entry that does not decode")
+        elif values[pk_index] != pk:
+            report_garbage(plan, "an entry of another row")
+            values = None
+        rows.append(values)
+    return rows
 
 
 def report_garbage(plan: ModelPlan, what: str) -> None:

@@ -187,12 +187,12 @@ def get_many(queryset: QuerySet[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
     lookup.read(store)
     result: dict[Any, M] = {}
     missed: list[int] = []
-    for position, pk in enumerate(pks):
-        values = lookup.values(position)
+    from_db, attnames = model.from_db, plan.attnames
+    for position, values in enumerate(lookup.all_values()):
         if values is None:
             missed.append(position)
         else:
-            result[pk] = model.from_db(alias, plan.attnames, values)
+            result[pks[position]] = from_db(alias, attnames, values)
     stats.count(label, "hit", len(result))
     if cache_hit.receivers:
         for pk in result:
