@@ -64,10 +64,13 @@ def _serve(instances: list[Model], lookup: str, done: dict[str, list[Model]]) ->
         field = _servable_field(objects[0], name)
         if field is None:
             return False
+        cache_name = field.cache_name
+        to_fetch = []
         for obj in objects:
             if not hasattr(obj, "_prefetched_objects_cache"):
                 obj._prefetched_objects_cache = {}  # type: ignore[attr-defined]
-        to_fetch = [obj for obj in objects if not field.is_cached(obj)]
+            if cache_name not in obj._state.fields_cache:  # field.is_cached(obj)
+                to_fetch.append(obj)
         if to_fetch:
             objects = done[path] = _fetch_level(to_fetch, field)
         else:
@@ -104,25 +107,28 @@ def _fetch_level(objects: list[Model], field: ForeignKey[Any, Any]) -> list[Mode
     target_model: type[Model] = field.related_model
     queryset = target_model._base_manager.db_manager(hints={"instance": objects[0]}).all()
     attname = field.attname
-    keys = {getattr(obj, attname) for obj in objects} - {None}
+    raw_keys = [getattr(obj, attname) for obj in objects]
+    keys = set(raw_keys)
+    keys.discard(None)
     # A base manager that filters gets Django's own query.
     found = read.get_many(queryset, keys) if is_plain(queryset) else queryset.in_bulk(keys)
-    plan = registry.plan(target_model)
-    alias = queryset.db
-    by_key: dict[Any, Model | None] = {}
-    pointing: dict[Any, Model] = {}
-    for obj in objects:
-        key = getattr(obj, attname)
+    normalize, alias = registry.plan(target_model).normalize_pk, queryset.db
+    # One look-up per distinct key, in the order the keys first appear.
+    by_key: dict[Any, Model | None] = {None: None}
+    for key in raw_keys:
         if key not in by_key:
-            by_key[key] = None if key is None else _target(found, plan.normalize_pk, key, alias)
-        obj._state.fields_cache[field.cache_name] = by_key[key]
-        if by_key[key] is not None:
-            pointing[key] = obj
+            # An int equal to a pk found is that pk normalised: no need to normalise it again.
+            target = found.get(key) if type(key) is int else None
+            by_key[key] = target if target is not None else _target(found, normalize, key, alias)
+    cache_name = field.cache_name
+    for obj, key in zip(objects, raw_keys, strict=True):
+        obj._state.fields_cache[cache_name] = by_key[key]
     if not field.remote_field.multiple:  # one-to-one: the target caches who points at it
+        pointing = {key: obj for obj, key in zip(objects, raw_keys, strict=True)}
         for key, obj in pointing.items():
             target = by_key[key]
-            assert target is not None  # only keys with a target point
-            field.remote_field.set_cached_value(target, obj)
+            if target is not None:
+                field.remote_field.set_cached_value(target, obj)
     return list({id(t): t for t in by_key.values() if t is not None}.values())
 
 
