@@ -2,28 +2,30 @@
 
     python -m benchmarks.lookups_bench [--out DIR] [--rounds N]
 
-Three comparisons, each a pair of variants run in many short rounds, in a shuffled order per
-round, so that drift on a shared machine (other processes, CPU frequency) hits both alike; a
+Comparisons, each a pair of variants run in many short rounds, in a shuffled order per round,
+so that drift on a shared machine (other processes, CPU frequency) hits both alike; a
 comparison's figure is the median of the per-round ratios:
 
 * ``cached_get(slug=…)`` warm against ``cached_get(pk=…)`` warm (target: within 1.5x);
 * ``cachefresh.shortcuts.get_object_or_404(Post, slug=…)`` warm against Django's;
 * ``prefetch_cached(100 posts, "writer")`` warm against ``prefetch_related_objects`` (target:
-  0 queries and at least 5x faster). Each call gets 100 fresh posts built before its round's
+  0 queries and at least 5x faster), once with the near cache off and once with it on
+  (``NEAR_CACHE``, the tier serving and holding every writer; the report says whether every
+  row of the timed calls came from it). Each call gets 100 fresh posts built before its round's
   timed loop, so only the prefetch is timed; building them is reported on its own line.
 
 It uses the test settings (tests/settings.py) and a database of its own,
 ``test_cachefresh_<pid>``, created and dropped here; its Redis keys live under a key prefix of
-its own and are deleted at the end. Writes ``lookups.md`` and ``lookups.png`` into ``--out``.
-"""
+its own and are deleted at the end. Writes ``lookups.md`` and ``lookups.png``
+(:mod:`benchmarks.lookups_report`) and the per-round figures, ``lookups.json``, into ``--out``."""
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -145,12 +147,6 @@ def count_queries(connection: Any, call: Callable[[], Any]) -> int:
     return len(captured)
 
 
-def sig(value: float) -> str:
-    """Three significant figures, without an exponent (1,400 rather than 1.4e+03)."""
-    rounded = float(f"{value:.3g}")
-    return f"{rounded:,.0f}" if rounded >= 100 else f"{rounded:.3g}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench-results", type=Path)
@@ -162,7 +158,11 @@ def main() -> None:
         results = run(connection, args.rounds)
     finally:
         cleanup(connection, prefix)
+    from benchmarks.lookups_report import chart, report
+
     args.out.mkdir(parents=True, exist_ok=True)
+    # Every per-round figure, so the report and chart can be drawn again from them.
+    (args.out / "lookups.json").write_text(json.dumps(results, indent=1))
     (args.out / "lookups.md").write_text(report(results, args.rounds))
     chart(results, args.out / "lookups.png")
     print((args.out / "lookups.md").read_text())
@@ -170,9 +170,7 @@ def main() -> None:
 
 def run(connection: Any, rounds: int) -> dict[str, Any]:
     from django import shortcuts as django_shortcuts
-    from django.db.models import prefetch_related_objects
 
-    from cachefresh import prefetch_cached
     from cachefresh.shortcuts import get_object_or_404
     from tests.testapp.models import Post
 
@@ -196,97 +194,98 @@ def run(connection: Any, rounds: int) -> dict[str, Any]:
         CALLS,
         rounds,
     )
-    prefetch_cached(fresh_posts(rows), "writer")
-    warm_queries = count_queries(connection, lambda: prefetch_cached(fresh_posts(rows), "writer"))
-    django_queries = count_queries(
-        connection, lambda: prefetch_related_objects(fresh_posts(rows), "writer")
-    )
-    prefetch = compare_prefetch(
-        {
-            "prefetch_related_objects": lambda posts: prefetch_related_objects(posts, "writer"),
-            "prefetch_cached": lambda posts: prefetch_cached(posts, "writer"),
-        },
-        lambda: fresh_posts(rows),
-        PREFETCH_CALLS,
-        rounds,
-    )
     return {
         "lookups": lookups,
         "shortcut": shortcut,
-        "prefetch": prefetch,
-        "queries": {"prefetch_cached": warm_queries, "prefetch_related_objects": django_queries},
+        "prefetch": {
+            "near off": prefetch_comparison(connection, rows, rounds),
+            "near on": near_prefetch_comparison(connection, rows, rounds),
+        },
     }
 
 
-def ratios(found: dict[str, list[float]], top: str, bottom: str) -> list[float]:
-    return [a / b for a, b in zip(found[top], found[bottom], strict=True)]
+def prefetch_comparison(connection: Any, rows: list[tuple[Any, ...]], rounds: int) -> Any:
+    """``prefetch_cached`` against ``prefetch_related_objects``, warm, with the settings now."""
+    from django.db.models import prefetch_related_objects
+
+    from cachefresh import prefetch_cached
+
+    def ours(posts: list[Any]) -> None:
+        prefetch_cached(posts, "writer")
+
+    def django(posts: list[Any]) -> None:
+        prefetch_related_objects(posts, "writer")
+
+    ours(fresh_posts(rows))  # fills what is cold
+    return {
+        "times": compare_prefetch(
+            {"prefetch_related_objects": django, "prefetch_cached": ours},
+            lambda: fresh_posts(rows),
+            PREFETCH_CALLS,
+            rounds,
+        ),
+        "queries": {
+            "prefetch_cached": count_queries(connection, lambda: ours(fresh_posts(rows))),
+            "prefetch_related_objects": count_queries(
+                connection, lambda: django(fresh_posts(rows))
+            ),
+        },
+        "cache reads": count_cache_reads(lambda: ours(fresh_posts(rows))),
+    }
 
 
-def report(results: dict[str, Any], rounds: int) -> str:
-    lines = [
-        f"Medians over {rounds} rounds on PostgreSQL + Redis, variants shuffled per round.",
-        "",
-        "| variant | median µs per call |",
-        "| --- | ---: |",
-    ]
-    for group in ("lookups", "shortcut", "prefetch"):
-        for name, seconds in results[group].items():
-            lines.append(f"| {name} | {sig(statistics.median(seconds) * 1e6)} |")
-    slug = ratios(results["lookups"], "cached_get(slug=…)", "cached_get(pk=…)")
-    g404 = ratios(results["shortcut"], "Django get_object_or_404", "cachefresh get_object_or_404")
-    pre = ratios(results["prefetch"], "prefetch_related_objects", "prefetch_cached")
-    queries = results["queries"]
-    lines += [
-        "",
-        "| comparison | median of per-round ratios | range | target |",
-        "| --- | ---: | ---: | --- |",
-        f"| slug hit / pk hit (time) | {sig(statistics.median(slug))}x | "
-        f"{sig(min(slug))} to {sig(max(slug))}x | ≤ 1.5x |",
-        f"| Django's get_object_or_404 / cachefresh's (speed-up) | {sig(statistics.median(g404))}x"
-        f" | {sig(min(g404))} to {sig(max(g404))}x | faster |",
-        f"| prefetch_related_objects / prefetch_cached, 100 posts (speed-up) | "
-        f"{sig(statistics.median(pre))}x | {sig(min(pre))} to {sig(max(pre))}x | ≥ 5x |",
-        "",
-        f"Queries for one warm call on 100 posts: prefetch_cached {queries['prefetch_cached']}, "
-        f"prefetch_related_objects {queries['prefetch_related_objects']} (target: 0).",
-        "",
-    ]
-    return "\n".join(lines)
+def near_prefetch_comparison(connection: Any, rows: list[tuple[Any, ...]], rounds: int) -> Any:
+    """:func:`prefetch_comparison` with ``NEAR_CACHE`` on, and proof that the tier served."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    from cachefresh import near, prefetch_cached, stats
+
+    with override_settings(CACHEFRESH=dict(settings.CACHEFRESH, NEAR_CACHE=True)):
+        cache = near.current()
+        if cache is None or not cache.wait_serving(10):
+            raise RuntimeError("the near cache did not come up: nothing to measure")
+        for _ in range(2):  # a Redis hit fills the tier, the next call is a near hit
+            prefetch_cached(fresh_posts(rows), "writer")
+        before = stats.snapshot().get("testapp.Writer", {})
+        found = prefetch_comparison(connection, rows, rounds)
+        after = stats.snapshot().get("testapp.Writer", {})
+        found["near"] = {
+            event: after.get(event, 0) - before.get(event, 0)
+            for event in ("hit", "near_hit", "near_miss")
+        }
+        found["near"]["held"] = len(cache.tier)
+    return found
 
 
-def chart(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
+def count_cache_reads(call: Callable[[], Any]) -> int:
+    """How many times ``call`` read the shared cache (round trips to Redis)."""
+    from cachefresh.store import get_store
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    store = get_store()
+    reads = 0
+    real = store.get_many
 
-    panels = [
-        ("Warm single-row lookups", {**results["lookups"], **results["shortcut"]}),
-        ("Warm prefetch of 100 posts' writers", results["prefetch"]),
-    ]
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    for ax, (title, found) in zip(axes, panels, strict=True):
-        names = list(found)
-        medians = [statistics.median(found[n]) * 1e6 for n in names]
-        lows = [m - min(found[n]) * 1e6 for m, n in zip(medians, names, strict=True)]
-        highs = [max(found[n]) * 1e6 - m for m, n in zip(medians, names, strict=True)]
-        bars = ax.barh(names, medians, xerr=[lows, highs], color="#4c72b0", capsize=3)
-        ax.bar_label(bars, labels=[sig(m) for m in medians], padding=4)
-        ax.set_title(title)
-        ax.set_xlabel("µs per call (median, whiskers: min to max over rounds)")
-        ax.invert_yaxis()
-        ax.set_xlim(0, max(m + h for m, h in zip(medians, highs, strict=True)) * 1.25)
-    figure.suptitle("cachefresh lookups on PostgreSQL + Redis (lower is faster)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return real(*args, **kwargs)
+
+    store.get_many = counted  # type: ignore[method-assign]
+    try:
+        call()
+    finally:
+        del store.get_many
+    return reads
 
 
 def cleanup(connection: Any, prefix: str) -> None:
     from django.core.cache import caches
 
+    from cachefresh import stats
     from cachefresh.store.redis import raw_client
 
+    stats.flush()  # now, not at exit: its counters are among the keys deleted here
     client = raw_client(caches["redis"])
     doomed = list(client.scan_iter(match=f"*:{prefix}:*", count=1000))
     if doomed:
