@@ -122,12 +122,15 @@ class Lookup:
 
     def all_values(self) -> list[list[Any] | None]:
         """:meth:`values` of every position, in order, with what all rows share checked once."""
-        held = self.held
+        held, found = self.held, self.found
+        if held is None and found is not None:  # no near cache: every row is in ``found``
+            return _valid_rows(self.plan, found[0:-1:2], found[1:-1:2], found[-1], self.pks)
         values: list[list[Any] | None] = [None] * len(self.pks) if held is None else list(held)
-        found = self.found
         if found is None:
             return values
         missing = [position for position, row in enumerate(values) if row is None]
+        if not missing:  # the near cache held every row
+            return values
         rows = _valid_rows(
             self.plan,
             [found[2 * p] for p in missing],

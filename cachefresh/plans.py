@@ -58,6 +58,10 @@ class ModelPlan:
         bounds = self._int_bounds.get(alias, _UNKNOWN)
         if bounds is _UNKNOWN:
             bounds = self._int_bounds[alias] = integer_bounds(self.pk_field, alias)
+        if type(value) is int and bounds is not None:  # the hot path, without a call
+            low, high = bounds
+            if (low is None or value >= low) and (high is None or value <= high):
+                return value
         return normalize_pk(self.pk_field, value, bounds)
 
 
