@@ -219,7 +219,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
         plt.Rectangle((0, 0), 1, 1, color="#0072B2", label="target met"),
     ]
     if missed_any:
-        handles.append(missed_patch("target missed"))
+        handles.append(missed_patch("target missed (judged unrounded)"))
     queries = ", ".join(
         f"{near}: {results['prefetch'][near]['queries']['prefetch_cached']}" for near in NEAR
     )
