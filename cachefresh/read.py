@@ -98,6 +98,31 @@ def get_one(queryset: QuerySet[M], raw_pk: Any) -> M:
     return _fill_one(queryset, primary, store, lookup)
 
 
+def get_one_cached(queryset: QuerySet[M], raw_pk: Any) -> M | None:
+    """The row if a valid entry holds it now (near tier or cache), else ``None``: never a
+    query and never a fill, for reads that only guess the pk (:mod:`cachefresh.unique`)."""
+    model = queryset.model
+    plan = registry.plan(model)
+    alias = queryset.db
+    primary = get_settings().replicas.get(alias, alias)
+    try:
+        pk = plan.normalize_pk(raw_pk, alias)
+    except Exception:
+        return None
+    if not may_serve_hits(primary, plan.table):
+        return None
+    values = entries.held_row(plan, primary, pk)
+    if values is None:
+        lookup = Lookup(plan, primary, [pk])
+        values = lookup.values(0) if lookup.read(get_store()) else None
+        if values is None:
+            return None
+        stats.count(plan.label, "hit")
+    if cache_hit.receivers:
+        cache_hit.send(model, using=alias, pk=pk)
+    return model.from_db(alias, plan.attnames, values)
+
+
 def get_one_held(
     model: type[M], plan: ModelPlan, alias: str, raw_pk: Any, *, in_event_loop: bool
 ) -> M | None:
