@@ -1,9 +1,10 @@
 """``python -m benchmarks.near_bench [--charts DIR] [--rounds N]``: the near cache's figures.
 
-Self-contained (the rest of ``benchmarks/`` is being restructured): it creates a PostgreSQL
-database of its own on ``CACHEFRESH_PG_HOST``/``PORT`` (dropped at the end), uses the test
-app's ``Article`` model and a fresh key prefix on the Redis at ``CACHEFRESH_REDIS_URL``
-(its keys are deleted at the end). It measures:
+A companion of the main suite: it creates a PostgreSQL database of its own on
+``CACHEFRESH_PG_HOST``/``PORT`` (dropped at the end), uses the test app's ``Article`` model and
+a fresh key prefix on the Redis at ``CACHEFRESH_REDIS_URL`` (its keys are deleted at the end);
+every process's settings are in :mod:`benchmarks.env.nearenv`, the charts in
+:mod:`benchmarks.harness.charts.near`. It measures:
 
 * the latency of a hit: the in-process floor (a dict lookup plus ``Model.from_db``), a near
   hit, and a Redis-tier hit (the near cache switched off for that call), interleaved in many
@@ -23,56 +24,12 @@ import statistics
 import sys
 import time
 import tracemalloc
-import uuid
+from pathlib import Path
 from typing import Any
 
+from benchmarks.env.nearenv import DB_NAME, PREFIX, pg, setup_django
+
 ROWS = 200
-DB_NAME = f"cachefresh_near_bench_{os.getpid()}"
-PREFIX = f"nb{uuid.uuid4().hex[:10]}"
-
-
-def _pg() -> dict[str, Any]:
-    return {
-        "host": os.environ.get("CACHEFRESH_PG_HOST", "127.0.0.1"),
-        "port": int(os.environ.get("CACHEFRESH_PG_PORT", "5432")),
-        "user": os.environ.get("CACHEFRESH_PG_USER", "postgres"),
-    }
-
-
-def setup_django(near: bool) -> None:
-    import django
-    from django.conf import settings
-
-    pg = _pg()
-    settings.configure(
-        SECRET_KEY="near-bench",
-        USE_TZ=True,
-        DEFAULT_AUTO_FIELD="django.db.models.AutoField",
-        INSTALLED_APPS=["django.contrib.contenttypes", "cachefresh", "tests.testapp"],
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.postgresql",
-                "HOST": pg["host"],
-                "PORT": pg["port"],
-                "USER": pg["user"],
-                "NAME": os.environ.get("NB_DB", DB_NAME),
-            }
-        },
-        CACHES={
-            "default": {
-                "BACKEND": "django_redis.cache.RedisCache",
-                "LOCATION": os.environ.get("CACHEFRESH_REDIS_URL", "redis://127.0.0.1:6379/0"),
-                "OPTIONS": {"SOCKET_TIMEOUT": 1, "SOCKET_CONNECT_TIMEOUT": 1},
-            }
-        },
-        CACHEFRESH={
-            "KEY_PREFIX": os.environ.get("NB_PREFIX", PREFIX),
-            "MODELS": ["testapp.Article"],
-            "NEAR_CACHE": near,
-        },
-        SILENCED_SYSTEM_CHECKS=["cachefresh.W002"],
-    )
-    django.setup()
 
 
 def _ready_near() -> None:
@@ -250,54 +207,6 @@ def _sig(value: float) -> str:
     return f"{value:.3g}"
 
 
-def charts(folder: str, lat: dict[str, list[float]], tput: dict[tuple[int, bool], float],
-           seen: list[float]) -> None:  # fmt: skip
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    os.makedirs(folder, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    names = ["floor", "near", "redis"]
-    labels = ["in-process floor", "near hit", "Redis-tier hit"]
-    for name, label, color in zip(names, labels, ("grey", "C2", "C0"), strict=True):
-        ax.bar(label, statistics.median(lat[name]) * 1e6, color=color, label=label)
-    ax.legend()
-    ax.set_yscale("log")
-    ax.set_ylabel("median time per hit (µs, log scale)")
-    ax.set_title("cachefresh cached_get hit latency")
-    fig.tight_layout()
-    fig.savefig(os.path.join(folder, "near-latency.png"), dpi=120)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    counts = sorted({p for p, _ in tput})
-    width = 0.38
-    for offset, on in ((-width / 2, False), (width / 2, True)):
-        heights = [tput[p, on] / 1e3 for p in counts]
-        label = f"near cache {'on' if on else 'off'}"
-        ax.bar([c + offset for c in range(len(counts))], heights, width, label=label)
-    ax.set_xticks(range(len(counts)), [str(c) for c in counts])
-    ax.set_xlabel("processes")
-    ax.set_ylabel("cached_get hits per second (thousands)")
-    ax.set_title("Hit throughput, near cache on against off")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(folder, "near-throughput.png"), dpi=120)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.hist([s * 1e3 for s in seen], bins=30, color="C1", label=f"{len(seen)} writes")
-    ax.set_xlabel("delay from commit to seen by another process (ms)")
-    ax.set_ylabel("writes")
-    ax.set_title("Cross-process invalidation delay (loopback)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(folder, "near-delay.png"), dpi=120)
-    plt.close(fig)
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.near_bench")
     parser.add_argument("--charts", default="bench-results/near", help="folder for PNG charts")
@@ -305,7 +214,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     import psycopg
 
-    with psycopg.connect(dbname="postgres", autocommit=True, **_pg()) as admin:
+    with psycopg.connect(dbname="postgres", autocommit=True, **pg()) as admin:
         admin.execute(f'CREATE DATABASE "{DB_NAME}"')
     os.environ["NB_DB"], os.environ["NB_PREFIX"] = DB_NAME, PREFIX  # for the workers
     try:
@@ -314,7 +223,7 @@ def main(argv: list[str]) -> int:
         from django.db import connections
 
         connections.close_all()
-        with psycopg.connect(dbname="postgres", autocommit=True, **_pg()) as admin:
+        with psycopg.connect(dbname="postgres", autocommit=True, **pg()) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
 
@@ -360,7 +269,9 @@ def _run(args: argparse.Namespace) -> int:
     print(f"| median | p99 | max |\n| --- | --- | --- |\n| {_sig(statistics.median(seen) * 1e3)} "
           f"| {_sig(p99 * 1e3)} | {_sig(seen[-1] * 1e3)} |")  # fmt: skip
     print(f"\n## Memory per row held near\n\n{_sig(mem)} bytes (Article, 6 columns, 200-char body)")
-    charts(args.charts, lat, tput, seen)
+    from benchmarks.harness.charts import near as near_charts
+
+    near_charts.draw(Path(args.charts), lat, tput, seen)
     print(f"\nCharts in {args.charts}/")
     return 0
 

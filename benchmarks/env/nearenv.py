@@ -1,0 +1,63 @@
+"""The Django of each process of the near-cache bench (:mod:`benchmarks.near_bench`).
+
+The main process, its throughput and delay workers, and its peer processes all configure the
+same scratch PostgreSQL database and the test app's ``Article`` table, and the Redis at
+``CACHEFRESH_REDIS_URL`` under the run's key prefix. The main process picks the database name
+and the prefix and hands them to its spawned children in ``NB_DB`` and ``NB_PREFIX``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from benchmarks.env.djangoenv import redis_cache
+
+#: This process's picks; a spawned child reads its parent's from the environment instead.
+DB_NAME = f"cachefresh_near_bench_{os.getpid()}"
+PREFIX = f"nb{uuid.uuid4().hex[:10]}"
+
+
+def pg() -> dict[str, Any]:
+    return {
+        "host": os.environ.get("CACHEFRESH_PG_HOST", "127.0.0.1"),
+        "port": int(os.environ.get("CACHEFRESH_PG_PORT", "5432")),
+        "user": os.environ.get("CACHEFRESH_PG_USER", "postgres"),
+    }
+
+
+def redis_url() -> str:
+    return os.environ.get("CACHEFRESH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def prefix() -> str:
+    """The run's key prefix: every key any library of the run writes contains it."""
+    return os.environ.get("NB_PREFIX", PREFIX)
+
+
+def setup_django(near: bool) -> None:
+    import django
+    from django.conf import settings
+
+    db = pg()
+    conf: dict[str, Any] = {
+        "SECRET_KEY": "near-bench",
+        "USE_TZ": True,
+        "DEFAULT_AUTO_FIELD": "django.db.models.AutoField",
+        "INSTALLED_APPS": ["django.contrib.contenttypes", "cachefresh", "tests.testapp"],
+        "DATABASES": {
+            "default": {
+                "ENGINE": "django.db.backends.postgresql",
+                "HOST": db["host"],
+                "PORT": db["port"],
+                "USER": db["user"],
+                "NAME": os.environ.get("NB_DB", DB_NAME),
+            }
+        },
+        "CACHES": {"default": redis_cache(redis_url(), "")},
+        "SILENCED_SYSTEM_CHECKS": ["cachefresh.W002"],
+        "CACHEFRESH": {"KEY_PREFIX": prefix(), "MODELS": ["testapp.Article"], "NEAR_CACHE": near},
+    }
+    settings.configure(**conf)
+    django.setup()
