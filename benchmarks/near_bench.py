@@ -17,6 +17,7 @@ every process's settings are in :mod:`benchmarks.env.nearenv`, the charts in
 from __future__ import annotations
 
 import argparse
+import atexit
 import multiprocessing
 import os
 import random
@@ -27,7 +28,8 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from benchmarks.env.nearenv import DB_NAME, PREFIX, pg, setup_django
+from benchmarks.env.backends import delete_prefixed
+from benchmarks.env.nearenv import DB_NAME, PREFIX, pg, redis_url, setup_django
 
 ROWS = 200
 
@@ -217,6 +219,10 @@ def main(argv: list[str]) -> int:
     with psycopg.connect(dbname="postgres", autocommit=True, **pg()) as admin:
         admin.execute(f'CREATE DATABASE "{DB_NAME}"')
     os.environ["NB_DB"], os.environ["NB_PREFIX"] = DB_NAME, PREFIX  # for the workers
+    # Registered before cachefresh is imported, so it runs after cachefresh's own exit hooks
+    # (last in, first out): the statistics they flush at exit are under the prefix too.
+    atexit.register(delete_prefixed, redis_url(), f"*{PREFIX}*")
+    print(f"Database {DB_NAME}, Redis keys under {PREFIX}: both removed at the end.\n")
     try:
         return _run(args)
     finally:
@@ -229,7 +235,6 @@ def main(argv: list[str]) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     setup_django(True)
-    from django.core.cache import cache
     from django.db import connection
 
     from tests.testapp.models import Article, Author
@@ -240,13 +245,10 @@ def _run(args: argparse.Namespace) -> int:
     Article.objects.bulk_create(
         Article(title=f"row {i}", body="x" * 200, views=i) for i in range(ROWS)
     )
-    try:
-        lat = latency(args.rounds, 200)
-        mem = memory_per_row()
-        tput = {(p, on): throughput(p, on, 2.0) for p in (1, 2, 4) for on in (False, True)}
-        seen = delays(60)
-    finally:
-        cache.delete_pattern(f"*{PREFIX}*")
+    lat = latency(args.rounds, 200)
+    mem = memory_per_row()
+    tput = {(p, on): throughput(p, on, 2.0) for p in (1, 2, 4) for on in (False, True)}
+    seen = delays(60)
     ratio = {
         name: statistics.median(v / f for v, f in zip(lat[name], lat["floor"], strict=True))
         for name in ("near", "redis")
