@@ -3,7 +3,8 @@
 A companion of the main suite: it creates a PostgreSQL database of its own on
 ``CACHEFRESH_PG_HOST``/``PORT`` (dropped at the end), uses the test app's ``Article`` model and
 a fresh key prefix on the Redis at ``CACHEFRESH_REDIS_URL`` (its keys are deleted at the end);
-every process's settings are in :mod:`benchmarks.env.nearenv`, the charts in
+every process's settings are in :mod:`benchmarks.env.nearenv`, the measurements across
+processes in :mod:`benchmarks.workers.near_procs`, the charts in
 :mod:`benchmarks.harness.charts.near`. It measures:
 
 * the latency of a hit: the in-process floor (a dict lookup plus ``Model.from_db``), a near
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import multiprocessing
 import os
 import random
 import statistics
@@ -29,26 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.env.backends import delete_prefixed
-from benchmarks.env.nearenv import DB_NAME, PREFIX, pg, redis_url, setup_django
+from benchmarks.env.nearenv import DB_NAME, PREFIX, pg, ready_near, redis_url, setup_django, warm
+from benchmarks.workers.near_procs import delays, throughput
 
 ROWS = 200
-
-
-def _ready_near() -> None:
-    from cachefresh import near
-
-    cache = near.current()
-    if cache is not None and not cache.wait_serving(10):
-        raise RuntimeError("near cache tracking did not come up")
-
-
-def _warm(pks: list[int]) -> None:
-    from cachefresh import cached_get
-    from tests.testapp.models import Article
-
-    for _ in range(3):
-        for pk in pks:
-            cached_get(Article, pk)
 
 
 # --- latency ----------------------------------------------------------------------------------
@@ -61,8 +45,8 @@ def latency(rounds: int, calls: int) -> dict[str, list[float]]:
     from tests.testapp.models import Article
 
     pks = list(Article.objects.values_list("pk", flat=True))
-    _ready_near()
-    _warm(pks)
+    ready_near()
+    warm(pks)
     plan = registry.plan(Article)
     rows = {a.pk: [getattr(a, n) for n in plan.attnames] for a in Article.objects.all()}
     cache = near.current()
@@ -93,90 +77,6 @@ def latency(rounds: int, calls: int) -> dict[str, list[float]]:
             results[name].append((time.perf_counter() - started) / calls)
             near._near = cache
     return results
-
-
-# --- throughput -------------------------------------------------------------------------------
-
-
-def _throughput_worker(near_on: bool, seconds: float, start: Any, out: Any) -> None:
-    setup_django(near_on)
-    from cachefresh import cached_get
-    from tests.testapp.models import Article
-
-    pks = list(Article.objects.values_list("pk", flat=True))
-    _ready_near()
-    _warm(pks)
-    start.wait()
-    rng = random.Random(os.getpid())
-    count = 0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        for pk in rng.sample(pks, 50):
-            cached_get(Article, pk)
-        count += 50
-    out.put(count / seconds)
-
-
-def throughput(processes: int, near_on: bool, seconds: float) -> float:
-    ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Event(), ctx.Queue()
-    workers = [
-        ctx.Process(target=_throughput_worker, args=(near_on, seconds, start, out))
-        for _ in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
-    time.sleep(3.0)  # Django set up and caches warm in every worker
-    start.set()
-    total = sum(out.get(timeout=60) for _ in workers)
-    for worker in workers:
-        worker.join(10)
-    return float(total)
-
-
-# --- cross-process delay ----------------------------------------------------------------------
-
-
-def _delay_reader(conn: Any) -> None:
-    setup_django(True)
-    from cachefresh import cached_get
-    from tests.testapp.models import Article
-
-    pk = conn.recv()
-    _ready_near()
-    while True:
-        expected = conn.recv()
-        if expected is None:
-            return
-        cached_get(Article, pk)
-        cached_get(Article, pk)
-        conn.send("ready")
-        deadline = time.monotonic() + 5
-        while cached_get(Article, pk).views != expected and time.monotonic() < deadline:
-            pass
-        conn.send(time.monotonic())
-
-
-def delays(rounds: int) -> list[float]:
-    from tests.testapp.models import Article
-
-    pk = Article.objects.order_by("pk").values_list("pk", flat=True)[0]
-    ctx = multiprocessing.get_context("spawn")
-    ours, theirs = ctx.Pipe()
-    child = ctx.Process(target=_delay_reader, args=(theirs,))
-    child.start()
-    seen = []
-    ours.send(pk)
-    for views in range(1, rounds + 1):
-        ours.send(views)
-        ours.recv()
-        time.sleep(0.005)
-        Article.objects.filter(pk=pk).update(views=views)
-        committed = time.monotonic()
-        seen.append(ours.recv() - committed)
-    ours.send(None)
-    child.join(10)
-    return seen
 
 
 # --- memory -----------------------------------------------------------------------------------

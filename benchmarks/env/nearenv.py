@@ -61,3 +61,22 @@ def setup_django(near: bool) -> None:
     }
     settings.configure(**conf)
     django.setup()
+
+
+def ready_near() -> None:
+    """Wait until this process's near cache (when it is on) serves hits; fail after 10 s."""
+    from cachefresh import near
+
+    cache = near.current()
+    if cache is not None and not cache.wait_serving(10):
+        raise RuntimeError("near cache tracking did not come up")
+
+
+def warm(pks: list[int]) -> None:
+    """Every row of ``pks`` read through ``cached_get`` until it is held in every tier."""
+    from cachefresh import cached_get
+    from tests.testapp.models import Article
+
+    for _ in range(3):
+        for pk in pks:
+            cached_get(Article, pk)
