@@ -2,14 +2,18 @@
 
 A companion of the main suite: it creates a PostgreSQL database of its own on
 ``CACHEFRESH_PG_HOST``/``PORT`` (dropped at the end), uses the test app's ``Article`` model and
-a fresh key prefix on the Redis at ``CACHEFRESH_REDIS_URL`` (its keys are deleted at the end);
-every process's settings are in :mod:`benchmarks.env.nearenv`, the measurements across
-processes in :mod:`benchmarks.workers.near_procs`, the charts in
-:mod:`benchmarks.harness.charts.near`. It measures:
+a fresh key prefix on the Redis at ``CACHEFRESH_REDIS_URL`` (every key with it is deleted at
+the end); every process's settings are in :mod:`benchmarks.env.nearenv`, the peers' processes
+in :mod:`benchmarks.workers.near_peer`, the measurements across processes in
+:mod:`benchmarks.workers.near_procs`, the charts in :mod:`benchmarks.harness.charts.near`.
+It measures:
 
 * the latency of a hit: the in-process floor (a dict lookup plus ``Model.from_db``), a near
-  hit, and a Redis-tier hit (the near cache switched off for that call), interleaved in many
-  short rounds in shuffled order; ratios are medians of per-round ratios;
+  hit, a Redis-tier hit (the near cache switched off for that call), and the hits of
+  django-cacheops and django-cachalot (each in a process of its own, on the same table and
+  Redis), all in every one of many short rounds, in shuffled order, on the round's one sample
+  of pks; ratios are medians of per-round ratios, checked against issue 11's targets (a near
+  hit within 3x the floor and at least 20x faster than each peer's hit);
 * ``cached_get`` hit throughput with 1, 2 and 4 processes, near cache on and off;
 * the delay until a write in one process is seen by another (median and p99);
 * the memory per row held in the near tier.
@@ -25,21 +29,48 @@ import statistics
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchmarks.env.backends import delete_prefixed
 from benchmarks.env.nearenv import DB_NAME, PREFIX, pg, ready_near, redis_url, setup_django, warm
+from benchmarks.workers.near_peer import PACKAGES, PEERS, Peer
 from benchmarks.workers.near_procs import delays, throughput
 
 ROWS = 200
+LABELS = {
+    "floor": "in-process floor",
+    "near": "near hit",
+    "redis": "Redis-tier hit",
+    "cacheops": "django-cacheops hit",
+    "cachalot": "django-cachalot hit",
+}
+#: Issue 11's latency targets: (numerator, denominator, bound, whether the bound is at most).
+TARGETS = (
+    ("near", "floor", 3.0, True),
+    ("cacheops", "near", 20.0, False),
+    ("cachalot", "near", 20.0, False),
+)
 
 
 # --- latency ----------------------------------------------------------------------------------
 
 
-def latency(rounds: int, calls: int) -> dict[str, list[float]]:
-    """Seconds per call, per round, of each variant."""
+def _timed(call: Callable[[int], Any]) -> Callable[[list[int]], float]:
+    def run(sample: list[int]) -> float:
+        started = time.perf_counter()
+        for pk in sample:
+            call(pk)
+        return (time.perf_counter() - started) / len(sample)
+
+    return run
+
+
+def latency(rounds: int, calls: int, peers: list[Peer]) -> dict[str, list[float]]:
+    """Seconds per call, per round, of each variant: every variant runs in every round, in
+    an order shuffled each round, on the round's one sample of pks; a peer times its loop in
+    its own process."""
     from cachefresh import cached_get, near
     from cachefresh.registry import registry
     from tests.testapp.models import Article
@@ -47,36 +78,53 @@ def latency(rounds: int, calls: int) -> dict[str, list[float]]:
     pks = list(Article.objects.values_list("pk", flat=True))
     ready_near()
     warm(pks)
+    for peer in peers:
+        peer.ready()
     plan = registry.plan(Article)
     rows = {a.pk: [getattr(a, n) for n in plan.attnames] for a in Article.objects.all()}
     cache = near.current()
     rng = random.Random(1)
+    near_hit = _timed(lambda pk: cached_get(Article, pk))
 
-    def floor(pk: int) -> Any:
-        return Article.from_db("default", plan.attnames, rows[pk])
+    def redis_hit(sample: list[int]) -> float:
+        near._near = None  # the Redis tier alone, for this round's calls
+        try:
+            return near_hit(sample)
+        finally:
+            near._near = cache
 
-    def near_hit(pk: int) -> Any:
-        return cached_get(Article, pk)
-
-    def redis_hit(pk: int) -> Any:
-        return cached_get(Article, pk)
-
-    results: dict[str, list[float]] = {"floor": [], "near": [], "redis": []}
-    variants = {"floor": floor, "near": near_hit, "redis": redis_hit}
+    variants = {
+        "floor": _timed(lambda pk: Article.from_db("default", plan.attnames, rows[pk])),
+        "near": near_hit,
+        "redis": redis_hit,
+        **{peer.name: peer.time for peer in peers},
+    }
+    results: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(rounds):
         order = list(variants)
         rng.shuffle(order)
         sample = [rng.choice(pks) for _ in range(calls)]
         for name in order:
-            call = variants[name]
-            if name == "redis":
-                near._near = None  # the Redis tier alone, for this round's calls
-            started = time.perf_counter()
-            for pk in sample:
-                call(pk)
-            results[name].append((time.perf_counter() - started) / calls)
-            near._near = cache
+            results[name].append(variants[name](sample))
     return results
+
+
+def paired(lat: dict[str, list[float]], numerator: str, denominator: str) -> float:
+    """``numerator / denominator``, the median of per-round ratios (both ran in every round)."""
+    pairs = zip(lat[numerator], lat[denominator], strict=True)
+    return statistics.median(a / b for a, b in pairs)
+
+
+def verdicts(lat: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """Issue 11's latency targets, each with its measured ratio and whether it was met."""
+    out = []
+    for numerator, denominator, bound, at_most in TARGETS:
+        value = paired(lat, numerator, denominator)
+        met = value <= bound if at_most else value >= bound
+        shown = f"{'≤' if at_most else '≥'} {bound:g}x"
+        out.append({"numerator": numerator, "denominator": denominator, "ratio": value,
+                    "bound": shown, "met": met})  # fmt: skip
+    return out
 
 
 # --- memory -----------------------------------------------------------------------------------
@@ -145,21 +193,34 @@ def _run(args: argparse.Namespace) -> int:
     Article.objects.bulk_create(
         Article(title=f"row {i}", body="x" * 200, views=i) for i in range(ROWS)
     )
-    lat = latency(args.rounds, 200)
+    peers = [Peer(name) for name in PEERS]  # they start while this process warms up
+    try:
+        lat = latency(args.rounds, 200, peers)
+    finally:
+        for peer in peers:
+            peer.close()
     mem = memory_per_row()
     tput = {(p, on): throughput(p, on, 2.0) for p in (1, 2, 4) for on in (False, True)}
     seen = delays(60)
-    ratio = {
-        name: statistics.median(v / f for v, f in zip(lat[name], lat["floor"], strict=True))
-        for name in ("near", "redis")
-    }
-    speedup = statistics.median(r / n for r, n in zip(lat["redis"], lat["near"], strict=True))
-    print("## Hit latency (µs per call, median of rounds)\n")
+    targets = verdicts(lat)
+    versions = ", ".join(f"{PACKAGES[peer.name]} {peer.version}" for peer in peers)
+    print(f"## Hit latency (µs per call, median of {args.rounds} rounds)\n")
+    print(f"Each round runs all five variants one after another, in shuffled order, on one sample "
+          f"of 200 pks; each peer in a process of its own ({versions}), its hits checked to run "
+          f"no queries.\n")  # fmt: skip
     print("| variant | median µs | x floor (median of per-round ratios) |\n| --- | --- | --- |")
-    print(f"| in-process floor | {_sig(statistics.median(lat['floor']) * 1e6)} | 1 |")
-    for name, label in (("near", "near hit"), ("redis", "Redis-tier hit")):
-        print(f"| {label} | {_sig(statistics.median(lat[name]) * 1e6)} | {_sig(ratio[name])} |")
-    print(f"\nRedis-tier hit / near hit: {_sig(speedup)}x ({args.rounds} rounds)\n")
+    for name, label in LABELS.items():
+        x_floor = paired(lat, name, "floor")
+        print(f"| {label} | {_sig(statistics.median(lat[name]) * 1e6)} | {_sig(x_floor)} |")
+    speedup = paired(lat, "redis", "near")
+    print(f"\nRedis-tier hit / near hit: {_sig(speedup)}x\n")
+    print("## Targets (issue 11; medians of per-round ratios)\n")
+    print("| ratio | measured | target | verdict |\n| --- | --- | --- | --- |")
+    for t in targets:
+        ratio = f"{LABELS[t['numerator']]} / {LABELS[t['denominator']]}"
+        verdict = "met" if t["met"] else "**missed**"
+        print(f"| {ratio} | {_sig(t['ratio'])}x | {t['bound']} | {verdict} |")
+    print()
     print("## Hit throughput (hits/s, all processes)\n")
     print("| processes | near off | near on | on/off |\n| --- | --- | --- | --- |")
     for p in (1, 2, 4):
@@ -173,7 +234,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"\n## Memory per row held near\n\n{_sig(mem)} bytes (Article, 6 columns, 200-char body)")
     from benchmarks.harness.charts import near as near_charts
 
-    near_charts.draw(Path(args.charts), lat, tput, seen)
+    near_charts.draw(Path(args.charts), lat, LABELS, targets, tput, seen)
     print(f"\nCharts in {args.charts}/")
     return 0
 

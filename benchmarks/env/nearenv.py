@@ -36,7 +36,8 @@ def prefix() -> str:
     return os.environ.get("NB_PREFIX", PREFIX)
 
 
-def setup_django(near: bool) -> None:
+def setup_django(near: bool, peer: str | None = None) -> None:
+    """cachefresh on ``Article`` (``peer`` None), or instead of it the peer library alone."""
     import django
     from django.conf import settings
 
@@ -45,7 +46,7 @@ def setup_django(near: bool) -> None:
         "SECRET_KEY": "near-bench",
         "USE_TZ": True,
         "DEFAULT_AUTO_FIELD": "django.db.models.AutoField",
-        "INSTALLED_APPS": ["django.contrib.contenttypes", "cachefresh", "tests.testapp"],
+        "INSTALLED_APPS": ["django.contrib.contenttypes", peer or "cachefresh", "tests.testapp"],
         "DATABASES": {
             "default": {
                 "ENGINE": "django.db.backends.postgresql",
@@ -57,14 +58,33 @@ def setup_django(near: bool) -> None:
         },
         "CACHES": {"default": redis_cache(redis_url(), "")},
         "SILENCED_SYSTEM_CHECKS": ["cachefresh.W002"],
-        "CACHEFRESH": {"KEY_PREFIX": prefix(), "MODELS": ["testapp.Article"], "NEAR_CACHE": near},
     }
+    if peer is None:
+        conf["CACHEFRESH"] = {
+            "KEY_PREFIX": prefix(),
+            "MODELS": ["testapp.Article"],
+            "NEAR_CACHE": near,
+        }
+    elif peer == "cacheops":
+        # Every key cacheops writes (results, conj and schemes sets) starts with its prefix.
+        run = f"{prefix()}-cacheops:"
+        conf["CACHEOPS_REDIS"] = redis_url()
+        conf["CACHEOPS_PREFIX"] = lambda query: run
+        conf["CACHEOPS"] = {"testapp.article": {"ops": "get", "timeout": 3600}}
+    elif peer == "cachalot":
+        # cachalot writes through a Django cache: its KEY_PREFIX is in every key.
+        conf["CACHES"]["cachalot"] = redis_cache(redis_url(), f"{prefix()}-cachalot")
+        conf["CACHALOT_CACHE"] = "cachalot"
+        conf["CACHALOT_ONLY_CACHABLE_APPS"] = ["testapp"]
+        conf["CACHALOT_TIMEOUT"] = 3600
+    else:
+        raise ValueError(f"unknown peer {peer!r}")
     settings.configure(**conf)
     django.setup()
 
 
 def ready_near() -> None:
-    """Wait until this process's near cache (when it is on) serves hits; fail after 10 s."""
+    """Wait until this process's near cache (when on) serves: its tracking is subscribed."""
     from cachefresh import near
 
     cache = near.current()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
+from typing import Any
 
 from benchmarks.harness.charts.style import plt, save
 
@@ -61,6 +62,8 @@ def delay(path: Path, seen: list[float]) -> bool:
 def draw(
     folder: Path,
     lat: dict[str, list[float]],
+    labels: dict[str, str],
+    targets: list[dict[str, Any]],
     tput: dict[tuple[int, bool], float],
     seen: list[float],
 ) -> None:
