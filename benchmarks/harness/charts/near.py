@@ -3,30 +3,70 @@
 Not from the main suite's JSON document: the near bench is a companion script of its own, but
 its charts share the suite's look (:mod:`benchmarks.harness.charts.style`).
 
-* ``near-latency.png``: median time per hit of each variant (log scale);
+* ``near-latency.png``: time per hit of each variant, the peers' included (log scale), each
+  target's ratio over its numerator's bar, a missed one's bar hatched and outlined in red;
 * ``near-throughput.png``: hits per second by process count, near cache on against off;
 * ``near-delay.png``: the delays from a commit to another process seeing it.
 """
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness.charts.style import plt, save
+from matplotlib.patches import Patch
+
+from benchmarks.harness.charts.style import MISSED, missed_patch, plain_numbers, plt, save
+from benchmarks.harness.timing import quartiles
+from benchmarks.harness.units import ratio, sig3
+
+#: Colour-blind-safe (Okabe and Ito), as the suite's other charts.
+VARIANTS = {
+    "floor": "#999999",
+    "near": "#009E73",
+    "redis": "#0072B2",
+    "cacheops": "#E69F00",
+    "cachalot": "#CC79A7",
+}
+#: How a ratio's denominator is named over the bars: "6.1x floor", "4.2x near".
+SHORT = {"floor": "the floor", "near": "a near hit"}
 
 
-def latency(path: Path, lat: dict[str, list[float]]) -> bool:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    names = ["floor", "near", "redis"]
-    labels = ["in-process floor", "near hit", "Redis-tier hit"]
-    for name, label, color in zip(names, labels, ("grey", "C2", "C0"), strict=True):
-        ax.bar(label, statistics.median(lat[name]) * 1e6, color=color, label=label)
-    ax.legend()
+def latency(
+    path: Path,
+    lat: dict[str, list[float]],
+    labels: dict[str, str],
+    targets: list[dict[str, Any]],
+) -> bool:
+    """Bars of median µs per hit with their IQR; each target's ratio over its numerator's bar."""
+    names = [name for name in labels if name in lat]
+    judged = {t["numerator"]: t for t in targets}
+    fig, ax = plt.subplots(figsize=(9, 5.2))
+    top = 0.0
+    for x, name in enumerate(names):
+        q1, median, q3 = (q * 1e6 for q in quartiles(lat[name]))
+        target = judged.get(name)
+        missed = target is not None and not target["met"]
+        ax.bar(x, median, 0.62, yerr=[[median - q1], [q3 - median]], color=VARIANTS[name],
+               **(MISSED if missed else {}))  # fmt: skip
+        text = f"{sig3(median)} µs"
+        if target is not None:
+            short = SHORT[target["denominator"]]
+            verdict = "missed" if missed else "met"
+            text += f"\n{ratio(target['ratio'])} {short}\n(target {target['bound']}: {verdict})"
+        ax.text(x, q3 * 1.12, text, ha="center", va="bottom",
+                fontweight="bold" if missed else "normal")  # fmt: skip
+        top = max(top, q3)
+    ax.set_xticks(range(len(names)), [labels[name] for name in names])
     ax.set_yscale("log")
-    ax.set_ylabel("median time per hit (µs, log scale)")
-    ax.set_title("cachefresh cached_get hit latency")
+    plain_numbers(ax.yaxis)
+    ax.set_ylim(top=top * 12)  # room for the ratios above the bars and for the legend
+    ax.set_ylabel("time per hit, µs (median of rounds, IQR; log scale)")
+    ax.set_title(f"cached_get hit latency against the peers' hits ({len(lat['floor'])} rounds)")
+    handles = [Patch(color=VARIANTS[name], label=labels[name]) for name in names]
+    if any(not t["met"] for t in targets):
+        handles.append(missed_patch("target missed (ratio above its bar)"))
+    ax.legend(handles=handles, loc="upper left", ncol=2, framealpha=0.9)
     fig.tight_layout()
     return save(fig, path)
 
@@ -68,6 +108,6 @@ def draw(
     seen: list[float],
 ) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    latency(folder / "near-latency.png", lat)
+    latency(folder / "near-latency.png", lat, labels, targets)
     throughput(folder / "near-throughput.png", tput)
     delay(folder / "near-delay.png", seen)
