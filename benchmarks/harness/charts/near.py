@@ -28,8 +28,8 @@ VARIANTS = {
     "cacheops": "#E69F00",
     "cachalot": "#CC79A7",
 }
-#: How a ratio's denominator is named over the bars: "6.1x floor", "4.2x near".
-SHORT = {"floor": "the floor", "near": "a near hit"}
+#: How a ratio's denominator is named over the bars: "6.1x floor", "16x near hit".
+SHORT = {"floor": "floor", "near": "near hit"}
 
 
 def latency(
@@ -41,8 +41,8 @@ def latency(
     """Bars of median µs per hit with their IQR; each target's ratio over its numerator's bar."""
     names = [name for name in labels if name in lat]
     judged = {t["numerator"]: t for t in targets}
-    fig, ax = plt.subplots(figsize=(9, 5.2))
-    top = 0.0
+    fig, ax = plt.subplots(figsize=(10, 5.6))
+    top, low = 0.0, float("inf")
     for x, name in enumerate(names):
         q1, median, q3 = (q * 1e6 for q in quartiles(lat[name]))
         target = judged.get(name)
@@ -53,14 +53,14 @@ def latency(
         if target is not None:
             short = SHORT[target["denominator"]]
             verdict = "missed" if missed else "met"
-            text += f"\n{ratio(target['ratio'])} {short}\n(target {target['bound']}: {verdict})"
+            text += f"\n{ratio(target['ratio'])} {short}\ntarget {target['bound']}\n{verdict}"
         ax.text(x, q3 * 1.12, text, ha="center", va="bottom",
                 fontweight="bold" if missed else "normal")  # fmt: skip
-        top = max(top, q3)
+        top, low = max(top, q3), min(low, q1)
     ax.set_xticks(range(len(names)), [labels[name] for name in names])
     ax.set_yscale("log")
     plain_numbers(ax.yaxis)
-    ax.set_ylim(top=top * 12)  # room for the ratios above the bars and for the legend
+    ax.set_ylim(low / 2, top * 15)  # room for the ratios above the bars and for the legend
     ax.set_ylabel("time per hit, µs (median of rounds, IQR; log scale)")
     ax.set_title(f"cached_get hit latency against the peers' hits ({len(lat['floor'])} rounds)")
     handles = [Patch(color=VARIANTS[name], label=labels[name]) for name in names]
