@@ -1,13 +1,19 @@
 """``python -m benchmarks.near_bench [--charts DIR] [--rounds N]``: the near cache's figures.
 
-Self-contained (the rest of ``benchmarks/`` is being restructured): it creates a PostgreSQL
-database of its own on ``CACHEFRESH_PG_HOST``/``PORT`` (dropped at the end), uses the test
-app's ``Article`` model and a fresh key prefix on the Redis at ``CACHEFRESH_REDIS_URL``
-(its keys are deleted at the end). It measures:
+A companion of the main suite: it creates a PostgreSQL database of its own on
+``CACHEFRESH_PG_HOST``/``PORT`` (dropped at the end), uses the test app's ``Article`` model and
+a fresh key prefix on the Redis at ``CACHEFRESH_REDIS_URL`` (every key with it is deleted at
+the end); every process's settings are in :mod:`benchmarks.env.nearenv`, the peers' processes
+in :mod:`benchmarks.workers.near_peer`, the measurements across processes in
+:mod:`benchmarks.workers.near_procs`, the charts in :mod:`benchmarks.harness.charts.near`.
+It measures:
 
 * the latency of a hit: the in-process floor (a dict lookup plus ``Model.from_db``), a near
-  hit, and a Redis-tier hit (the near cache switched off for that call), interleaved in many
-  short rounds in shuffled order; ratios are medians of per-round ratios;
+  hit, a Redis-tier hit (the near cache switched off for that call), and the hits of
+  django-cacheops and django-cachalot (each in a process of its own, on the same table and
+  Redis), all in every one of many short rounds, in shuffled order, on the round's one sample
+  of pks; ratios are medians of per-round ratios, checked against issue 11's targets (a near
+  hit within 3x the floor and at least 20x faster than each peer's hit);
 * ``cached_get`` hit throughput with 1, 2 and 4 processes, near cache on and off;
 * the delay until a write in one process is seen by another (median and p99);
 * the memory per row held in the near tier.
@@ -16,208 +22,109 @@ app's ``Article`` model and a fresh key prefix on the Redis at ``CACHEFRESH_REDI
 from __future__ import annotations
 
 import argparse
-import multiprocessing
+import atexit
 import os
 import random
 import statistics
 import sys
 import time
 import tracemalloc
-import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from benchmarks.env.backends import delete_prefixed
+from benchmarks.env.nearenv import DB_NAME, PREFIX, pg, ready_near, redis_url, setup_django, warm
+from benchmarks.workers.near_peer import PACKAGES, PEERS, Peer
+from benchmarks.workers.near_procs import delays, throughput
+
 ROWS = 200
-DB_NAME = f"cachefresh_near_bench_{os.getpid()}"
-PREFIX = f"nb{uuid.uuid4().hex[:10]}"
-
-
-def _pg() -> dict[str, Any]:
-    return {
-        "host": os.environ.get("CACHEFRESH_PG_HOST", "127.0.0.1"),
-        "port": int(os.environ.get("CACHEFRESH_PG_PORT", "5432")),
-        "user": os.environ.get("CACHEFRESH_PG_USER", "postgres"),
-    }
-
-
-def setup_django(near: bool) -> None:
-    import django
-    from django.conf import settings
-
-    pg = _pg()
-    settings.configure(
-        SECRET_KEY="near-bench",
-        USE_TZ=True,
-        DEFAULT_AUTO_FIELD="django.db.models.AutoField",
-        INSTALLED_APPS=["django.contrib.contenttypes", "cachefresh", "tests.testapp"],
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.postgresql",
-                "HOST": pg["host"],
-                "PORT": pg["port"],
-                "USER": pg["user"],
-                "NAME": os.environ.get("NB_DB", DB_NAME),
-            }
-        },
-        CACHES={
-            "default": {
-                "BACKEND": "django_redis.cache.RedisCache",
-                "LOCATION": os.environ.get("CACHEFRESH_REDIS_URL", "redis://127.0.0.1:6379/0"),
-                "OPTIONS": {"SOCKET_TIMEOUT": 1, "SOCKET_CONNECT_TIMEOUT": 1},
-            }
-        },
-        CACHEFRESH={
-            "KEY_PREFIX": os.environ.get("NB_PREFIX", PREFIX),
-            "MODELS": ["testapp.Article"],
-            "NEAR_CACHE": near,
-        },
-        SILENCED_SYSTEM_CHECKS=["cachefresh.W002"],
-    )
-    django.setup()
-
-
-def _ready_near() -> None:
-    from cachefresh import near
-
-    cache = near.current()
-    if cache is not None and not cache.wait_serving(10):
-        raise RuntimeError("near cache tracking did not come up")
-
-
-def _warm(pks: list[int]) -> None:
-    from cachefresh import cached_get
-    from tests.testapp.models import Article
-
-    for _ in range(3):
-        for pk in pks:
-            cached_get(Article, pk)
+LABELS = {
+    "floor": "in-process floor",
+    "near": "near hit",
+    "redis": "Redis-tier hit",
+    "cacheops": "django-cacheops hit",
+    "cachalot": "django-cachalot hit",
+}
+#: Issue 11's latency targets: (numerator, denominator, bound, whether the bound is at most).
+TARGETS = (
+    ("near", "floor", 3.0, True),
+    ("cacheops", "near", 20.0, False),
+    ("cachalot", "near", 20.0, False),
+)
 
 
 # --- latency ----------------------------------------------------------------------------------
 
 
-def latency(rounds: int, calls: int) -> dict[str, list[float]]:
-    """Seconds per call, per round, of each variant."""
+def _timed(call: Callable[[int], Any]) -> Callable[[list[int]], float]:
+    def run(sample: list[int]) -> float:
+        started = time.perf_counter()
+        for pk in sample:
+            call(pk)
+        return (time.perf_counter() - started) / len(sample)
+
+    return run
+
+
+def latency(rounds: int, calls: int, peers: list[Peer]) -> dict[str, list[float]]:
+    """Seconds per call, per round, of each variant: every variant runs in every round, in
+    an order shuffled each round, on the round's one sample of pks; a peer times its loop in
+    its own process."""
     from cachefresh import cached_get, near
     from cachefresh.registry import registry
     from tests.testapp.models import Article
 
     pks = list(Article.objects.values_list("pk", flat=True))
-    _ready_near()
-    _warm(pks)
+    ready_near()
+    warm(pks)
+    for peer in peers:
+        peer.ready()
     plan = registry.plan(Article)
     rows = {a.pk: [getattr(a, n) for n in plan.attnames] for a in Article.objects.all()}
     cache = near.current()
     rng = random.Random(1)
+    near_hit = _timed(lambda pk: cached_get(Article, pk))
 
-    def floor(pk: int) -> Any:
-        return Article.from_db("default", plan.attnames, rows[pk])
+    def redis_hit(sample: list[int]) -> float:
+        near._near = None  # the Redis tier alone, for this round's calls
+        try:
+            return near_hit(sample)
+        finally:
+            near._near = cache
 
-    def near_hit(pk: int) -> Any:
-        return cached_get(Article, pk)
-
-    def redis_hit(pk: int) -> Any:
-        return cached_get(Article, pk)
-
-    results: dict[str, list[float]] = {"floor": [], "near": [], "redis": []}
-    variants = {"floor": floor, "near": near_hit, "redis": redis_hit}
+    variants = {
+        "floor": _timed(lambda pk: Article.from_db("default", plan.attnames, rows[pk])),
+        "near": near_hit,
+        "redis": redis_hit,
+        **{peer.name: peer.time for peer in peers},
+    }
+    results: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(rounds):
         order = list(variants)
         rng.shuffle(order)
         sample = [rng.choice(pks) for _ in range(calls)]
         for name in order:
-            call = variants[name]
-            if name == "redis":
-                near._near = None  # the Redis tier alone, for this round's calls
-            started = time.perf_counter()
-            for pk in sample:
-                call(pk)
-            results[name].append((time.perf_counter() - started) / calls)
-            near._near = cache
+            results[name].append(variants[name](sample))
     return results
 
 
-# --- throughput -------------------------------------------------------------------------------
+def paired(lat: dict[str, list[float]], numerator: str, denominator: str) -> float:
+    """``numerator / denominator``, the median of per-round ratios (both ran in every round)."""
+    pairs = zip(lat[numerator], lat[denominator], strict=True)
+    return statistics.median(a / b for a, b in pairs)
 
 
-def _throughput_worker(near_on: bool, seconds: float, start: Any, out: Any) -> None:
-    setup_django(near_on)
-    from cachefresh import cached_get
-    from tests.testapp.models import Article
-
-    pks = list(Article.objects.values_list("pk", flat=True))
-    _ready_near()
-    _warm(pks)
-    start.wait()
-    rng = random.Random(os.getpid())
-    count = 0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        for pk in rng.sample(pks, 50):
-            cached_get(Article, pk)
-        count += 50
-    out.put(count / seconds)
-
-
-def throughput(processes: int, near_on: bool, seconds: float) -> float:
-    ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Event(), ctx.Queue()
-    workers = [
-        ctx.Process(target=_throughput_worker, args=(near_on, seconds, start, out))
-        for _ in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
-    time.sleep(3.0)  # Django set up and caches warm in every worker
-    start.set()
-    total = sum(out.get(timeout=60) for _ in workers)
-    for worker in workers:
-        worker.join(10)
-    return float(total)
-
-
-# --- cross-process delay ----------------------------------------------------------------------
-
-
-def _delay_reader(conn: Any) -> None:
-    setup_django(True)
-    from cachefresh import cached_get
-    from tests.testapp.models import Article
-
-    pk = conn.recv()
-    _ready_near()
-    while True:
-        expected = conn.recv()
-        if expected is None:
-            return
-        cached_get(Article, pk)
-        cached_get(Article, pk)
-        conn.send("ready")
-        deadline = time.monotonic() + 5
-        while cached_get(Article, pk).views != expected and time.monotonic() < deadline:
-            pass
-        conn.send(time.monotonic())
-
-
-def delays(rounds: int) -> list[float]:
-    from tests.testapp.models import Article
-
-    pk = Article.objects.order_by("pk").values_list("pk", flat=True)[0]
-    ctx = multiprocessing.get_context("spawn")
-    ours, theirs = ctx.Pipe()
-    child = ctx.Process(target=_delay_reader, args=(theirs,))
-    child.start()
-    seen = []
-    ours.send(pk)
-    for views in range(1, rounds + 1):
-        ours.send(views)
-        ours.recv()
-        time.sleep(0.005)
-        Article.objects.filter(pk=pk).update(views=views)
-        committed = time.monotonic()
-        seen.append(ours.recv() - committed)
-    ours.send(None)
-    child.join(10)
-    return seen
+def verdicts(lat: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """Issue 11's latency targets, each with its measured ratio and whether it was met."""
+    out = []
+    for numerator, denominator, bound, at_most in TARGETS:
+        value = paired(lat, numerator, denominator)
+        met = value <= bound if at_most else value >= bound
+        shown = f"{'≤' if at_most else '≥'} {bound:g}x"
+        out.append({"numerator": numerator, "denominator": denominator, "ratio": value,
+                    "bound": shown, "met": met})  # fmt: skip
+    return out
 
 
 # --- memory -----------------------------------------------------------------------------------
@@ -250,54 +157,6 @@ def _sig(value: float) -> str:
     return f"{value:.3g}"
 
 
-def charts(folder: str, lat: dict[str, list[float]], tput: dict[tuple[int, bool], float],
-           seen: list[float]) -> None:  # fmt: skip
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    os.makedirs(folder, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    names = ["floor", "near", "redis"]
-    labels = ["in-process floor", "near hit", "Redis-tier hit"]
-    for name, label, color in zip(names, labels, ("grey", "C2", "C0"), strict=True):
-        ax.bar(label, statistics.median(lat[name]) * 1e6, color=color, label=label)
-    ax.legend()
-    ax.set_yscale("log")
-    ax.set_ylabel("median time per hit (µs, log scale)")
-    ax.set_title("cachefresh cached_get hit latency")
-    fig.tight_layout()
-    fig.savefig(os.path.join(folder, "near-latency.png"), dpi=120)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    counts = sorted({p for p, _ in tput})
-    width = 0.38
-    for offset, on in ((-width / 2, False), (width / 2, True)):
-        heights = [tput[p, on] / 1e3 for p in counts]
-        label = f"near cache {'on' if on else 'off'}"
-        ax.bar([c + offset for c in range(len(counts))], heights, width, label=label)
-    ax.set_xticks(range(len(counts)), [str(c) for c in counts])
-    ax.set_xlabel("processes")
-    ax.set_ylabel("cached_get hits per second (thousands)")
-    ax.set_title("Hit throughput, near cache on against off")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(folder, "near-throughput.png"), dpi=120)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.hist([s * 1e3 for s in seen], bins=30, color="C1", label=f"{len(seen)} writes")
-    ax.set_xlabel("delay from commit to seen by another process (ms)")
-    ax.set_ylabel("writes")
-    ax.set_title("Cross-process invalidation delay (loopback)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(folder, "near-delay.png"), dpi=120)
-    plt.close(fig)
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.near_bench")
     parser.add_argument("--charts", default="bench-results/near", help="folder for PNG charts")
@@ -305,22 +164,25 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     import psycopg
 
-    with psycopg.connect(dbname="postgres", autocommit=True, **_pg()) as admin:
+    with psycopg.connect(dbname="postgres", autocommit=True, **pg()) as admin:
         admin.execute(f'CREATE DATABASE "{DB_NAME}"')
     os.environ["NB_DB"], os.environ["NB_PREFIX"] = DB_NAME, PREFIX  # for the workers
+    # Registered before cachefresh is imported, so it runs after cachefresh's own exit hooks
+    # (last in, first out): the statistics they flush at exit are under the prefix too.
+    atexit.register(delete_prefixed, redis_url(), f"*{PREFIX}*")
+    print(f"Database {DB_NAME}, Redis keys under {PREFIX}: both removed at the end.\n")
     try:
         return _run(args)
     finally:
         from django.db import connections
 
         connections.close_all()
-        with psycopg.connect(dbname="postgres", autocommit=True, **_pg()) as admin:
+        with psycopg.connect(dbname="postgres", autocommit=True, **pg()) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
 
 def _run(args: argparse.Namespace) -> int:
     setup_django(True)
-    from django.core.cache import cache
     from django.db import connection
 
     from tests.testapp.models import Article, Author
@@ -331,24 +193,34 @@ def _run(args: argparse.Namespace) -> int:
     Article.objects.bulk_create(
         Article(title=f"row {i}", body="x" * 200, views=i) for i in range(ROWS)
     )
+    peers = [Peer(name) for name in PEERS]  # they start while this process warms up
     try:
-        lat = latency(args.rounds, 200)
-        mem = memory_per_row()
-        tput = {(p, on): throughput(p, on, 2.0) for p in (1, 2, 4) for on in (False, True)}
-        seen = delays(60)
+        lat = latency(args.rounds, 200, peers)
     finally:
-        cache.delete_pattern(f"*{PREFIX}*")
-    ratio = {
-        name: statistics.median(v / f for v, f in zip(lat[name], lat["floor"], strict=True))
-        for name in ("near", "redis")
-    }
-    speedup = statistics.median(r / n for r, n in zip(lat["redis"], lat["near"], strict=True))
-    print("## Hit latency (µs per call, median of rounds)\n")
+        for peer in peers:
+            peer.close()
+    mem = memory_per_row()
+    tput = {(p, on): throughput(p, on, 2.0) for p in (1, 2, 4) for on in (False, True)}
+    seen = delays(60)
+    targets = verdicts(lat)
+    versions = ", ".join(f"{PACKAGES[peer.name]} {peer.version}" for peer in peers)
+    print(f"## Hit latency (µs per call, median of {args.rounds} rounds)\n")
+    print(f"Each round runs all five variants one after another, in shuffled order, on one sample "
+          f"of 200 pks; each peer in a process of its own ({versions}), its hits checked to run "
+          f"no queries.\n")  # fmt: skip
     print("| variant | median µs | x floor (median of per-round ratios) |\n| --- | --- | --- |")
-    print(f"| in-process floor | {_sig(statistics.median(lat['floor']) * 1e6)} | 1 |")
-    for name, label in (("near", "near hit"), ("redis", "Redis-tier hit")):
-        print(f"| {label} | {_sig(statistics.median(lat[name]) * 1e6)} | {_sig(ratio[name])} |")
-    print(f"\nRedis-tier hit / near hit: {_sig(speedup)}x ({args.rounds} rounds)\n")
+    for name, label in LABELS.items():
+        x_floor = paired(lat, name, "floor")
+        print(f"| {label} | {_sig(statistics.median(lat[name]) * 1e6)} | {_sig(x_floor)} |")
+    speedup = paired(lat, "redis", "near")
+    print(f"\nRedis-tier hit / near hit: {_sig(speedup)}x\n")
+    print("## Targets (issue 11; medians of per-round ratios)\n")
+    print("| ratio | measured | target | verdict |\n| --- | --- | --- | --- |")
+    for t in targets:
+        ratio = f"{LABELS[t['numerator']]} / {LABELS[t['denominator']]}"
+        verdict = "met" if t["met"] else "**missed**"
+        print(f"| {ratio} | {_sig(t['ratio'])}x | {t['bound']} | {verdict} |")
+    print()
     print("## Hit throughput (hits/s, all processes)\n")
     print("| processes | near off | near on | on/off |\n| --- | --- | --- | --- |")
     for p in (1, 2, 4):
@@ -360,7 +232,9 @@ def _run(args: argparse.Namespace) -> int:
     print(f"| median | p99 | max |\n| --- | --- | --- |\n| {_sig(statistics.median(seen) * 1e3)} "
           f"| {_sig(p99 * 1e3)} | {_sig(seen[-1] * 1e3)} |")  # fmt: skip
     print(f"\n## Memory per row held near\n\n{_sig(mem)} bytes (Article, 6 columns, 200-char body)")
-    charts(args.charts, lat, tput, seen)
+    from benchmarks.harness.charts import near as near_charts
+
+    near_charts.draw(Path(args.charts), lat, LABELS, targets, tput, seen)
     print(f"\nCharts in {args.charts}/")
     return 0
 

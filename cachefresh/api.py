@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from django.db.models import Model, QuerySet
 
 from cachefresh import hooks, read
-from cachefresh.manager import is_plain, serve_get
+from cachefresh.manager import NOT_PK, held_get, is_plain, pk_of_lookup, serve_get
 from cachefresh.registry import registry
 
 M = TypeVar("M", bound=Model)
@@ -31,10 +31,14 @@ def cached_get(
 ) -> M:
     """``model._default_manager.get(pk=pk)``, or ``.get(**lookups)`` (``slug=…``), served
     from the cache when the lookup is the pk or one field unique by itself."""
-    queryset = _queryset(model, using)
     if pk is not _BY_LOOKUPS:
         lookups = {"pk": pk, **lookups}
-    return serve_get(queryset, (), lookups)
+    wanted = pk if len(lookups) == 1 and pk is not _BY_LOOKUPS else pk_of_lookup(model, (), lookups)
+    if wanted is not NOT_PK:
+        held = held_get(model._default_manager, using, wanted, in_event_loop=False)
+        if held is not None:
+            return held
+    return serve_get(_queryset(model, using), (), lookups)
 
 
 def cached_get_many(
@@ -50,12 +54,11 @@ def cached_get_many(
 async def acached_get(
     model: type[M], pk: Any = _BY_LOOKUPS, /, *, using: str | None = None, **lookups: Any
 ) -> M:
-    if pk is not _BY_LOOKUPS and not lookups:
-        queryset = _queryset(model, using)
-        if is_plain(queryset):
-            held = read.get_one_held(queryset, pk)
-            if held is not None:
-                return held  # a near hit: no I/O, so no thread
+    wanted = pk_of_lookup(model, (), {"pk": pk, **lookups} if pk is not _BY_LOOKUPS else lookups)
+    if wanted is not NOT_PK:
+        held = held_get(model._default_manager, using, wanted, in_event_loop=True)
+        if held is not None:
+            return held  # a near hit: no I/O, so no thread
     return await sync_to_async(cached_get)(model, pk, using=using, **lookups)
 
 

@@ -31,13 +31,36 @@ _PG_IDENTITY = (
 _segments: dict[tuple[str, tuple[str, ...]], str] = {}
 
 
+#: alias -> (what its settings said at the last call, the segment then): every cached read
+#: asks, and comparing the raw settings costs less than spelling out the identity again.
+_recent: dict[str, tuple[tuple[Any, ...], str]] = {}
+
+
 def database_segment(alias: str) -> str:
     """The key segment naming the database ``alias`` points at now.
 
     Read from the live settings dict on every call: the test runner renames the database behind
     an alias (``test_<name>``) after start-up.
     """
-    declared = keys.database_identity(connections.settings[alias])
+    settings_dict = connections.settings[alias]
+    said = (
+        settings_dict.get("ENGINE"),
+        settings_dict.get("NAME"),
+        settings_dict.get("HOST"),
+        settings_dict.get("PORT"),
+        settings_dict.get("OPTIONS"),
+    )
+    recent = _recent.get(alias)
+    if recent is not None and recent[0] == said:
+        return recent[1]
+    segment = _segment_of(alias, keys.database_identity(settings_dict))
+    # A copy of OPTIONS, so that a change made in place to the live dict is seen.
+    options = said[4]
+    _recent[alias] = ((*said[:4], dict(options) if isinstance(options, dict) else options), segment)
+    return segment
+
+
+def _segment_of(alias: str, declared: tuple[str, ...]) -> str:
     segment = _segments.get((alias, declared))
     if segment is None:
         connection = connections[alias]

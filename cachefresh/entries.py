@@ -43,13 +43,13 @@ class Lookup:
     def __init__(self, plan: ModelPlan, alias: str, pks: Sequence[Any]) -> None:
         self.plan = plan
         self.pks = pks
-        tag = plan.table_tag(alias)
+        _, tag, generation = plan.keys_of(alias)
         self.rows = [RowKeys(tag, pk) for pk in pks]
         wanted = []
         for row in self.rows:
             wanted.append(row.entry)
             wanted.append(row.token)
-        wanted.append(plan.generation_key(alias))
+        wanted.append(generation)
         self.keys = wanted
         self.found: list[Any] | None = None
         #: Rows answered by the near cache (or validated for it), by position.
@@ -66,21 +66,8 @@ class Lookup:
         self.found = store.get_many(self.keys)
         return self.found is not None
 
-    def read_near(self) -> bool:
-        """Whether the near cache holds every row: then :meth:`values` answers, with no I/O."""
-        near = near_cache.current()
-        if near is None:
-            return False
-        held = near.tier.get_many([row.entry for row in self.rows])
-        if held is None or None in held:
-            return False
-        self.held = held
-        self.found = [None] * len(self.keys)
-        stats.count(self.plan.model._meta.label, "near_hit", len(held))
-        return True
-
     def _read_near(self, store: GuardedStore, near: near_cache.NearCache) -> bool:
-        rows, label = self.rows, self.plan.model._meta.label
+        rows, label = self.rows, self.plan.label
         held = near.tier.get_many([row.entry for row in rows])
         if held is None:  # not serving: the Redis tier alone, and nothing kept
             stats.count(label, "near_miss", len(rows))
@@ -166,6 +153,21 @@ class Lookup:
         return any(store.is_pending(self.rows[p].token) for p in positions)
 
 
+def held_row(plan: ModelPlan, alias: str, pk: Any) -> list[Any] | None:
+    """The row with ``pk`` if this process's near cache holds it (counted as a hit), else
+    ``None``: the cheapest hit there is, with no :class:`Lookup` and no I/O."""
+    near = near_cache.current()
+    if near is None:
+        return None
+    values = near.tier.get(keys.row_entry_key(plan.keys_of(alias)[1], pk))
+    if values is not None:
+        stats.count_events(plan.label, _NEAR_HIT)
+    return values
+
+
+_NEAR_HIT = ("hit", "near_hit")
+
+
 class Tokens:
     """The tokens a fill took before its database read, for some positions of a lookup."""
 
@@ -240,7 +242,7 @@ def encode_row(
     try:
         return codec.encode(plan.schema, generation, token, list(values), mac_key())
     except EncodeError as exc:
-        logger.warning("cachefresh: a row of %s cannot be cached: %s", plan.model._meta.label, exc)
+        logger.warning("cachefresh: a row of %s cannot be cached: %s", plan.label, exc)
         return None
 
 
@@ -301,7 +303,7 @@ def _valid_rows(
 
 
 def report_garbage(plan: ModelPlan, what: str) -> None:
-    label = plan.model._meta.label
+    label = plan.label
     if label not in _reported_garbage:
         _reported_garbage.add(label)
         logger.warning("cachefresh: %s under a key of %s; treated as a miss", what, label)

@@ -20,9 +20,9 @@ def missing() -> list[str]:
 
 
 def ensure_installed() -> None:
-    gone = missing()
-    if not gone:
+    if invalidation.hooks_intact() and transactions.hooks_intact():
         return
+    gone = missing()
     logger.error(
         "cachefresh: %s no longer hooked (replaced by another library?); writes made since "
         "then went unseen and their rows may be served stale until CACHEFRESH['TIMEOUT']. "

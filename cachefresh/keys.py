@@ -85,6 +85,11 @@ class RowKeys:
         self.lock = tag + ":l"
 
 
+def row_entry_key(table_tag: str, pk: Any) -> str:
+    """``RowKeys(table_tag, pk).entry`` alone, for the near cache's hits."""
+    return f"{table_tag}|{pk_segment(pk)}}}:e"
+
+
 class IndexKeys:
     """The keys of one value of a unique column (``<value>`` is spelled as a pk segment)."""
 

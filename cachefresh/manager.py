@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db.models import Manager, Model, QuerySet
+from django.db.models.manager import BaseManager
 from django.db.models.query import ModelIterable
 
 from cachefresh import hooks, indexes, read, unique
@@ -15,8 +16,8 @@ from cachefresh.registry import registry
 M = TypeVar("M", bound=Model)
 
 _EXACT = "__exact"
-#: What _pk_lookup returns for a lookup that is not the primary key alone.
-_NOT_PK: Any = object()
+#: What pk_of_lookup returns for a lookup that is not the primary key alone.
+NOT_PK: Any = object()
 
 
 def is_plain(queryset: QuerySet[Any]) -> bool:
@@ -44,6 +45,54 @@ def is_plain(queryset: QuerySet[Any]) -> bool:
         and not queryset._prefetch_related_lookups  # type: ignore[attr-defined]
         and not queryset._known_related_objects  # type: ignore[attr-defined]
     )
+
+
+_plain_by_construction: dict[type[Manager[Any]], bool] = {}
+
+
+def builds_plain(manager: Manager[Any]) -> bool:
+    """Whether ``manager.all()`` is a plain queryset (:func:`is_plain`) whatever its state:
+    Django's own ``all()``, ``get_queryset()`` and queryset constructor, none overridden. The
+    function forms then skip building a queryset for a near hit."""
+    manager_class = type(manager)
+    known = _plain_by_construction.get(manager_class)
+    if known is None:
+        known = _plain_by_construction[manager_class] = (
+            manager_class.all is BaseManager.all
+            and manager_class.get_queryset is BaseManager.get_queryset
+            and manager._queryset_class.__init__ is QuerySet.__init__  # type: ignore[attr-defined]
+        )
+    return known
+
+
+def pk_of_lookup(model: type[Model], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The pk value if ``get(*args, **kwargs)`` names the primary key alone, else ``NOT_PK``."""
+    if args or len(kwargs) != 1:
+        return NOT_PK
+    ((name, value),) = kwargs.items()
+    if name.endswith(_EXACT):
+        name = name[: -len(_EXACT)]
+    pk = model._meta.pk
+    if pk is None or name not in ("pk", pk.name, pk.attname):
+        return NOT_PK
+    return value
+
+
+def held_get(manager: Manager[M], using: str | None, pk: Any, *, in_event_loop: bool) -> M | None:
+    """A near hit of ``manager.get(pk=pk)`` (on ``using`` if given), with no queryset built
+    when the manager builds plain ones; ``None`` sends the call down the whole path."""
+    model = manager.model
+    plan = registry.plan(model)  # ImproperlyConfigured for a model that is not cached
+    hooks.ensure_installed()
+    if builds_plain(manager):
+        alias = using or manager.db
+    else:
+        queryset = manager.all()
+        queryset = queryset.using(using) if using else queryset
+        if not is_plain(queryset):
+            return None
+        alias = queryset.db
+    return read.get_one_held(model, plan, alias, pk, in_event_loop=in_event_loop)
 
 
 def serve_get(queryset: QuerySet[M], args: tuple[Any, ...], kwargs: dict[str, Any]) -> M:
@@ -75,15 +124,8 @@ class CacheFreshQuerySet(QuerySet[M]):
         """The pk value if ``get(*args, **kwargs)`` is a plain primary-key lookup."""
         registry.plan(self.model)  # ImproperlyConfigured for a model that is not cached
         hooks.ensure_installed()
-        if args or len(kwargs) != 1:
-            return _NOT_PK
-        ((name, value),) = kwargs.items()
-        if name.endswith(_EXACT):
-            name = name[: -len(_EXACT)]
-        pk = self.model._meta.pk
-        if pk is None or name not in ("pk", pk.name, pk.attname) or not is_plain(self):
-            return _NOT_PK
-        return value
+        pk = pk_of_lookup(self.model, args, kwargs)
+        return pk if pk is NOT_PK or is_plain(self) else NOT_PK
 
     def cached_get_many(self, pks: Iterable[Any]) -> dict[Any, M]:
         """``in_bulk(pks)`` served from the cache: missing pks are absent from the result."""
@@ -95,8 +137,9 @@ class CacheFreshQuerySet(QuerySet[M]):
 
     async def acached_get(self, *args: Any, **kwargs: Any) -> M:
         pk = self._pk_lookup(args, kwargs)
-        if pk is not _NOT_PK:
-            held = read.get_one_held(self, pk)
+        if pk is not NOT_PK:
+            plan = registry.plan(self.model)
+            held = read.get_one_held(self.model, plan, self.db, pk, in_event_loop=True)
             if held is not None:
                 return held  # a near hit: no I/O, so no thread
         return await sync_to_async(self.cached_get)(*args, **kwargs)
@@ -110,3 +153,20 @@ class CacheFreshManager(Manager.from_queryset(CacheFreshQuerySet)):  # type: ign
 
     #: Read by the registry (cachefresh.registry.CACHING_MANAGER_FLAG), which cannot import us.
     caches_model_instances = True
+
+    # A near hit answered before Django's proxy method builds a queryset to call these on.
+    def cached_get(self, *args: Any, **kwargs: Any) -> Any:
+        pk = pk_of_lookup(self.model, args, kwargs)
+        if pk is not NOT_PK and builds_plain(self):
+            held = held_get(self, None, pk, in_event_loop=False)
+            if held is not None:
+                return held
+        return self.get_queryset().cached_get(*args, **kwargs)
+
+    async def acached_get(self, *args: Any, **kwargs: Any) -> Any:
+        pk = pk_of_lookup(self.model, args, kwargs)
+        if pk is not NOT_PK and builds_plain(self):
+            held = held_get(self, None, pk, in_event_loop=True)
+            if held is not None:
+                return held
+        return await self.get_queryset().acached_get(*args, **kwargs)

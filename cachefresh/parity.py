@@ -43,7 +43,7 @@ class RefreshRequest:
 
     @property
     def label(self) -> str:
-        return self.plan.model._meta.label
+        return self.plan.label
 
 
 def prepare(

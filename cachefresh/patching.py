@@ -15,6 +15,7 @@ class MethodHooks:
         self.owner = owner
         self.wraps = wraps
         self.installed: dict[str, Callable[..., Any]] = {}
+        self._expected: tuple[tuple[str, Callable[..., Any]], ...] = ()
 
     def install(self) -> None:
         for name, wrap in self.wraps.items():
@@ -22,6 +23,15 @@ class MethodHooks:
             if self.installed.get(name) is not current:
                 self.installed[name] = wrap(current)
                 setattr(self.owner, name, self.installed[name])
+        self._expected = tuple(self.installed.items())
+
+    def intact(self) -> bool:
+        """Whether every wrapper is still in place: a few attribute reads, for every cached read."""
+        owner = self.owner
+        for name, installed in self._expected:
+            if getattr(owner, name) is not installed:
+                return False
+        return len(self._expected) == len(self.wraps)
 
     def missing(self) -> list[str]:
         """The methods whose wrapper something else replaced since :meth:`install`."""

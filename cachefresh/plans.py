@@ -28,6 +28,8 @@ class ModelPlan:
     pk_field: Field[Any, Any]
     pk_index: int
     family: tuple[str, ...]
+    #: ``model._meta.label``, which Django computes on every access; stats name models by it.
+    label: str
     _tags: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     _int_bounds: dict[str, IntBounds] = field(default_factory=dict)
 
@@ -35,7 +37,9 @@ class ModelPlan:
     def table(self) -> str:
         return self.model._meta.db_table
 
-    def _keys_of(self, alias: str) -> tuple[str, str, str]:
+    def keys_of(self, alias: str) -> tuple[str, str, str]:
+        """``(database segment, table tag, generation key)`` of this model's table on the
+        database ``alias`` points at now; a read asks once, whatever it reads."""
         database = database_segment(alias)
         known = self._tags.get(alias)
         if known is None or known[0] != database:
@@ -48,10 +52,10 @@ class ModelPlan:
         return known
 
     def table_tag(self, alias: str) -> str:
-        return self._keys_of(alias)[1]
+        return self.keys_of(alias)[1]
 
     def generation_key(self, alias: str) -> str:
-        return self._keys_of(alias)[2]
+        return self.keys_of(alias)[2]
 
     def normalize_pk(self, value: Any, alias: str) -> Any:
         """:func:`normalize_pk` for this model's pk, with its integer range looked up once."""
@@ -131,4 +135,5 @@ def build_plan(model: ModelType, models: list[ModelType]) -> ModelPlan:
         pk_field=pk,
         pk_index=fields.index(pk),
         family=family_tables(model, models),
+        label=meta.label,
     )

@@ -26,9 +26,10 @@ from cachefresh.plans import ModelPlan
 from cachefresh.registry import registry
 from cachefresh.signals import cache_hit, report_miss
 from cachefresh.store import GuardedStore, get_store
-from cachefresh.transactions import ReadMode, read_mode
+from cachefresh.transactions import ReadMode, may_serve_hits, read_mode
 
 M = TypeVar("M", bound=Model)
+_DATABASE = ReadMode.DATABASE  # read once: an enum member costs a lookup on every access
 
 
 def select_rows(plan: ModelPlan, alias: str, pks: list[Any]) -> list[list[Any]]:
@@ -64,13 +65,19 @@ def get_one(queryset: QuerySet[M], raw_pk: Any) -> M:
     alias = queryset.db
     # A replica's rows are its primary's: same keys, and fills read the primary, never a lag.
     primary = get_settings().replicas.get(alias, alias)
-    label = plan.model._meta.label
+    label = plan.label
     try:
         pk = plan.normalize_pk(raw_pk, alias)
     except Exception:
         return queryset.get(pk=raw_pk)  # Django's own error, or its answer
+    if may_serve_hits(primary, plan.table):
+        held = entries.held_row(plan, primary, pk)
+        if held is not None:
+            if cache_hit.receivers:
+                cache_hit.send(model, using=alias, pk=pk)
+            return model.from_db(alias, plan.attnames, held)
     mode = read_mode(primary, plan.table)
-    if mode is ReadMode.DATABASE:
+    if mode is _DATABASE:
         stats.count_events(label, ("miss", "miss_written_in_transaction"))
         report_miss(model, alias, [pk], mode.value)
         return queryset.get(pk=pk)
@@ -91,11 +98,9 @@ def get_one(queryset: QuerySet[M], raw_pk: Any) -> M:
     return _fill_one(queryset, primary, store, lookup)
 
 
-def get_one_held(queryset: QuerySet[M], raw_pk: Any) -> M | None:
-    """The row if this process's near cache holds it, else ``None``: no I/O at all, so the
-    async forms answer a near hit in the event loop and hop to a thread only for the rest."""
-    if cache_hit.receivers:
-        return None  # a receiver may query the database: not from the event loop
+def get_one_cached(queryset: QuerySet[M], raw_pk: Any) -> M | None:
+    """The row if a valid entry holds it now (near tier or cache), else ``None``: never a
+    query and never a fill, for reads that only guess the pk (:mod:`cachefresh.unique`)."""
     model = queryset.model
     plan = registry.plan(model)
     alias = queryset.db
@@ -103,20 +108,47 @@ def get_one_held(queryset: QuerySet[M], raw_pk: Any) -> M | None:
     try:
         pk = plan.normalize_pk(raw_pk, alias)
     except Exception:
-        return None  # get_one() hands it to the ORM, for Django's own error
-    if read_mode(primary, plan.table) is ReadMode.DATABASE:
         return None
-    lookup = Lookup(plan, primary, [pk])
-    values = lookup.values(0) if lookup.read_near() else None
+    if not may_serve_hits(primary, plan.table):
+        return None
+    values = entries.held_row(plan, primary, pk)
+    if values is None:
+        lookup = Lookup(plan, primary, [pk])
+        values = lookup.values(0) if lookup.read(get_store()) else None
+        if values is None:
+            return None
+        stats.count(plan.label, "hit")
+    if cache_hit.receivers:
+        cache_hit.send(model, using=alias, pk=pk)
+    return model.from_db(alias, plan.attnames, values)
+
+
+def get_one_held(
+    model: type[M], plan: ModelPlan, alias: str, raw_pk: Any, *, in_event_loop: bool
+) -> M | None:
+    """The row if this process's near cache holds it, else ``None``: no I/O and no queryset,
+    so the async forms answer a near hit in the event loop (and hop to a thread only for the
+    rest), and the function form answers it without building a queryset."""
+    if in_event_loop and cache_hit.receivers:
+        return None  # a receiver may query the database: not from the event loop
+    primary = get_settings().replicas.get(alias, alias)
+    try:
+        pk = plan.normalize_pk(raw_pk, alias)
+    except Exception:
+        return None  # get_one() hands it to the ORM, for Django's own error
+    if not may_serve_hits(primary, plan.table):
+        return None
+    values = entries.held_row(plan, primary, pk)
     if values is None:
         return None
-    stats.count(plan.model._meta.label, "hit")
+    if cache_hit.receivers:
+        cache_hit.send(model, using=alias, pk=pk)
     return model.from_db(alias, plan.attnames, values)
 
 
 def _fill_one(queryset: QuerySet[M], primary: str, store: GuardedStore, lookup: Lookup) -> M:
     model, alias, plan, pk = queryset.model, queryset.db, lookup.plan, lookup.pks[0]
-    label = plan.model._meta.label
+    label = plan.label
     herd = HerdWait(label)
     begun = entries.begin_single_fill(store, lookup, LOCK_TTL)
     if begun is None:
@@ -145,7 +177,7 @@ def _fill_one(queryset: QuerySet[M], primary: str, store: GuardedStore, lookup: 
 
 def _wait_for_fill(queryset: QuerySet[M], store: GuardedStore, lookup: Lookup, herd: HerdWait) -> M:
     """Another reader is filling this row: wait for it, then read without storing."""
-    label = lookup.plan.model._meta.label
+    label = lookup.plan.label
     for _ in herd.polls():
         if not lookup.read(store):
             break
@@ -169,7 +201,7 @@ def get_many(queryset: QuerySet[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
     plan = registry.plan(model)
     alias = queryset.db
     primary = get_settings().replicas.get(alias, alias)
-    label = plan.model._meta.label
+    label = plan.label
     try:
         pks = list(dict.fromkeys(plan.normalize_pk(pk, alias) for pk in raw_pks))
     except Exception:

@@ -50,6 +50,8 @@ class ReadMode(enum.Enum):
     DATABASE = "written_in_transaction"
 
 
+_FILL = ReadMode.FILL  # read once: an enum member costs a lookup on every access
+
 #: (savepoint ids open at the write, rows per table, tables written whole, other keys per table)
 _Group = tuple[frozenset[str], dict[str, set[Any]], set[str], dict[str, set[str]]]
 
@@ -154,12 +156,20 @@ def retire_keys_after_commit(alias: str, table: str, doomed: list[str]) -> None:
 def read_mode(alias: str, table: str) -> ReadMode:
     """How a read of ``table`` on ``alias`` may use the cache right now."""
     connection = connections[alias]
-    if not _in_transaction(connection):
-        return ReadMode.FILL
+    # _in_transaction() inlined: every cached read asks.
+    if not connection.in_atomic_block and (connection.connection is None or connection.autocommit):
+        return _FILL
     writes = _open.get(connection)
     if writes is not None and writes.touched(table):
         return ReadMode.DATABASE
     return ReadMode.FILL if _fresh_snapshot_per_statement(connection) else ReadMode.HITS_ONLY
+
+
+def may_serve_hits(alias: str, table: str) -> bool:
+    """Whether a read of ``table`` on ``alias`` may be served from the cache: not when the
+    open transaction wrote the table. Costs one length check while no transaction of the
+    process holds writes, so a near hit skips looking up the connection."""
+    return not _open or read_mode(alias, table) is not ReadMode.DATABASE
 
 
 def _fresh_snapshot_per_statement(connection: BaseDatabaseWrapper) -> bool:
@@ -235,3 +245,5 @@ _hooks = MethodHooks(
 install = _hooks.install
 #: The wrapped connection methods that something else has replaced since they were installed.
 missing_hooks = _hooks.missing
+#: Whether none of them was replaced (the cheap check every cached read makes).
+hooks_intact = _hooks.intact

@@ -1,15 +1,21 @@
 """Reads by a unique field: the index entry names the pk, the row comes from its own entry.
 
-A warm hit is two round trips and no query: the index entry (with its token and the field
-generation), then the row's entry (with its token and the table generation). The row is
+A lookup reads the index entry (with its token and the field generation), then the row's
+entry (with its token and the table generation): two round trips and no query. The row is
 served only if it still holds the value asked for, so an index entry that a row has left
 behind (it gave the value away, or was deleted) is a miss, never a wrong row. A miss reads the
 database with ``get()`` after taking the index tokens, and stores which pk holds the value, or
 that none does, so an insert or update that gives a row the value retires the answer.
+
+That row check is also what makes a warm hit one round trip: each process remembers which pk
+it last found holding a value, and reads that row's entry straight away. The guess needs no
+invalidation: a row that no longer holds the value, or whose entry was retired, fails the
+check, and the lookup goes through the index as above.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any, TypeVar
 
 from django.db.models import Model, QuerySet
@@ -22,6 +28,12 @@ from cachefresh.store import get_store
 from cachefresh.transactions import ReadMode, read_mode
 
 M = TypeVar("M", bound=Model)
+
+#: (column tag, value) -> the pk this process last found holding the value: a guess only.
+_guesses: dict[tuple[str, Any], Any] = {}
+_guesses_lock = threading.Lock()
+#: A guess costs about a hundred bytes; forgetting one costs one round trip.
+GUESSES_HELD = 10_000
 
 
 def get_by_unique(queryset: QuerySet[M], index: IndexedField, raw_value: Any) -> M:
@@ -36,11 +48,20 @@ def get_by_unique(queryset: QuerySet[M], index: IndexedField, raw_value: Any) ->
     except Exception:
         return queryset.get(**{name: raw_value})  # Django's own error, or its answer
     plan = registry.plan(queryset.model)
-    label = plan.model._meta.label
+    label = plan.label
     mode = read_mode(primary, plan.table)
     if mode is ReadMode.DATABASE:
         stats.count(label, "index_miss")
         return queryset.get(**{name: value})
+    guess_key = (index.column_tag(plan, primary), value)
+    guessed = _guesses.get(guess_key)
+    if guessed is not None:
+        found = read.get_one_cached(queryset, guessed)
+        if found is not None and _holds(found, index, value):
+            stats.count(label, "index_hit")
+            return found
+        with _guesses_lock:
+            _guesses.pop(guess_key, None)
     store = get_store()
     lookup = IndexLookup(plan, index, primary, value)
     if lookup.read(store):
@@ -52,6 +73,7 @@ def get_by_unique(queryset: QuerySet[M], index: IndexedField, raw_value: Any) ->
             found = _row_holding(queryset, index, pk, value)
             if found is not None:
                 stats.count(label, "index_hit")
+                _guess(guess_key, pk)
                 return found
     stats.count(label, "index_miss")
     tokens = None
@@ -63,9 +85,18 @@ def get_by_unique(queryset: QuerySet[M], index: IndexedField, raw_value: Any) ->
         if tokens is not None:
             lookup.store(store, tokens, None)
         raise
+    pk = plan.normalize_pk(instance.pk, alias)
     if tokens is not None:
-        lookup.store(store, tokens, plan.normalize_pk(instance.pk, alias))
+        lookup.store(store, tokens, pk)
+    _guess(guess_key, pk)
     return instance
+
+
+def _guess(guess_key: tuple[str, Any], pk: Any) -> None:
+    with _guesses_lock:
+        _guesses[guess_key] = pk
+        if len(_guesses) > GUESSES_HELD:
+            _guesses.pop(next(iter(_guesses)))  # the oldest
 
 
 def _row_holding(queryset: QuerySet[M], index: IndexedField, pk: Any, value: Any) -> M | None:
@@ -74,8 +105,11 @@ def _row_holding(queryset: QuerySet[M], index: IndexedField, pk: Any, value: Any
         instance = read.get_one(queryset, pk)
     except queryset.model.DoesNotExist:  # type: ignore[attr-defined]
         return None  # deleted since the index entry was stored
+    return instance if _holds(instance, index, value) else None
+
+
+def _holds(instance: Model, index: IndexedField, value: Any) -> bool:
+    """The row check: what keeps an index entry or a guess that a row has left behind from
+    serving it."""
     held = getattr(instance, index.field.attname)
-    # The row check: what keeps an index entry that a row has left behind from serving it.
-    if type(held) is not type(value) or held != value:
-        return None
-    return instance
+    return type(held) is type(value) and held == value

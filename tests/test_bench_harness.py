@@ -237,3 +237,35 @@ def test_target_verdicts_follow_their_bounds():
     assert verdicts["storm: stale rows after writes stop", "postgres+redis: cachefresh"] is True
     unmeasured = [t for t in evaluate(results) if t["target"] == "cachalot hit / cached_get hit"]
     assert unmeasured[0]["met"] is None and "not installed" in unmeasured[0]["note"]
+
+
+def test_near_bench_targets_pair_rounds_and_follow_their_bounds():
+    from benchmarks.near_bench import verdicts
+
+    # Round 2 is slow for every variant (machine noise): per-round ratios are not moved by it.
+    lat = {
+        "floor": [1.0, 10.0, 1.0],
+        "near": [3.0, 30.0, 3.0],  # 3x the floor: on the bound, met
+        "redis": [20.0, 200.0, 20.0],
+        "cacheops": [60.0, 600.0, 60.0],  # 20x a near hit: on the bound, met
+        "cachalot": [57.0, 570.0, 57.0],  # 19x: missed
+    }
+    got = {(t["numerator"], t["denominator"]): (t["ratio"], t["met"]) for t in verdicts(lat)}
+    assert got == {
+        ("near", "floor"): (3.0, True),
+        ("cacheops", "near"): (20.0, True),
+        ("cachalot", "near"): (19.0, False),
+    }
+    lat["near"] = [3.5, 30.0, 3.5]  # now over 3x the floor, and under 20x for cacheops
+    assert [t["met"] for t in verdicts(lat)] == [False, False, False]
+
+
+def test_near_latency_chart_draws_every_variant(tmp_path):
+    require_bench("matplotlib")
+    from benchmarks.harness.charts import near
+    from benchmarks.near_bench import LABELS, verdicts
+
+    lat = {name: [1e-6 * (index + 1)] * 3 for index, name in enumerate(LABELS)}
+    path = tmp_path / "near-latency.png"
+    assert near.latency(path, lat, LABELS, verdicts(lat))
+    assert path.read_bytes().startswith(PNG_MAGIC)

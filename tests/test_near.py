@@ -22,7 +22,16 @@ from django.core.management import call_command
 from django.db import connections, transaction
 from django.test import override_settings
 
-from cachefresh import acached_get, cached_get, cached_get_many, near, smart_refresh, stats
+from cachefresh import (
+    acached_get,
+    cached_get,
+    cached_get_many,
+    entries,
+    near,
+    read,
+    smart_refresh,
+    stats,
+)
 from cachefresh.checks import check_near_cache
 from cachefresh.conf import validate
 from cachefresh.keys import RowKeys
@@ -32,7 +41,7 @@ from cachefresh.store import get_store
 from tests.near_workers import near_reader
 from tests.redis_servers import run_fault_workers
 from tests.test_outage import Private, assert_clean, make_articles, private_cache
-from tests.testapp.models import Article
+from tests.testapp.models import Article, Published
 
 pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.servers]
 
@@ -194,6 +203,34 @@ def test_acached_get_answers_a_near_hit_without_a_thread(private: Private, monke
         monkeypatch.setattr("cachefresh.manager.sync_to_async", no_thread)
         assert asyncio.run(acached_get(Article, pk)).pk == pk
         assert asyncio.run(Article.objects.acached_get(pk=pk)).pk == pk
+
+
+def test_near_hits_keep_a_filtering_default_managers_filter(private: Private) -> None:
+    """The near tier holds rows, not querysets: a manager's filter must still apply."""
+    hidden = Published.objects.create(title="draft", published=False)
+    with near_on(private):
+        for _ in range(2):  # the row, read past the manager (rows are cached, not querysets)
+            read.get_one(Published._base_manager.all(), hidden.pk)
+        assert entries.held_row(registry.plan(Published), "pg", hidden.pk) is not None
+        with pytest.raises(Published.DoesNotExist):
+            Published.objects.cached_get(pk=hidden.pk)
+        with pytest.raises(Published.DoesNotExist):
+            cached_get(Published, hidden.pk)
+        with pytest.raises(Published.DoesNotExist):
+            asyncio.run(acached_get(Published, hidden.pk))
+        with pytest.raises(Published.DoesNotExist):
+            asyncio.run(Published.objects.acached_get(pk=hidden.pk))
+
+
+def test_a_transaction_that_wrote_the_table_reads_past_the_near_tier(private: Private) -> None:
+    pk = make_articles(1)[0]
+    with near_on(private) as cache:
+        warm(cache, pk)
+        with transaction.atomic(using="pg"):
+            Article.objects.filter(pk=pk).update(views=7)
+            assert cached_get(Article, pk).views == 7
+            assert Article.objects.cached_get(pk=pk).views == 7
+        assert cached_get(Article, pk).views == 7
 
 
 # --- staleness is bounded, never silent -------------------------------------------------------

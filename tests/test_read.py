@@ -12,11 +12,12 @@ import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
-from django.db.models import Model, Value
+from django.db.models import Manager, Model, Value
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from cachefresh import cached_get, cached_get_many, invalidate, invalidate_model
+from cachefresh import CacheFreshManager, cached_get, cached_get_many, invalidate, invalidate_model
+from cachefresh.manager import CacheFreshQuerySet, builds_plain
 from tests.testapp.models import Article, Author, CharPk, Listed, NotCached, Published, UUIDPk
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
@@ -186,6 +187,23 @@ def test_filtering_default_manager_keeps_its_filter(backend):
         cached_get(Published, hidden.pk)
     assert Published.objects.cached_get(pk=shown.pk) == shown
     assert cached_get_many(Published, [hidden.pk, shown.pk]) == {shown.pk: shown}
+
+
+def test_only_managers_building_plain_querysets_skip_building_one() -> None:
+    """builds_plain() lets a near hit skip the queryset: never for a manager that may filter."""
+
+    class OwnAll(CacheFreshManager):
+        def all(self):  # type: ignore[no-untyped-def]
+            return super().all().filter(pk__gt=0)
+
+    class OwnInit(CacheFreshQuerySet):  # type: ignore[type-arg]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+
+    assert builds_plain(Article._default_manager)
+    assert not builds_plain(Published._default_manager)  # its own get_queryset()
+    assert not builds_plain(OwnAll())
+    assert not builds_plain(Manager.from_queryset(OwnInit)())
 
 
 def test_model_listed_in_settings_is_cached(backend, django_assert_num_queries):

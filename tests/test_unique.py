@@ -13,7 +13,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.test.utils import CaptureQueriesContext
 
-from cachefresh import acached_get, cached_get, invalidate, invalidate_model
+from cachefresh import acached_get, cached_get, invalidate, invalidate_model, unique
 from cachefresh.indexes import IndexLookup, indexed_field
 from cachefresh.registry import registry
 from cachefresh.store import get_store
@@ -63,6 +63,37 @@ def test_a_warm_slug_lookup_runs_no_query_and_equals_get(backend):
     hit = Post.objects.cached_get(slug="hello")
     assert row(hit) == row(Post.objects.get(slug="hello"))
     assert hit == post and hit._state.db == backend and hit._state.adding is False
+
+
+def test_a_warm_slug_lookup_is_one_round_trip(backend, monkeypatch):
+    """The pk found last time is read straight away: the row entry alone, no index entry."""
+    post = Post.objects.create(slug="once", title="t")
+    warm(backend, "once")
+    store = get_store()
+    reads: list[list[str]] = []
+    real = store.get_many
+
+    def counted(wanted: list[str], *args: Any, **kwargs: Any) -> Any:
+        reads.append(wanted)
+        return real(wanted, *args, **kwargs)
+
+    monkeypatch.setattr(store, "get_many", counted)
+    assert Post.objects.cached_get(slug="once").pk == post.pk
+    assert len(reads) == 1
+
+
+def test_a_wrong_guess_never_serves_its_row(backend):
+    """A guess names a row whose valid entry holds another value: the index answers instead."""
+    a = Post.objects.create(slug="a")
+    b = Post.objects.create(slug="b")
+    warm(backend, "a", "b")
+    plan = registry.plan(Post)
+    guess_key = (indexed_field(plan, "slug").column_tag(plan, backend), "a")
+    assert unique._guesses[guess_key] == a.pk
+    unique._guesses[guess_key] = b.pk
+    assert queries(backend, lambda: Post.objects.cached_get(slug="a")) == 0
+    assert Post.objects.cached_get(slug="a").pk == a.pk
+    assert unique._guesses[guess_key] == a.pk
 
 
 def test_every_spelling_and_every_kind_of_unique_field_is_served(backend):

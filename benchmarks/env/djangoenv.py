@@ -33,7 +33,8 @@ def _pg(spec: Spec, port: int | None = None) -> dict[str, Any]:
     }
 
 
-def _redis(url: str, prefix: str) -> dict[str, Any]:
+def redis_cache(url: str, prefix: str) -> dict[str, Any]:
+    """A django-redis cache on ``url`` under ``prefix``, with the benchmarks' client options."""
     return {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": url,
@@ -54,13 +55,13 @@ def settings_for(spec: Spec, peer: str | None = None) -> dict[str, Any]:
     if spec.get("pg"):
         databases["pg"] = _pg(spec)
     if redis_url:
-        caches["redis"] = _redis(redis_url, f"cfbench-{run}")
+        caches["redis"] = redis_cache(redis_url, f"cfbench-{run}")
     for delay, port in spec.get("db_proxies", {}).items():
         databases[latency_alias("pg", float(delay))] = _pg(spec, port)
     for delay, port in spec.get("cache_proxies", {}).items():
         host = redis_url.split("//", 1)[1].rsplit(":", 1)[0]
         tail = redis_url.rsplit("/", 1)[1]
-        caches[latency_alias("redis", float(delay))] = _redis(
+        caches[latency_alias("redis", float(delay))] = redis_cache(
             f"redis://{host}:{port}/{tail}", f"cfbench-{run}"
         )
     conf: dict[str, Any] = {
@@ -86,7 +87,7 @@ def settings_for(spec: Spec, peer: str | None = None) -> dict[str, Any]:
         conf["INSTALLED_APPS"].append("cachalot")
         cache_alias = spec["peer_cache"]
         if cache_alias == "redis":
-            caches["redis"] = _redis(redis_url, f"cachalot-{run}")
+            caches["redis"] = redis_cache(redis_url, f"cachalot-{run}")
         conf["CACHALOT_CACHE"] = cache_alias
         conf["CACHALOT_DATABASES"] = [spec["peer_db"]]
         conf["CACHALOT_ONLY_CACHABLE_APPS"] = ["benchapp"]

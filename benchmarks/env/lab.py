@@ -21,11 +21,10 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import redis
 
+from benchmarks.env.backends import CACHEOPS_REDIS_DB
 from benchmarks.env.proxy import LatencyProxy
 
 LIBRARIES = ("cachefresh", "cacheops", "cachalot")
-#: cacheops keeps its keys in a whole Redis database; this one, never flushed, prefixed keys.
-CACHEOPS_REDIS_DB = 13
 #: The worker processes' Django settings read the lab's config from here.
 CONFIG_ENV = "CACHEFRESH_STORM_CONFIG"
 # Mirrors benchmarks.stormapp.models.Row.

@@ -1,34 +1,41 @@
 """How each library reads a hot row through its cache, and the ORM writes the storm makes.
 
-Imported only by worker processes, after Django is set up with the library installed.
+Imported only by worker processes, after Django is set up with the library installed (the
+storm's ``Row`` only where it is used: the near bench's peers read the test app's ``Article``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from django.db.models import F
-
-from benchmarks.stormapp.models import Row
+from django.db.models import F, Model
 
 #: The write mix: every kind of ORM write the invariant names that changes an existing row.
 WRITES = ("save", "save_update_fields", "queryset_update", "bulk_update")
 
 
-def cached_reader(library: str) -> Callable[[int], Row]:
-    """The library's cached read of one row by primary key."""
+def cached_reader(library: str, model: type[Model] | None = None) -> Callable[[int], Any]:
+    """The library's cached read of one row of ``model`` (the storm's ``Row``) by primary key."""
+    if model is None:
+        from benchmarks.stormapp.models import Row
+
+        model = Row
     if library == "cachefresh":
         from cachefresh import cached_get
 
-        return lambda pk: cached_get(Row, pk)
+        return lambda pk: cached_get(model, pk)
+    manager: Any = model._default_manager
     if library == "cacheops":
-        return lambda pk: Row.objects.cache().get(pk=pk)
+        return lambda pk: manager.cache().get(pk=pk)
     # cachalot caches every ORM read of a cachable table.
-    return lambda pk: Row.objects.get(pk=pk)
+    return lambda pk: manager.get(pk=pk)
 
 
 def write(library: str, kind: str, pks: list[int], value: int, note: str) -> None:
     """One committed ORM write of ``kind`` to ``pks`` (one row, or two for ``bulk_update``)."""
+    from benchmarks.stormapp.models import Row
+
     pk = pks[0]
     if kind == "save":
         Row(pk=pk, value=value, note=note, writes=value).save()

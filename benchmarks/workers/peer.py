@@ -26,7 +26,8 @@ def _hit_call(peer: str, manager: Any, pks: list[int]) -> Callable[[], Any]:
     return lambda: manager.get(pk=nxt())
 
 
-def _queries_per_hit(call: Callable[[], Any], alias: str, calls: int) -> float:
+def queries_per_hit(call: Callable[[], Any], alias: str, calls: int) -> float:
+    """The SQL queries ``calls`` calls of ``call`` run on ``alias``, per call (0 for hits)."""
     from django.db import connections
 
     seen = [0]
@@ -67,7 +68,7 @@ def main(argv: list[str]) -> int:
         call = _hit_call(peer, model._default_manager.db_manager(alias), pks)
         for _ in range(2 * len(pks)):
             call()  # fill the peer's cache; every later call is a hit
-        queries[name] = _queries_per_hit(call, alias, len(pks))
+        queries[name] = queries_per_hit(call, alias, len(pks))
         floor = job["floors"][name]
         bridge = floor["bridge"]
         variants = {"hit": call, bridge: _floor(model, alias, floor)[bridge]}

@@ -82,6 +82,19 @@ class NearTier:
     def serving(self) -> bool:
         return self._serving and time.monotonic() - self.heard <= self.max_lag
 
+    def get(self, entry: str) -> list[Any] | None:
+        """The row held under ``entry``; ``None`` when it is not held or the tier must not
+        serve (:meth:`get_many` tells the two apart)."""
+        now = time.monotonic()
+        with self._lock:
+            if not self._serving or now - self.heard > self.max_lag:
+                return None
+            row = self._rows.get(entry)
+            if row is None or row.expires < now:
+                return None
+            self._rows.move_to_end(entry)
+            return copy.deepcopy(row.values) if row.mutable else row.values
+
     def get_many(self, entries: Sequence[str]) -> list[list[Any] | None] | None:
         """The rows held under ``entries`` (``None`` where not held), or ``None`` when the
         tier must not serve at all."""

@@ -1,0 +1,124 @@
+"""The near-cache bench's charts (:mod:`benchmarks.near_bench`), drawn from its figures.
+
+Not from the main suite's JSON document: the near bench is a companion script of its own, but
+its charts share the suite's look (:mod:`benchmarks.harness.charts.style`).
+
+* ``near-latency.png``: time per hit of each variant, the peers' included (log scale), each
+  target's ratio over its numerator's bar, a missed one's bar hatched and outlined in red;
+* ``near-throughput.png``: hits per second by process count, near cache on against off;
+* ``near-delay.png``: the delays from a commit to another process seeing it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from matplotlib.patches import Patch
+
+from benchmarks.harness.charts.style import MISSED, missed_patch, plain_numbers, plt, save
+from benchmarks.harness.timing import quartiles
+from benchmarks.harness.units import ratio, sig3
+
+#: Colour-blind-safe (Okabe and Ito), as the suite's other charts.
+VARIANTS = {
+    "floor": "#999999",
+    "near": "#009E73",
+    "redis": "#0072B2",
+    "cacheops": "#E69F00",
+    "cachalot": "#CC79A7",
+}
+#: How a ratio's denominator is named over the bars: "6.1x floor", "16x near hit".
+SHORT = {"floor": "floor", "near": "near hit"}
+
+
+def latency(
+    path: Path,
+    lat: dict[str, list[float]],
+    labels: dict[str, str],
+    targets: list[dict[str, Any]],
+) -> bool:
+    """Bars of median µs per hit with their IQR; each target's ratio over its numerator's bar."""
+    names = [name for name in labels if name in lat]
+    judged = {t["numerator"]: t for t in targets}
+    fig, ax = plt.subplots(figsize=(10, 5.6))
+    top, low = 0.0, float("inf")
+    for x, name in enumerate(names):
+        q1, median, q3 = (q * 1e6 for q in quartiles(lat[name]))
+        target = judged.get(name)
+        missed = target is not None and not target["met"]
+        ax.bar(x, median, 0.62, yerr=[[median - q1], [q3 - median]], color=VARIANTS[name],
+               **(MISSED if missed else {}))  # fmt: skip
+        text = f"{sig3(median)} µs"
+        if target is not None:
+            short = SHORT[target["denominator"]]
+            verdict = "missed" if missed else "met"
+            text += f"\n{ratio(target['ratio'])} {short}\ntarget {target['bound']}\n{verdict}"
+        ax.text(x, q3 * 1.12, text, ha="center", va="bottom",
+                fontweight="bold" if missed else "normal")  # fmt: skip
+        top, low = max(top, q3), min(low, q1)
+    ax.set_xticks(range(len(names)), [labels[name] for name in names])
+    ax.set_yscale("log")
+    plain_numbers(ax.yaxis)
+    ax.set_ylim(low / 2, top * 15)  # room for the ratios above the bars and for the legend
+    ax.set_ylabel("time per hit, µs (median of rounds, IQR; log scale)")
+    ax.set_title(f"cached_get hit latency against the peers' hits ({len(lat['floor'])} rounds)")
+    handles = [Patch(color=VARIANTS[name], label=labels[name]) for name in names]
+    if any(not t["met"] for t in targets):
+        handles.append(missed_patch("target missed (ratio above its bar)"))
+    ax.legend(handles=handles, loc="upper left", ncol=2, framealpha=0.9)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def throughput(path: Path, tput: dict[tuple[int, bool], float]) -> bool:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    counts = sorted({p for p, _ in tput})
+    width = 0.38
+    for offset, on in ((-width / 2, False), (width / 2, True)):
+        heights = [tput[p, on] / 1e3 for p in counts]
+        label = f"near cache {'on' if on else 'off'}"
+        ax.bar([c + offset for c in range(len(counts))], heights, width, label=label)
+    ax.set_xticks(range(len(counts)), [str(c) for c in counts])
+    ax.set_xlabel("processes")
+    ax.set_ylabel("cached_get hits per second (thousands)")
+    ax.set_title("Hit throughput, near cache on against off")
+    ax.legend()
+    fig.tight_layout()
+    return save(fig, path)
+
+
+#: Issue 11: a write in another process is seen within this, on loopback.
+DELAY_TARGET_MS = 50.0
+
+
+def delay(path: Path, seen: list[float]) -> bool:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    millis = sorted(s * 1e3 for s in seen)
+    ax.hist(millis, bins=30, color="C1", label=f"{len(seen)} writes")
+    median, p99 = statistics.median(millis), millis[int(0.99 * (len(millis) - 1))]
+    ax.axvline(median, color="black", linestyle="-", label=f"median {median:.3g} ms")
+    ax.axvline(p99, color="black", linestyle=":", label=f"p99 {p99:.3g} ms")
+    met = "met" if median <= DELAY_TARGET_MS else "missed"
+    ax.axvline(DELAY_TARGET_MS, color="red", linestyle="--", label=f"target 50 ms ({met})")
+    ax.set_xlabel("delay from commit to seen by another process (ms)")
+    ax.set_ylabel("writes")
+    ax.set_title("Cross-process invalidation delay (loopback)")
+    ax.legend()
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def draw(
+    folder: Path,
+    lat: dict[str, list[float]],
+    labels: dict[str, str],
+    targets: list[dict[str, Any]],
+    tput: dict[tuple[int, bool], float],
+    seen: list[float],
+) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    latency(folder / "near-latency.png", lat, labels, targets)
+    throughput(folder / "near-throughput.png", tput)
+    delay(folder / "near-delay.png", seen)
