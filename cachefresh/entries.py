@@ -168,6 +168,20 @@ def held_row(plan: ModelPlan, alias: str, pk: Any) -> list[Any] | None:
 _NEAR_HIT = ("hit", "near_hit")
 
 
+def held_rows(plan: ModelPlan, alias: str, pks: Sequence[Any]) -> list[list[Any]] | None:
+    """The rows with ``pks`` if this process's near cache holds every one (counted as hits),
+    else ``None``: a batch's cheapest hit, with no :class:`Lookup` and no I/O."""
+    near = near_cache.current()
+    if near is None:
+        return None
+    tag = plan.keys_of(alias)[1]
+    held = near.tier.get_many([keys.row_entry_key(tag, pk) for pk in pks])
+    if held is None or None in held:
+        return None
+    stats.count_events(plan.label, _NEAR_HIT, len(held))
+    return held  # type: ignore[return-value]  # no None in it, checked above
+
+
 class Tokens:
     """The tokens a fill took before its database read, for some positions of a lookup."""
 

@@ -208,18 +208,25 @@ def get_many(queryset: QuerySet[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
         return queryset.in_bulk(raw_pks)  # Django's own error, or its answer
     if not pks:
         return {}
-    mode = read_mode(primary, plan.table)
-    if mode is ReadMode.DATABASE:
-        stats.count(label, "miss", len(pks))
-        stats.count(label, "miss_written_in_transaction", len(pks))
-        report_miss(model, alias, pks, mode.value)
+    if not may_serve_hits(primary, plan.table):
+        stats.count_events(label, ("miss", "miss_written_in_transaction"), len(pks))
+        report_miss(model, alias, pks, _DATABASE.value)
         return queryset.in_bulk(pks)
+    from_db, attnames = model.from_db, plan.attnames
+    held = entries.held_rows(plan, primary, pks)
+    if held is not None:
+        result: dict[Any, M] = {
+            pk: from_db(alias, attnames, values) for pk, values in zip(pks, held, strict=True)
+        }
+        if cache_hit.receivers:
+            for pk in result:
+                cache_hit.send(model, using=alias, pk=pk)
+        return result
     store = get_store()
     lookup = Lookup(plan, primary, pks)
     lookup.read(store)
-    result: dict[Any, M] = {}
+    result = {}
     missed: list[int] = []
-    from_db, attnames = model.from_db, plan.attnames
     for position, values in enumerate(lookup.all_values()):
         if values is None:
             missed.append(position)
@@ -231,7 +238,7 @@ def get_many(queryset: QuerySet[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
             cache_hit.send(model, using=alias, pk=pk)
     if not missed:
         return result
-    reason = _miss_reason(mode, lookup, store, missed)
+    reason = _miss_reason(read_mode(primary, plan.table), lookup, store, missed)
     stats.count(label, "miss", len(missed))
     stats.count(label, f"miss_{reason}", len(missed))
     report_miss(model, alias, [pks[p] for p in missed], reason)

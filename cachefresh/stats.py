@@ -84,11 +84,11 @@ def count(name: str, event: str, times: int = 1) -> None:
         _start_flusher()
 
 
-def count_events(name: str, events: Iterable[str]) -> None:
-    """Count one of each of ``events`` under one lock."""
+def count_events(name: str, events: Iterable[str], times: int = 1) -> None:
+    """Count ``times`` of each of ``events`` under one lock."""
     with _lock:
         for event in events:
-            _counts[name, event] += 1
+            _counts[name, event] += times
     if _flusher is None:
         _start_flusher()
 
