@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from django.conf import settings
 from django.core.cache import caches
 from django.test import override_settings
@@ -188,10 +189,12 @@ def builtin_redis() -> Iterator[str]:
     """Django's own RedisCache on the shared Redis, with a namespace of its own."""
     require_servers()
     caches_setting = dict(settings.CACHES)
+    namespace = f"cachefresh-test-builtin-{uuid.uuid4().hex[:12]}"
+    location = settings.CACHES["redis"]["LOCATION"]
     caches_setting["builtin"] = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": settings.CACHES["redis"]["LOCATION"],
-        "KEY_PREFIX": f"cachefresh-test-builtin-{uuid.uuid4().hex[:12]}",
+        "LOCATION": location,
+        "KEY_PREFIX": namespace,
     }
     config = dict(settings.CACHEFRESH, CACHE="builtin", KEY_PREFIX="b")
     ACTIVE["alias"] = "pg"
@@ -200,6 +203,10 @@ def builtin_redis() -> Iterator[str]:
             yield "pg"
     finally:
         ACTIVE["alias"] = "default"
+        with redis.Redis.from_url(location) as client:  # every key the test wrote
+            doomed = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+            if doomed:
+                client.delete(*doomed)
 
 
 def test_django_builtin_redis_cache(builtin_redis, tmp_path, django_assert_num_queries):
