@@ -25,6 +25,7 @@ ALPHA = 0.2
 MISS_ALPHA = 0.1
 WARMUP = 3
 EXPLORE_SHARE = 0.01
+OUTLIER_CAP = 4.0
 
 
 @dataclass(slots=True)
@@ -41,7 +42,11 @@ class Average:
         elif self.samples < WARMUP:
             self.value = min(self.value, sample)
         else:
-            self.value += ALPHA * (sample - self.value)
+            # A sample counts as at most OUTLIER_CAP times the estimate: one pause (a GC pass,
+            # the scheduler) must not flip a choice for the hundreds of calls until exploration
+            # checks the other branch again, while a real change still moves it up to 1.6x a
+            # sample (and down at once).
+            self.value += ALPHA * (min(sample, OUTLIER_CAP * self.value) - self.value)
         self.samples += 1
 
 

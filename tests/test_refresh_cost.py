@@ -10,7 +10,7 @@ from django.test.utils import override_settings
 
 from benchmarks.env.proxy import LatencyProxy
 from cachefresh import Strategy, cached_get, smart_refresh
-from cachefresh.cost import cost_model
+from cachefresh.cost import WARMUP, CostModel, cost_model
 from tests.conftest import require_servers
 from tests.routers import ACTIVE
 from tests.testapp.models import Article
@@ -59,3 +59,18 @@ def test_far_postgres_with_a_near_redis_picks_the_cache():
         connection.settings_dict["PORT"] = original
         ACTIVE["alias"] = "default"
     assert used.count(Strategy.CACHE) >= 18, used
+
+
+def test_one_pause_does_not_flip_the_choice_and_a_lasting_change_does():
+    """A single slow sample (a GC pass on a loaded machine) left columns dearer than full for
+    the rest of a run; a change that lasts must still be followed."""
+    model = CostModel()
+    known = model.of("testapp.Article", "default", False)
+    for _ in range(WARMUP + 5):
+        known.full.observe(300e-6)
+        known.columns.observe(50e-6)
+    known.columns.observe(20e-3)  # one pause, 400x the usual time
+    assert model.decide(known, cache_allowed=False).database == "columns"
+    for _ in range(15):  # the column fetch really got slow
+        known.columns.observe(20e-3)
+    assert model.decide(known, cache_allowed=False).database == "full"
