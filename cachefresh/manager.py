@@ -11,6 +11,7 @@ from django.db.models.manager import BaseManager
 from django.db.models.query import ModelIterable
 
 from cachefresh import hooks, indexes, read, unique
+from cachefresh import near as near_cache
 from cachefresh.registry import registry
 
 M = TypeVar("M", bound=Model)
@@ -81,6 +82,8 @@ def pk_of_lookup(model: type[Model], args: tuple[Any, ...], kwargs: dict[str, An
 def held_get(manager: Manager[M], using: str | None, pk: Any, *, in_event_loop: bool) -> M | None:
     """A near hit of ``manager.get(pk=pk)`` (on ``using`` if given), with no queryset built
     when the manager builds plain ones; ``None`` sends the call down the whole path."""
+    if near_cache.current() is None:
+        return None  # the whole path checks all this again: not twice per call
     model = manager.model
     plan = registry.plan(model)  # ImproperlyConfigured for a model that is not cached
     hooks.ensure_installed()

@@ -29,7 +29,6 @@ from cachefresh.store import GuardedStore, get_store
 from cachefresh.transactions import ReadMode, may_serve_hits, read_mode
 
 M = TypeVar("M", bound=Model)
-_DATABASE = ReadMode.DATABASE  # read once: an enum member costs a lookup on every access
 
 
 def select_rows(plan: ModelPlan, alias: str, pks: list[Any]) -> list[list[Any]]:
@@ -73,11 +72,9 @@ def get_one(queryset: QuerySet[M], raw_pk: Any) -> M:
     if may_serve_hits(primary, plan.table):
         held = entries.held_row(plan, primary, pk)
         if held is not None:
-            if cache_hit.receivers:
-                cache_hit.send(model, using=alias, pk=pk)
-            return model.from_db(alias, plan.attnames, held)
+            return _hit(model, plan, alias, pk, held)
     mode = read_mode(primary, plan.table)
-    if mode is _DATABASE:
+    if mode is ReadMode.DATABASE:
         stats.count_events(label, ("miss", "miss_written_in_transaction"))
         report_miss(model, alias, [pk], mode.value)
         return queryset.get(pk=pk)
@@ -87,9 +84,7 @@ def get_one(queryset: QuerySet[M], raw_pk: Any) -> M:
         values = lookup.values(0)
         if values is not None:
             stats.count(label, "hit")
-            if cache_hit.receivers:
-                cache_hit.send(model, using=alias, pk=pk)
-            return model.from_db(alias, plan.attnames, values)
+            return _hit(model, plan, alias, pk, values)
     reason = _miss_reason(mode, lookup, store, [0])
     stats.count_events(label, ("miss", f"miss_{reason}"))
     report_miss(model, alias, [pk], reason)
@@ -101,16 +96,11 @@ def get_one(queryset: QuerySet[M], raw_pk: Any) -> M:
 def get_one_cached(queryset: QuerySet[M], raw_pk: Any) -> M | None:
     """The row if a valid entry holds it now (near tier or cache), else ``None``: never a
     query and never a fill, for reads that only guess the pk (:mod:`cachefresh.unique`)."""
-    model = queryset.model
-    plan = registry.plan(model)
-    alias = queryset.db
-    primary = get_settings().replicas.get(alias, alias)
-    try:
-        pk = plan.normalize_pk(raw_pk, alias)
-    except Exception:
+    model, plan, alias = queryset.model, registry.plan(queryset.model), queryset.db
+    servable = _servable(plan, alias, raw_pk)
+    if servable is None:
         return None
-    if not may_serve_hits(primary, plan.table):
-        return None
+    primary, pk = servable
     values = entries.held_row(plan, primary, pk)
     if values is None:
         lookup = Lookup(plan, primary, [pk])
@@ -118,9 +108,7 @@ def get_one_cached(queryset: QuerySet[M], raw_pk: Any) -> M | None:
         if values is None:
             return None
         stats.count(plan.label, "hit")
-    if cache_hit.receivers:
-        cache_hit.send(model, using=alias, pk=pk)
-    return model.from_db(alias, plan.attnames, values)
+    return _hit(model, plan, alias, pk, values)
 
 
 def get_one_held(
@@ -131,16 +119,28 @@ def get_one_held(
     rest), and the function form answers it without building a queryset."""
     if in_event_loop and cache_hit.receivers:
         return None  # a receiver may query the database: not from the event loop
+    servable = _servable(plan, alias, raw_pk)
+    if servable is None:
+        return None
+    primary, pk = servable
+    values = entries.held_row(plan, primary, pk)
+    return None if values is None else _hit(model, plan, alias, pk, values)
+
+
+def _servable(plan: ModelPlan, alias: str, raw_pk: Any) -> tuple[str, Any] | None:
+    """``(primary alias, normalised pk)`` if a hit may answer this read; ``None`` when the pk
+    is one Django must judge (``get_one()`` hands it to the ORM, for Django's own error) or
+    the open transaction wrote the table."""
     primary = get_settings().replicas.get(alias, alias)
     try:
         pk = plan.normalize_pk(raw_pk, alias)
     except Exception:
-        return None  # get_one() hands it to the ORM, for Django's own error
-    if not may_serve_hits(primary, plan.table):
         return None
-    values = entries.held_row(plan, primary, pk)
-    if values is None:
-        return None
+    return (primary, pk) if may_serve_hits(primary, plan.table) else None
+
+
+def _hit(model: type[M], plan: ModelPlan, alias: str, pk: Any, values: list[Any]) -> M:
+    """A row found valid, announced to ``cache_hit`` receivers and built as a query would."""
     if cache_hit.receivers:
         cache_hit.send(model, using=alias, pk=pk)
     return model.from_db(alias, plan.attnames, values)
@@ -210,7 +210,7 @@ def get_many(queryset: QuerySet[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
         return {}
     if not may_serve_hits(primary, plan.table):
         stats.count_events(label, ("miss", "miss_written_in_transaction"), len(pks))
-        report_miss(model, alias, pks, _DATABASE.value)
+        report_miss(model, alias, pks, ReadMode.DATABASE.value)
         return queryset.in_bulk(pks)
     from_db, attnames = model.from_db, plan.attnames
     held = entries.held_rows(plan, primary, pks)

@@ -50,8 +50,6 @@ class ReadMode(enum.Enum):
     DATABASE = "written_in_transaction"
 
 
-_FILL = ReadMode.FILL  # read once: an enum member costs a lookup on every access
-
 #: (savepoint ids open at the write, rows per table, tables written whole, other keys per table)
 _Group = tuple[frozenset[str], dict[str, set[Any]], set[str], dict[str, set[str]]]
 
@@ -156,9 +154,8 @@ def retire_keys_after_commit(alias: str, table: str, doomed: list[str]) -> None:
 def read_mode(alias: str, table: str) -> ReadMode:
     """How a read of ``table`` on ``alias`` may use the cache right now."""
     connection = connections[alias]
-    # _in_transaction() inlined: every cached read asks.
-    if not connection.in_atomic_block and (connection.connection is None or connection.autocommit):
-        return _FILL
+    if not _in_transaction(connection):
+        return ReadMode.FILL
     writes = _open.get(connection)
     if writes is not None and writes.touched(table):
         return ReadMode.DATABASE
