@@ -12,6 +12,7 @@ from django.db.models.query import ModelIterable
 
 from cachefresh import hooks, indexes, read, unique
 from cachefresh import near as near_cache
+from cachefresh.instances import DEFAULT_FETCH_MODE, fetch_mode_of
 from cachefresh.registry import registry
 
 M = TypeVar("M", bound=Model)
@@ -88,14 +89,16 @@ def held_get(manager: Manager[M], using: str | None, pk: Any, *, in_event_loop: 
     plan = registry.plan(model)  # ImproperlyConfigured for a model that is not cached
     hooks.ensure_installed()
     if builds_plain(manager):
-        alias = using or manager.db
+        alias, fetch_mode = using or manager.db, DEFAULT_FETCH_MODE
     else:
         queryset = manager.all()
         queryset = queryset.using(using) if using else queryset
         if not is_plain(queryset):
             return None
-        alias = queryset.db
-    return read.get_one_held(model, plan, alias, pk, in_event_loop=in_event_loop)
+        alias, fetch_mode = queryset.db, fetch_mode_of(queryset)
+    return read.get_one_held(
+        model, plan, alias, pk, in_event_loop=in_event_loop, fetch_mode=fetch_mode
+    )
 
 
 def serve_get(queryset: QuerySet[M], args: tuple[Any, ...], kwargs: dict[str, Any]) -> M:
@@ -142,7 +145,9 @@ class CacheFreshQuerySet(QuerySet[M]):
         pk = self._pk_lookup(args, kwargs)
         if pk is not NOT_PK:
             plan = registry.plan(self.model)
-            held = read.get_one_held(self.model, plan, self.db, pk, in_event_loop=True)
+            held = read.get_one_held(
+                self.model, plan, self.db, pk, in_event_loop=True, fetch_mode=fetch_mode_of(self)
+            )
             if held is not None:
                 return held  # a near hit: no I/O, so no thread
         return await sync_to_async(self.cached_get)(*args, **kwargs)

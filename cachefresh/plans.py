@@ -12,6 +12,7 @@ from django.db.models import Field, Model
 from cachefresh import codec, keys
 from cachefresh.conf import get_settings
 from cachefresh.databases import database_segment
+from cachefresh.instances import InstanceBuilder
 from cachefresh.support import ModelType, column, concrete_model
 
 _UNKNOWN: Any = object()
@@ -32,6 +33,7 @@ class ModelPlan:
     label: str
     _tags: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     _int_bounds: dict[str, IntBounds] = field(default_factory=dict)
+    _builders: dict[type[Model], InstanceBuilder] = field(default_factory=dict)
 
     @property
     def table(self) -> str:
@@ -56,6 +58,13 @@ class ModelPlan:
 
     def generation_key(self, alias: str) -> str:
         return self.keys_of(alias)[2]
+
+    def builder(self, model: type[Model]) -> InstanceBuilder:
+        """What builds hits of ``model``: this plan's model or a proxy of it."""
+        built = self._builders.get(model)
+        if built is None:
+            built = self._builders[model] = InstanceBuilder(model, self.fields)
+        return built
 
     def normalize_pk(self, value: Any, alias: str) -> Any:
         """:func:`normalize_pk` for this model's pk, with its integer range looked up once."""

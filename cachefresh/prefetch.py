@@ -106,6 +106,10 @@ def _fetch_level(objects: list[Model], field: ForeignKey[Any, Any]) -> list[Mode
     """Set ``field``'s relation cache on each of ``objects``; return the targets found."""
     target_model: type[Model] = field.related_model
     queryset = target_model._base_manager.db_manager(hints={"instance": objects[0]}).all()
+    # Django 6.1+: targets load in their source's fetch mode, as the relation's descriptor has it.
+    fetch_mode = getattr(objects[0]._state, "fetch_mode", None)
+    if fetch_mode is not None:
+        queryset = queryset.fetch_mode(fetch_mode)
     attname = field.attname
     raw_keys = [getattr(obj, attname) for obj in objects]
     keys = set(raw_keys)

@@ -22,6 +22,7 @@ from cachefresh.columns import column_fetch
 from cachefresh.conf import get_settings
 from cachefresh.entries import Lookup
 from cachefresh.herd import LOCK_TTL, HerdWait
+from cachefresh.instances import fetch_mode_of, link_peers
 from cachefresh.plans import ModelPlan
 from cachefresh.registry import registry
 from cachefresh.signals import cache_hit, report_miss
@@ -72,7 +73,7 @@ def get_one(queryset: QuerySet[M], raw_pk: Any) -> M:
     if may_serve_hits(primary, plan.table):
         held = entries.held_row(plan, primary, pk)
         if held is not None:
-            return _hit(model, plan, alias, pk, held)
+            return _hit(model, plan, alias, pk, held, fetch_mode_of(queryset))
     mode = read_mode(primary, plan.table)
     if mode is ReadMode.DATABASE:
         stats.count_events(label, ("miss", "miss_written_in_transaction"))
@@ -84,7 +85,7 @@ def get_one(queryset: QuerySet[M], raw_pk: Any) -> M:
         values = lookup.values(0)
         if values is not None:
             stats.count(label, "hit")
-            return _hit(model, plan, alias, pk, values)
+            return _hit(model, plan, alias, pk, values, fetch_mode_of(queryset))
     reason = _miss_reason(mode, lookup, store, [0])
     stats.count_events(label, ("miss", f"miss_{reason}"))
     report_miss(model, alias, [pk], reason)
@@ -108,11 +109,17 @@ def get_one_cached(queryset: QuerySet[M], raw_pk: Any) -> M | None:
         if values is None:
             return None
         stats.count(plan.label, "hit")
-    return _hit(model, plan, alias, pk, values)
+    return _hit(model, plan, alias, pk, values, fetch_mode_of(queryset))
 
 
 def get_one_held(
-    model: type[M], plan: ModelPlan, alias: str, raw_pk: Any, *, in_event_loop: bool
+    model: type[M],
+    plan: ModelPlan,
+    alias: str,
+    raw_pk: Any,
+    *,
+    in_event_loop: bool,
+    fetch_mode: Any,
 ) -> M | None:
     """The row if this process's near cache holds it, else ``None``: no I/O and no queryset,
     so the async forms answer a near hit in the event loop (and hop to a thread only for the
@@ -124,7 +131,7 @@ def get_one_held(
         return None
     primary, pk = servable
     values = entries.held_row(plan, primary, pk)
-    return None if values is None else _hit(model, plan, alias, pk, values)
+    return None if values is None else _hit(model, plan, alias, pk, values, fetch_mode)
 
 
 def _servable(plan: ModelPlan, alias: str, raw_pk: Any) -> tuple[str, Any] | None:
@@ -139,11 +146,14 @@ def _servable(plan: ModelPlan, alias: str, raw_pk: Any) -> tuple[str, Any] | Non
     return (primary, pk) if may_serve_hits(primary, plan.table) else None
 
 
-def _hit(model: type[M], plan: ModelPlan, alias: str, pk: Any, values: list[Any]) -> M:
+def _hit(
+    model: type[M], plan: ModelPlan, alias: str, pk: Any, values: list[Any], fetch_mode: Any
+) -> M:
     """A row found valid, announced to ``cache_hit`` receivers and built as a query would."""
     if cache_hit.receivers:
         cache_hit.send(model, using=alias, pk=pk)
-    return model.from_db(alias, plan.attnames, values)
+    built: M = plan.builder(model).build(alias, values, fetch_mode)
+    return built
 
 
 def _fill_one(queryset: QuerySet[M], primary: str, store: GuardedStore, lookup: Lookup) -> M:
@@ -160,7 +170,8 @@ def _fill_one(queryset: QuerySet[M], primary: str, store: GuardedStore, lookup: 
     if begun.values_now is not None:
         entries.release_locks(store, lookup, [0])
         stats.count(label, "hit_after_wait")
-        return model.from_db(alias, plan.attnames, begun.values_now)
+        now: M = plan.builder(model).build(alias, begun.values_now, fetch_mode_of(queryset))
+        return now
     rows: list[list[Any]] = []
     started = time.monotonic()
     try:
@@ -172,7 +183,8 @@ def _fill_one(queryset: QuerySet[M], primary: str, store: GuardedStore, lookup: 
     if not rows:
         raise does_not_exist(model)
     stats.count(label, "fill")
-    return model.from_db(alias, plan.attnames, rows[0])
+    filled_instance: M = plan.builder(model).build(alias, rows[0], fetch_mode_of(queryset))
+    return filled_instance
 
 
 def _wait_for_fill(queryset: QuerySet[M], store: GuardedStore, lookup: Lookup, herd: HerdWait) -> M:
@@ -184,7 +196,10 @@ def _wait_for_fill(queryset: QuerySet[M], store: GuardedStore, lookup: Lookup, h
         values = lookup.values(0)
         if values is not None:
             stats.count(label, "hit_after_wait")
-            return queryset.model.from_db(queryset.db, lookup.plan.attnames, values)
+            built: M = lookup.plan.builder(queryset.model).build(
+                queryset.db, values, fetch_mode_of(queryset)
+            )
+            return built
     stats.count(label, "herd_fallback")
     return queryset.get(pk=lookup.pks[0])
 
@@ -212,12 +227,12 @@ def get_many(queryset: QuerySet[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
         stats.count_events(label, ("miss", "miss_written_in_transaction"), len(pks))
         report_miss(model, alias, pks, ReadMode.DATABASE.value)
         return queryset.in_bulk(pks)
-    from_db, attnames = model.from_db, plan.attnames
+    builder, fetch_mode = plan.builder(model), fetch_mode_of(queryset)
     held = entries.held_rows(plan, primary, pks)
     if held is not None:
-        result: dict[Any, M] = {
-            pk: from_db(alias, attnames, values) for pk, values in zip(pks, held, strict=True)
-        }
+        result: dict[Any, M] = dict(
+            zip(pks, builder.build_many(alias, held, fetch_mode), strict=True)
+        )
         if cache_hit.receivers:
             for pk in result:
                 cache_hit.send(model, using=alias, pk=pk)
@@ -225,13 +240,15 @@ def get_many(queryset: QuerySet[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
     store = get_store()
     lookup = Lookup(plan, primary, pks)
     lookup.read(store)
-    result = {}
     missed: list[int] = []
+    found_pks, found_rows = [], []
     for position, values in enumerate(lookup.all_values()):
         if values is None:
             missed.append(position)
         else:
-            result[pks[position]] = from_db(alias, attnames, values)
+            found_pks.append(pks[position])
+            found_rows.append(values)
+    result = dict(zip(found_pks, builder.build_many(alias, found_rows, fetch_mode), strict=True))
     stats.count(label, "hit", len(result))
     if cache_hit.receivers:
         for pk in result:
@@ -247,9 +264,10 @@ def get_many(queryset: QuerySet[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
     filled = {}
     for row in select_rows(plan, alias if tokens is None else primary, [pks[p] for p in missed]):
         pk = plan.normalize_pk(row[plan.pk_index], alias)
-        result[pk] = model.from_db(alias, plan.attnames, row)
+        result[pk] = builder.build(alias, row, fetch_mode)
         if pk in position_of:
             filled[position_of[pk]] = row
     if tokens is not None and filled:
         stats.count(label, "fill", entries.store_rows(store, lookup, tokens, filled))
+    link_peers(result.values(), fetch_mode)  # hits and fills came back together
     return result

@@ -35,6 +35,7 @@ from cachefresh import (
 )
 from cachefresh.checks import check_near_cache
 from cachefresh.conf import validate
+from cachefresh.instances import DEFAULT_FETCH_MODE
 from cachefresh.keys import RowKeys
 from cachefresh.registry import registry
 from cachefresh.signals import cache_hit
@@ -359,3 +360,34 @@ def test_stats_command_shows_the_near_cache(private: Private, capsys) -> None:
     out = capsys.readouterr().out
     assert '"near_hit"' in out
     assert '"tracking_processes": 1' in out
+
+
+@pytest.mark.skipif(DEFAULT_FETCH_MODE is None, reason="fetch modes came with Django 6.1")
+def test_near_hits_keep_the_querysets_fetch_mode(private: Private, monkeypatch) -> None:
+    """Each way to a near hit builds it in the fetch mode its queryset would load it in."""
+    from django.db.models import FETCH_PEERS
+
+    pk = make_articles(1)[0]
+    with near_on(private) as cache:
+        warm(cache, pk)
+        monkeypatch.setattr(cache_hit, "receivers", [])
+        peers = Article.objects.fetch_mode(FETCH_PEERS)
+        hits = counted("near_hit")
+        served = {
+            "cached_get()": (cached_get(Article, pk), Article.objects.all()),
+            "manager": (Article.objects.cached_get(pk=pk), Article.objects.all()),
+            "queryset": (peers.cached_get(pk=pk), peers),
+            "async queryset": (asyncio.run(peers.acached_get(pk=pk)), peers),
+        }
+        assert counted("near_hit") - hits == len(served)
+        for way, (hit, queryset) in served.items():
+            expected = queryset.get(pk=pk)
+            assert state_of(hit) == state_of(expected), way
+
+
+def state_of(instance: Article) -> tuple[Any, ...]:
+    """The loading state a fetch mode sets (Django 6.1 may add ``fields_cache`` when it
+    collects another instance's state, so that key is left out)."""
+    state = vars(instance._state)
+    peers = [peer().pk for peer in state.get("peers", ())]
+    return state["adding"], state["db"], state.get("fetch_mode"), peers

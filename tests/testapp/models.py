@@ -198,3 +198,74 @@ class Priced(models.Model):
     code = models.DecimalField(primary_key=True, max_digits=6, decimal_places=2)
     label = models.CharField(max_length=50)
     note = models.TextField(default="")
+
+
+# Models whose construction runs code of their own: hits must be built by from_db(), never
+# by cachefresh.instances' shortcut (tests/test_instances.py). Each records what it ran here,
+# not on the instance, so that only that code's running tells the two ways apart.
+CONSTRUCTION_LOG: list[tuple[str, str]] = []
+
+
+class BuiltByFromDb(models.Model):
+    name = models.CharField(max_length=50)
+
+    objects = CacheFreshManager()
+
+    @classmethod
+    def from_db(cls, db, field_names, values, **kwargs):  # type: ignore[no-untyped-def]
+        CONSTRUCTION_LOG.append((cls.__name__, "from_db"))
+        return super().from_db(db, field_names, values, **kwargs)
+
+
+class Initialised(models.Model):
+    name = models.CharField(max_length=50)
+
+    objects = CacheFreshManager()
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        CONSTRUCTION_LOG.append((type(self).__name__, "__init__"))
+        super().__init__(*args, **kwargs)
+
+
+class InitAfterModel:
+    """A mixin after Model in the MRO: Model.__init__ reaches it through super()."""
+
+    def __init__(self) -> None:
+        CONSTRUCTION_LOG.append((type(self).__name__, "mixin __init__"))
+        super().__init__()
+
+
+class MixedIn(models.Model, InitAfterModel):
+    name = models.CharField(max_length=50)
+
+    objects = CacheFreshManager()
+
+
+class Audited(models.Model):
+    """Sees every attribute assignment, as change-tracking libraries do."""
+
+    name = models.CharField(max_length=50)
+
+    objects = CacheFreshManager()
+
+    def __setattr__(self, name, value):  # type: ignore[no-untyped-def]
+        CONSTRUCTION_LOG.append((type(self).__name__, f"set {name}"))
+        super().__setattr__(name, value)
+
+
+class LoggingDescriptor(models.query_utils.DeferredAttribute):
+    """A field descriptor that runs code on assignment, as FileField's does."""
+
+    def __set__(self, instance, value):  # type: ignore[no-untyped-def]
+        CONSTRUCTION_LOG.append((type(instance).__name__, f"set {self.field.attname}"))
+        instance.__dict__[self.field.attname] = value
+
+
+class LoggingCharField(models.CharField):  # type: ignore[type-arg]
+    descriptor_class = LoggingDescriptor
+
+
+class Described(models.Model):
+    name = LoggingCharField(max_length=50)
+
+    objects = CacheFreshManager()
