@@ -18,6 +18,8 @@ difference:
   gets ``from_db()`` again, not a guess.
 
 Otherwise ``from_db()`` itself runs, so overrides, signals and descriptors behave as always.
+On Django 6.1 both ways give each instance the fetch mode its queryset would, and make a
+batch's instances peers as one query's results are.
 """
 
 from __future__ import annotations
