@@ -135,6 +135,10 @@ class InstanceBuilder:
         return from_db
 
     def _fast(self, alias: str, values: Sequence[Any], fetch_mode: Any) -> Any:
+        attnames = self.attnames
+        # A length check, not zip(strict=True): that costs a fifth of this method on 3.11.
+        if len(values) != len(attnames):
+            raise ValueError(f"{len(values)} values for the {len(attnames)} fields of a row")
         instance = object.__new__(self.model)
         state = ModelState()
         for position in self._fk_positions:
@@ -147,7 +151,7 @@ class InstanceBuilder:
             state.fetch_mode = fetch_mode
         instance_dict = instance.__dict__
         instance_dict["_state"] = state
-        instance_dict.update(zip(self.attnames, values, strict=True))
+        instance_dict.update(zip(attnames, values, strict=False))  # checked above
         return instance
 
     def _probe(self) -> bool:

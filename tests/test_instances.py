@@ -265,3 +265,11 @@ def test_prefetched_targets_take_their_sources_fetch_mode(backend, mode_name):
     prefetch_cached(ours, "writer")
     django.db.models.prefetch_related_objects(django_posts, "writer")
     assert [layout(p.writer) for p in ours] == [layout(p.writer) for p in django_posts]
+
+
+def test_a_row_of_the_wrong_length_raises():
+    """A row that does not fit the model is a bug of ours: it must not build an instance."""
+    builder = InstanceBuilder(Author, Author._meta.concrete_fields)
+    assert builder.skips_init()
+    with pytest.raises(ValueError, match=r"^2 values for the 3 fields of a row$"):
+        builder.build("default", [1, "a"])
