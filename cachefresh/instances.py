@@ -27,7 +27,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import django.db.models.query
 from django.db.models import Model, QuerySet
@@ -50,6 +50,8 @@ _UNWRAPPED = (_DJANGO_FROM_DB.__qualname__, _DJANGO_INIT.__qualname__) == (
 )
 _PLAIN_DESCRIPTORS = (DeferredAttribute, ForeignKeyDeferredAttribute)
 
+M = TypeVar("M", bound=Model)
+
 
 def fetch_mode_of(queryset: QuerySet[Any]) -> Any:
     """The fetch mode Django gives the instances ``queryset`` loads; ``None`` before 6.1."""
@@ -66,12 +68,12 @@ def link_peers(instances: Iterable[Model], fetch_mode: Any) -> None:
         peer()._state.peers = peers  # type: ignore[union-attr]
 
 
-class InstanceBuilder:
+class InstanceBuilder(Generic[M]):
     """Builds instances of one model from whole rows (values in ``attnames`` order)."""
 
     __slots__ = ("_fk_positions", "_plain", "_probed", "attnames", "model")
 
-    def __init__(self, model: type[Model], fields: Sequence[Any]) -> None:
+    def __init__(self, model: type[M], fields: Sequence[Any]) -> None:
         self.model = model
         self.attnames = tuple(f.attname for f in fields)
         self._plain = _UNWRAPPED and _plain_shape(model, fields)
@@ -83,22 +85,24 @@ class InstanceBuilder:
         )
         self._probed: bool | None = None  # not yet compared with from_db()
 
-    def build(self, alias: str, values: Sequence[Any], fetch_mode: Any = None) -> Any:
+    def build(self, alias: str, values: Sequence[Any], fetch_mode: Any = None) -> M:
         """One instance, as ``get()`` on a queryset of ``fetch_mode`` loads it."""
+        instance: M
         if self.skips_init():
             instance = self._fast(alias, values, fetch_mode)
         else:
             instance = self._from_db(fetch_mode)(alias, self.attnames, values)
-        link_peers([instance], fetch_mode)
+        if fetch_mode is not None and fetch_mode.track_peers:  # no list on a hit otherwise
+            link_peers([instance], fetch_mode)
         return instance
 
     def build_many(
         self, alias: str, rows: Iterable[Sequence[Any]], fetch_mode: Any = None
-    ) -> list[Any]:
+    ) -> list[M]:
         """Instances loaded together, as one query of ``fetch_mode`` loads them."""
         if self.skips_init():
             fast = self._fast
-            built = [fast(alias, values, fetch_mode) for values in rows]
+            built: list[M] = [fast(alias, values, fetch_mode) for values in rows]
         else:
             from_db, attnames = self._from_db(fetch_mode), self.attnames
             built = [from_db(alias, attnames, values) for values in rows]
@@ -134,12 +138,12 @@ class InstanceBuilder:
             return partial(from_db, fetch_mode=fetch_mode)
         return from_db
 
-    def _fast(self, alias: str, values: Sequence[Any], fetch_mode: Any) -> Any:
+    def _fast(self, alias: str, values: Sequence[Any], fetch_mode: Any) -> M:
         attnames = self.attnames
         # A length check, not zip(strict=True): that costs a fifth of this method on 3.11.
         if len(values) != len(attnames):
             raise ValueError(f"{len(values)} values for the {len(attnames)} fields of a row")
-        instance = object.__new__(self.model)
+        instance: M = object.__new__(self.model)
         state = ModelState()
         for position in self._fk_positions:
             if values[position] is not None:

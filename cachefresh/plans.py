@@ -4,7 +4,7 @@ spelling), computed once per shape."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connections
 from django.db.models import Field, Model
@@ -14,6 +14,8 @@ from cachefresh.conf import get_settings
 from cachefresh.databases import database_segment
 from cachefresh.instances import InstanceBuilder
 from cachefresh.support import ModelType, column, concrete_model
+
+M = TypeVar("M", bound=Model)
 
 _UNKNOWN: Any = object()
 
@@ -33,7 +35,7 @@ class ModelPlan:
     label: str
     _tags: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     _int_bounds: dict[str, IntBounds] = field(default_factory=dict)
-    _builders: dict[type[Model], InstanceBuilder] = field(default_factory=dict)
+    _builders: dict[type[Model], InstanceBuilder[Any]] = field(default_factory=dict)
 
     @property
     def table(self) -> str:
@@ -59,7 +61,7 @@ class ModelPlan:
     def generation_key(self, alias: str) -> str:
         return self.keys_of(alias)[2]
 
-    def builder(self, model: type[Model]) -> InstanceBuilder:
+    def builder(self, model: type[M]) -> InstanceBuilder[M]:
         """What builds hits of ``model``: this plan's model or a proxy of it."""
         built = self._builders.get(model)
         if built is None:

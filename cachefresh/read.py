@@ -152,8 +152,7 @@ def _hit(
     """A row found valid, announced to ``cache_hit`` receivers and built as a query would."""
     if cache_hit.receivers:
         cache_hit.send(model, using=alias, pk=pk)
-    built: M = plan.builder(model).build(alias, values, fetch_mode)
-    return built
+    return plan.builder(model).build(alias, values, fetch_mode)
 
 
 def _fill_one(queryset: QuerySet[M], primary: str, store: GuardedStore, lookup: Lookup) -> M:
@@ -170,8 +169,7 @@ def _fill_one(queryset: QuerySet[M], primary: str, store: GuardedStore, lookup: 
     if begun.values_now is not None:
         entries.release_locks(store, lookup, [0])
         stats.count(label, "hit_after_wait")
-        now: M = plan.builder(model).build(alias, begun.values_now, fetch_mode_of(queryset))
-        return now
+        return plan.builder(model).build(alias, begun.values_now, fetch_mode_of(queryset))
     rows: list[list[Any]] = []
     started = time.monotonic()
     try:
@@ -183,8 +181,7 @@ def _fill_one(queryset: QuerySet[M], primary: str, store: GuardedStore, lookup: 
     if not rows:
         raise does_not_exist(model)
     stats.count(label, "fill")
-    filled_instance: M = plan.builder(model).build(alias, rows[0], fetch_mode_of(queryset))
-    return filled_instance
+    return plan.builder(model).build(alias, rows[0], fetch_mode_of(queryset))
 
 
 def _wait_for_fill(queryset: QuerySet[M], store: GuardedStore, lookup: Lookup, herd: HerdWait) -> M:
@@ -196,10 +193,9 @@ def _wait_for_fill(queryset: QuerySet[M], store: GuardedStore, lookup: Lookup, h
         values = lookup.values(0)
         if values is not None:
             stats.count(label, "hit_after_wait")
-            built: M = lookup.plan.builder(queryset.model).build(
+            return lookup.plan.builder(queryset.model).build(
                 queryset.db, values, fetch_mode_of(queryset)
             )
-            return built
     stats.count(label, "herd_fallback")
     return queryset.get(pk=lookup.pks[0])
 
