@@ -140,6 +140,7 @@ def test_storm_on_the_cluster_leaves_nothing_stale(on_cluster: dict[str, Any]) -
     assert {pk: a.views for pk, a in cached_get_many(Article, list(truth)).items()} == truth
 
 
+@pytest.mark.usefixtures("collector_off")
 def test_a_stopped_master_costs_one_timeout_not_one_per_key(
     cluster: RedisCluster, on_cluster: dict[str, Any]
 ) -> None:

@@ -285,6 +285,7 @@ def timed(call: Any) -> float:
     return time.perf_counter() - start
 
 
+@pytest.mark.usefixtures("collector_off")
 def test_breaker_pays_the_timeout_once_per_retry_interval(private_slow: Private) -> None:
     pks = make_articles(5)
     cached_get_many(Article, pks)
@@ -318,6 +319,7 @@ def test_breaker_pays_the_timeout_once_per_retry_interval(private_slow: Private)
         private_slow.server.resume()
 
 
+@pytest.mark.usefixtures("collector_off")
 def test_breaker_lets_one_probe_through_across_threads(private_slow: Private) -> None:
     pks = make_articles(4)
     cached_get_many(Article, pks)
@@ -349,6 +351,7 @@ def test_breaker_lets_one_probe_through_across_threads(private_slow: Private) ->
         private_slow.server.resume()
 
 
+@pytest.mark.usefixtures("collector_off")
 def test_writes_during_an_outage_cost_no_timeouts_once_held(private_slow: Private) -> None:
     """While retirements are held, the outbox thread is the probe: after the first call,
     callers do not wait for the cache. Bounded with one call to spare: CI once saw three calls
