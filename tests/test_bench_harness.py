@@ -190,7 +190,7 @@ def test_with_servers_and_peers(tmp_path):
 
 
 def test_ratios_are_paired_round_by_round():
-    from benchmarks.harness.timing import paired_ratio, summarize
+    from benchmarks.harness.stats import paired_ratio, summarize
 
     # Round 2 is slow for both variants (machine noise): paired, the ratio stays exactly 2.
     fast = summarize([10.0, 100.0, 10.0, 10.0, 10.0], batch=1)

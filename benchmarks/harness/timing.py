@@ -2,20 +2,25 @@
 
 Variants compared with each other are measured in one call: every round runs each of them once
 (a batch of calls), in an order shuffled by the seeded generator, so that whatever the machine
-does meanwhile hits all of them alike. Ratios are then taken round by round.
+does meanwhile hits all of them alike (:func:`interleave`, which the scenarios timing their own
+loops use too). Ratios are then taken round by round (:mod:`benchmarks.harness.stats`).
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import random
 import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from benchmarks.harness.stats import summarize
 
 Op = Callable[[], Any]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,25 @@ def _batch(variant: Variant, size: int) -> float:
     return total / size
 
 
+def interleave(
+    variants: Mapping[str, Callable[[], T]],
+    rounds: int,
+    rng: random.Random,
+    before: Op | None = None,
+) -> dict[str, list[T]]:
+    """Each variant once a round, in an order ``rng`` shuffles every round; what each returned,
+    round by round. ``before`` runs at the start of each round (a sample the round shares)."""
+    found: dict[str, list[T]] = {name: [] for name in variants}
+    order = list(variants)
+    for _ in range(rounds):
+        if before is not None:
+            before()
+        rng.shuffle(order)
+        for name in order:
+            found[name].append(variants[name]())
+    return found
+
+
 def measure(
     variants: Mapping[str, Variant | Op], plan: Plan, rng: random.Random
 ) -> dict[str, dict[str, Any]]:
@@ -70,54 +94,13 @@ def measure(
         times = [_single(variant) for _ in range(max(plan.warmup, 1))]
         typical = max(statistics.median(times), 1.0)
         sizes[name] = int(max(1, min(plan.max_batch, plan.batch_ns // typical)))
-    samples: dict[str, list[float]] = {name: [] for name in normal}
-    order = list(normal)
+    batches = {name: functools.partial(_batch, normal[name], sizes[name]) for name in normal}
     gc.collect()
     gc_was_enabled = gc.isenabled()
     gc.disable()  # as timeit does: a collection lands on whichever variant runs at the time
     try:
-        for _ in range(plan.rounds):
-            rng.shuffle(order)
-            for name in order:
-                samples[name].append(_batch(normal[name], sizes[name]))
+        samples = interleave(batches, plan.rounds, rng)
     finally:
         if gc_was_enabled:
             gc.enable()
     return {name: summarize(samples[name], sizes[name]) for name in normal}
-
-
-def quartiles(values: list[float]) -> tuple[float, float, float]:
-    if len(values) == 1:
-        return values[0], values[0], values[0]
-    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, q2, q3
-
-
-def summarize(samples: list[float], batch: int) -> dict[str, Any]:
-    q1, median, q3 = quartiles(samples)
-    return {
-        "median_ns": median,
-        "q1_ns": q1,
-        "q3_ns": q3,
-        "min_ns": min(samples),
-        "max_ns": max(samples),
-        "rounds": len(samples),
-        "batch": batch,
-        "samples_ns": [round(value, 1) for value in samples],
-    }
-
-
-def paired_ratio(numerator: dict[str, Any], denominator: dict[str, Any]) -> dict[str, float]:
-    """numerator / denominator, round by round (both measured in one interleaved call)."""
-    pairs = zip(numerator["samples_ns"], denominator["samples_ns"], strict=True)
-    ratios = [a / b for a, b in pairs if b > 0]
-    q1, median, q3 = quartiles(ratios)
-    return {"median": median, "q1": q1, "q3": q3, "min": min(ratios), "max": max(ratios)}
-
-
-def median_ratio(numerator: dict[str, Any], denominator: dict[str, Any]) -> dict[str, float]:
-    """For variants that could not share rounds (other processes): a ratio of medians."""
-    value = numerator["median_ns"] / denominator["median_ns"]
-    low = numerator["q1_ns"] / denominator["q3_ns"]
-    high = numerator["q3_ns"] / denominator["q1_ns"]
-    return {"median": value, "q1": low, "q3": high, "min": low, "max": high}

@@ -14,7 +14,8 @@ from typing import Any
 from benchmarks.benchapp.models import ONE_FIELD
 from benchmarks.env.backends import Pair
 from benchmarks.harness.context import Context, cycle
-from benchmarks.harness.timing import measure, median_ratio, paired_ratio
+from benchmarks.harness.stats import bridged, median_ratio, paired_ratio
+from benchmarks.harness.timing import measure
 from benchmarks.scenarios.common import MODELS, raw_cursor_fetch, refresh_variants, warm
 from benchmarks.scenarios.floorcalls import DICT_FLOOR, REDIS_FLOOR, floor_calls
 from benchmarks.workers import peers
@@ -198,14 +199,3 @@ def _peers(
                 paired=False,
                 how="ratio of medians",
             )
-
-
-def bridged(theirs: dict[str, float], ours: dict[str, float]) -> dict[str, float]:
-    """(peer / floor) / (cachefresh / floor), each side paired round by round in its process."""
-    return {
-        "median": theirs["median"] / ours["median"],
-        "q1": theirs["q1"] / ours["q3"],
-        "q3": theirs["q3"] / ours["q1"],
-        "min": theirs["min"] / ours["max"],
-        "max": theirs["max"] / ours["min"],
-    }

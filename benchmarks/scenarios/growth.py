@@ -8,7 +8,8 @@ from benchmarks.benchapp.models import ONE_FIELD, Growth, Narrow
 from benchmarks.env.backends import Pair
 from benchmarks.env.data import grow
 from benchmarks.harness.context import Context, cycle
-from benchmarks.harness.timing import measure, paired_ratio
+from benchmarks.harness.stats import paired_ratio
+from benchmarks.harness.timing import measure
 from benchmarks.scenarios import throughput
 from benchmarks.scenarios.common import raw_cursor_fetch, refresh_variants, warm
 

@@ -17,7 +17,8 @@ from django.db.models import F
 
 from benchmarks.env.backends import Pair
 from benchmarks.harness.context import Context, cycle
-from benchmarks.harness.timing import Variant, measure, paired_ratio
+from benchmarks.harness.stats import paired_ratio
+from benchmarks.harness.timing import Variant, measure
 from benchmarks.scenarios.common import MODELS, warm
 
 NAME = "net"

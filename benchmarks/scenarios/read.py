@@ -7,7 +7,8 @@ from typing import Any
 
 from benchmarks.env.backends import Pair
 from benchmarks.harness.context import Context, cycle
-from benchmarks.harness.timing import Variant, measure, paired_ratio
+from benchmarks.harness.stats import paired_ratio
+from benchmarks.harness.timing import Variant, measure
 from benchmarks.scenarios.common import MODELS, warm
 
 NAME = "read"

@@ -7,7 +7,8 @@ from collections import Counter
 
 from benchmarks.env.backends import Pair
 from benchmarks.harness.context import Context, cycle
-from benchmarks.harness.timing import measure, paired_ratio
+from benchmarks.harness.stats import paired_ratio
+from benchmarks.harness.timing import measure
 from benchmarks.scenarios.common import (
     FIELD_SETS,
     MODELS,

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.env.djangoenv import configure
-from benchmarks.harness.timing import Plan, measure, paired_ratio
+from benchmarks.harness.stats import paired_ratio
+from benchmarks.harness.timing import Plan, measure
 from benchmarks.scenarios.floorcalls import floor_calls
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from matplotlib.patches import Patch
 
 from benchmarks.harness.charts.style import MISSED, missed_patch, plain_numbers, plt, save
-from benchmarks.harness.timing import quartiles
+from benchmarks.harness.stats import quartiles
 from benchmarks.harness.units import ratio, sig3
 
 #: Colour-blind-safe (Okabe and Ito), as the suite's other charts.
