@@ -351,7 +351,7 @@ def run_fault_workers(
 ) -> list[dict[str, Any]]:
     """Run ``workers`` processes that write, read and refresh their own rows on a private
     cache while ``during`` (a kill, a pause) runs, and report what each saw: errors reaching
-    callers, read-your-writes, hits. Not the stale-set storm (benchmarks.scenarios.storm,
+    callers, read-your-writes, hits. Not the stale-set storm (benchmarks.parts.storm,
     shared by the tests and the benchmarks), which measures staleness across processes."""
     ctx = multiprocessing.get_context("spawn")
     stop, barrier, results = ctx.Event(), ctx.Barrier(workers), ctx.Queue()

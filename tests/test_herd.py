@@ -2,7 +2,7 @@
 
 Every reader thread waits at one barrier shared by all processes, then reads a row nobody has
 read yet through ``cached_get``. Each thread counts the statements its connection sends for
-the row's table during the round (see ``benchmarks.scenarios.herd``). Three rounds, each on its own
+the row's table during the round (see ``benchmarks.parts.herd``). Three rounds, each on its own
 cold row.
 
 The database is reached directly, not through the latency proxy: on a loaded 2-core machine
@@ -17,7 +17,7 @@ before a fill landed took the released lock and filled again).
 
 import pytest
 
-from benchmarks.scenarios.herd import run_herd
+from benchmarks.parts.herd import run_herd
 from tests.conftest import require_servers
 from tests.settings import DATABASES, PG_HOST, PG_PORT, REDIS_URL
 

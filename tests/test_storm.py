@@ -4,7 +4,7 @@ Two writer processes make bursts of committed ORM writes (save(), save(update_fi
 QuerySet.update(), bulk_update()) to five hot rows while three reader processes hammer them
 through ``cached_get``; then a process that took no part reads every row through
 ``cached_get`` and the result is compared with the row read by raw SQL, episode after episode
-(see ``benchmarks.scenarios.storm``).
+(see ``benchmarks.parts.storm``).
 
 The readers reach PostgreSQL through a proxy adding 2 ms each way; the writers connect
 directly. A reader's fill then spends 2 ms between the row leaving the database and its
@@ -18,7 +18,7 @@ delete-on-write django-cacheops does): too rare for a test to catch every time.
 
 import pytest
 
-from benchmarks.scenarios.storm import run_storm
+from benchmarks.parts.storm import run_storm
 from tests.conftest import require_bench, require_servers
 from tests.settings import DATABASES, PG_HOST, PG_PORT, REDIS_URL
 

@@ -75,6 +75,13 @@ def settings_for(spec: Spec, peer: str | None = None) -> dict[str, Any]:
         "INSTALLED_APPS": ["benchmarks.benchapp"],
         "SILENCED_SYSTEM_CHECKS": ["cachefresh.W002"],
     }
+    _library(conf, spec, peer)
+    return conf
+
+
+def _library(conf: dict[str, Any], spec: Spec, peer: str | None) -> None:
+    """Install the library under test: cachefresh, or one peer in its place."""
+    run, redis_url, caches = spec["run_id"], spec.get("redis_url"), conf["CACHES"]
     if peer is None:
         conf["INSTALLED_APPS"].insert(0, "cachefresh")
         conf["CACHEFRESH"] = {"CACHE": "default", "KEY_PREFIX": f"cf{run}", "TIMEOUT": 3600}
@@ -94,7 +101,6 @@ def settings_for(spec: Spec, peer: str | None = None) -> dict[str, Any]:
         conf["CACHALOT_TIMEOUT"] = 3600
     else:
         raise ValueError(f"unknown peer {peer!r}")
-    return conf
 
 
 def _cacheops_prefix(run: str) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.harness.results import Results
-from benchmarks.scenarios.floorcalls import REDIS_FLOOR
+from benchmarks.parts.floorcalls import REDIS_FLOOR
 
 HIT = "cached_get() hit"
 #: The bound on "auto" against the best fixed strategy; the charts mark the cells over it.

@@ -16,8 +16,8 @@ from benchmarks.env.backends import Pair
 from benchmarks.harness.context import Context, cycle
 from benchmarks.harness.stats import bridged, median_ratio, paired_ratio
 from benchmarks.harness.timing import measure
-from benchmarks.scenarios.common import MODELS, raw_cursor_fetch, refresh_variants, warm
-from benchmarks.scenarios.floorcalls import DICT_FLOOR, REDIS_FLOOR, floor_calls
+from benchmarks.parts.calls import MODELS, raw_cursor_fetch, refresh_variants, warm
+from benchmarks.parts.floorcalls import DICT_FLOOR, REDIS_FLOOR, floor_calls
 from benchmarks.workers import peers
 
 NAME = "floors"
@@ -164,38 +164,51 @@ def _peers(
         if "error" in outcome:
             ctx.results.skip(NAME, f"{peer} on {pair.name}", outcome["error"])
             continue
-        for model_name, summary in outcome["summaries"].items():
-            group, label = f"{model_name}, peers", f"{peer} hit"
-            ctx.results.measured(
-                NAME,
-                pair.name,
-                group,
-                {label: summary},
-                model=model_name,
-                peer=peer,
-                peer_version=outcome.get("version"),
-                queries_per_hit=outcome["queries_per_hit"].get(model_name),
-                floor=jobs[model_name]["bridge"],
-                floor_in_peer_process=outcome["floors"][model_name],
-            )
-            ours = hits[model_name]
-            ctx.results.ratio(
-                NAME,
-                pair.name,
-                group,
-                label,
-                HIT,
-                bridged(outcome["bridges"][model_name], ours["bridge"]),
-                paired=False,
-                how=f"bridged: each process paired with {jobs[model_name]['bridge']}",
-            )
-            ctx.results.ratio(
-                NAME,
-                pair.name,
-                f"{model_name}, peers (raw medians)",
-                label,
-                HIT,
-                median_ratio(summary, ours["hit"]),
-                paired=False,
-                how="ratio of medians",
-            )
+        for model_name in outcome["summaries"]:
+            _peer_model(ctx, pair, peer, outcome, model_name, hits[model_name], jobs[model_name])
+
+
+def _peer_model(
+    ctx: Context,
+    pair: Pair,
+    peer: str,
+    outcome: dict[str, Any],
+    model_name: str,
+    ours: dict[str, Any],
+    job: dict[str, Any],
+) -> None:
+    """A peer's hits on one model, and their ratios to cachefresh's."""
+    summary = outcome["summaries"][model_name]
+    group, label = f"{model_name}, peers", f"{peer} hit"
+    ctx.results.measured(
+        NAME,
+        pair.name,
+        group,
+        {label: summary},
+        model=model_name,
+        peer=peer,
+        peer_version=outcome.get("version"),
+        queries_per_hit=outcome["queries_per_hit"].get(model_name),
+        floor=job["bridge"],
+        floor_in_peer_process=outcome["floors"][model_name],
+    )
+    ctx.results.ratio(
+        NAME,
+        pair.name,
+        group,
+        label,
+        HIT,
+        bridged(outcome["bridges"][model_name], ours["bridge"]),
+        paired=False,
+        how=f"bridged: each process paired with {job['bridge']}",
+    )
+    ctx.results.ratio(
+        NAME,
+        pair.name,
+        f"{model_name}, peers (raw medians)",
+        label,
+        HIT,
+        median_ratio(summary, ours["hit"]),
+        paired=False,
+        how="ratio of medians",
+    )

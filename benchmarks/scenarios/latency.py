@@ -13,7 +13,7 @@ from benchmarks.env.backends import POSTGRES_REDIS, SQLITE_LOCMEM, Pair
 from benchmarks.env.djangoenv import latency_alias
 from benchmarks.harness.context import Context, cache_in_use
 from benchmarks.harness.timing import measure
-from benchmarks.scenarios.common import refresh_variants, warm
+from benchmarks.parts.calls import refresh_variants, warm
 from benchmarks.scenarios.refresh import auto_picks, record_ratios
 
 NAME = "latency"

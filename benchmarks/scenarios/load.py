@@ -2,7 +2,7 @@
 
 The stale-set storm (rows left stale once writes stop) and the thundering herd (database
 queries for one cold row under concurrent readers) run each library in processes of its own
-(:mod:`benchmarks.scenarios.storm`, :mod:`benchmarks.scenarios.herd`).
+(:mod:`benchmarks.parts.storm`, :mod:`benchmarks.parts.herd`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ def run(ctx: Context, pair: Pair) -> None:
         )
         return
     # Imported here: both need psycopg, which the embedded pair does not.
-    from benchmarks.scenarios.herd import run_herd
-    from benchmarks.scenarios.storm import run_storm
+    from benchmarks.parts.herd import run_herd
+    from benchmarks.parts.storm import run_storm
 
     servers = {"database": dict(ctx.spec["pg"]), "redis_url": ctx.spec["redis_url"]}
     jobs = {

@@ -19,7 +19,7 @@ from benchmarks.env.backends import Pair
 from benchmarks.harness.context import Context, cycle
 from benchmarks.harness.stats import paired_ratio
 from benchmarks.harness.timing import Variant, measure
-from benchmarks.scenarios.common import MODELS, warm
+from benchmarks.parts.calls import MODELS, warm
 
 NAME = "net"
 ON, OFF = "net on", "net off"

@@ -9,7 +9,7 @@ from benchmarks.env.backends import Pair
 from benchmarks.harness.context import Context, cycle
 from benchmarks.harness.stats import paired_ratio
 from benchmarks.harness.timing import measure
-from benchmarks.scenarios.common import (
+from benchmarks.parts.calls import (
     FIELD_SETS,
     MODELS,
     best_fixed,

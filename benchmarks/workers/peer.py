@@ -15,7 +15,7 @@ from typing import Any
 from benchmarks.env.djangoenv import configure
 from benchmarks.harness.stats import paired_ratio
 from benchmarks.harness.timing import Plan, measure
-from benchmarks.scenarios.floorcalls import floor_calls
+from benchmarks.parts.floorcalls import floor_calls
 
 
 def _hit_call(peer: str, manager: Any, pks: list[int]) -> Callable[[], Any]:

@@ -2,7 +2,7 @@
 
 Each runs in a process the :class:`~benchmarks.workers.crew.Crew` started, with Django set up
 for one library (:mod:`benchmarks.env.labsettings`); the parent is
-:func:`benchmarks.scenarios.storm.run_storm`.
+:func:`benchmarks.parts.storm.run_storm`.
 """
 
 from __future__ import annotations

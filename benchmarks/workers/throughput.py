@@ -2,7 +2,7 @@
 
 Started once per run with the "spawn" context (fresh interpreters, their own connections) and
 warmed up for a while before any window is timed, then driven by the parent
-(:mod:`benchmarks.scenarios.throughput`): each command names a cell and a start time, and the
+(:mod:`benchmarks.scenarios.growth`): each command names a cell and a start time, and the
 worker counts the calls it completes between that start and the window's end. Windows are
 aligned on ``time.monotonic()``, which on Linux is one system-wide clock, so every process of a
 round measures the same wall-clock window.

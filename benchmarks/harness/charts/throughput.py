@@ -25,7 +25,6 @@ def draw(doc: dict[str, Any], path: Path) -> bool:
     counts = sorted({f["processes"] for f in facts})
     fig, (absolute, speedup) = plt.subplots(1, 2, figsize=(13, 5.2))
     for (backend, variant), points in series.items():
-        points.sort(key=lambda f: f["processes"])
         line, marker = BACKEND_STYLES[backends.index(backend) % len(BACKEND_STYLES)]
         style = {
             "color": colour(variant, variants.index(variant)),
@@ -33,16 +32,7 @@ def draw(doc: dict[str, Any], path: Path) -> bool:
             "marker": marker,
             "label": f"{backend}: {variant}",
         }
-        xs = [f["processes"] for f in points]
-        medians = [f["ops_per_s"] for f in points]
-        spread = [
-            [f["ops_per_s"] - f.get("min_ops_per_s", f["ops_per_s"]) for f in points],
-            [f.get("max_ops_per_s", f["ops_per_s"]) - f["ops_per_s"] for f in points],
-        ]
-        absolute.errorbar(xs, medians, yerr=spread, capsize=3, **style)
-        one = medians[0] if xs[0] == 1 else None
-        if one:
-            speedup.plot(xs, [m / one for m in medians], **style)
+        _series(absolute, speedup, points, style)
     ideal = [min(n, cpus) for n in counts]
     speedup.plot(
         counts, ideal, color="black", linewidth=2, linestyle="-.", label=f"ideal on {cpus} CPUs"
@@ -66,3 +56,18 @@ def draw(doc: dict[str, Any], path: Path) -> bool:
     )
     fig.tight_layout(rect=(0, 0.16, 1, 1))
     return save(fig, path)
+
+
+def _series(absolute: Any, speedup: Any, points: list[dict[str, Any]], style: dict) -> None:
+    """One (backend, variant): its calls per second, and its speed-up over one process."""
+    points.sort(key=lambda f: f["processes"])
+    xs = [f["processes"] for f in points]
+    medians = [f["ops_per_s"] for f in points]
+    spread = [
+        [f["ops_per_s"] - f.get("min_ops_per_s", f["ops_per_s"]) for f in points],
+        [f.get("max_ops_per_s", f["ops_per_s"]) - f["ops_per_s"] for f in points],
+    ]
+    absolute.errorbar(xs, medians, yerr=spread, capsize=3, **style)
+    one = medians[0] if xs[0] == 1 else None
+    if one:
+        speedup.plot(xs, [m / one for m in medians], **style)

@@ -71,14 +71,7 @@ def run_herd(
     )
     with lab, Crew(lab.config) as crew:
         settings.update(lab.settings())
-        start = crew.barrier(readers)
-        cold = lab.pks[1:]
-        shares = [readers // processes + (i < readers % processes) for i in range(processes)]
-        for threads in shares:
-            crew.start(herd_process, library, threads, lab.pks[0], cold, start)
-        began = time.perf_counter()
-        outcomes = crew.collect(processes)
-        duration = time.perf_counter() - began
+        outcomes, duration = _herd(lab, crew, library, readers, processes)
     queries = [sum(outcome["queries"][r] for outcome in outcomes) for r in range(rounds)]
     waits = sorted(wait for outcome in outcomes for wait in outcome["waits"])
     return HerdResult(
@@ -91,3 +84,17 @@ def run_herd(
         duration,
         settings,
     )
+
+
+def _herd(
+    lab: Lab, crew: Crew, library: str, readers: int, processes: int
+) -> tuple[list[dict[str, Any]], float]:
+    """Every process's outcome, and how long the rounds took."""
+    start = crew.barrier(readers)
+    cold = lab.pks[1:]
+    shares = [readers // processes + (i < readers % processes) for i in range(processes)]
+    for threads in shares:
+        crew.start(herd_process, library, threads, lab.pks[0], cold, start)
+    began = time.perf_counter()
+    outcomes = crew.collect(processes)
+    return outcomes, time.perf_counter() - began
