@@ -28,9 +28,9 @@ $(VENV)/.lint-installed: pyproject.toml | $(BIN)/python
 test: $(VENV)/.test-installed-$(TEST_EXTRAS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The default set of scenarios; one of them, or others: make bench BENCH_ARGS="-s near --tiny"
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
-	$(BIN)/python -m benchmarks.companions
 
 lint: $(VENV)/.lint-installed
 	$(BIN)/ruff check .

@@ -240,7 +240,7 @@ def test_target_verdicts_follow_their_bounds():
 
 
 def test_near_bench_targets_pair_rounds_and_follow_their_bounds():
-    from benchmarks.near_bench import verdicts
+    from benchmarks.scenarios.near import verdicts
 
     # Round 2 is slow for every variant (machine noise): per-round ratios are not moved by it.
     lat = {
@@ -263,7 +263,7 @@ def test_near_bench_targets_pair_rounds_and_follow_their_bounds():
 def test_near_latency_chart_draws_every_variant(tmp_path):
     require_bench("matplotlib")
     from benchmarks.harness.charts import near
-    from benchmarks.near_bench import LABELS, verdicts
+    from benchmarks.scenarios.near import LABELS, verdicts
 
     lat = {name: [1e-6 * (index + 1)] * 3 for index, name in enumerate(LABELS)}
     path = tmp_path / "near-latency.png"

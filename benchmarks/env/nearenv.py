@@ -1,4 +1,4 @@
-"""The Django of each process of the near-cache bench (:mod:`benchmarks.near_bench`).
+"""The Django of each process of the near-cache scenario (:mod:`benchmarks.scenarios.near`).
 
 The main process, its throughput and delay workers, and its peer processes all configure the
 same scratch PostgreSQL database and the test app's ``Article`` table, and the Redis at
@@ -24,6 +24,7 @@ def pg() -> dict[str, Any]:
         "host": os.environ.get("CACHEFRESH_PG_HOST", "127.0.0.1"),
         "port": int(os.environ.get("CACHEFRESH_PG_PORT", "5432")),
         "user": os.environ.get("CACHEFRESH_PG_USER", "postgres"),
+        "password": os.environ.get("CACHEFRESH_PG_PASSWORD", ""),
     }
 
 
@@ -53,6 +54,7 @@ def setup_django(near: bool, peer: str | None = None) -> None:
                 "HOST": db["host"],
                 "PORT": db["port"],
                 "USER": db["user"],
+                "PASSWORD": db["password"],
                 "NAME": os.environ.get("NB_DB", DB_NAME),
             }
         },

@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -45,8 +46,13 @@ def show(console: Console, doc: dict[str, Any]) -> None:
         targets.add_column(column)
     for t in doc["targets"]:
         colour = {True: "green", False: "red", None: "yellow"}[t["met"]]
+        # Escaped: "[one]" in a target's name is text, not markup.
         targets.add_row(
-            t["target"], t["bound"], t["where"], measured(t), f"[{colour}]{verdict(t)}[/]"
+            escape(t["target"]),
+            t["bound"],
+            escape(t["where"]),
+            measured(t),
+            f"[{colour}]{verdict(t)}[/]",
         )
     console.print(targets)
     for skip in doc["skipped"]:

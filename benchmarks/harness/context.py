@@ -25,6 +25,8 @@ class Context:
     seed: int
     out_dir: Path
     peers: bool
+    #: The command line's options for one scenario (``--django-tests`` and the like).
+    options: dict[str, Any] = field(default_factory=dict)
     #: Callback showing what runs now (the progress bar's description).
     say: Callable[[str], None] = field(default=lambda text: None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from benchmarks.harness.timing import Plan
@@ -28,6 +29,8 @@ class Mode:
     #: Whether the storm and the herd also run for the peers (each run spawns a crew).
     load_peers: bool
     storm_episodes: int
+    #: ``--rounds``: the rounds of every interleaved measurement, when given.
+    rounds: int | None = None
 
 
 MODES = {
@@ -85,3 +88,15 @@ MODES = {
         storm_episodes=60,
     ),
 }
+
+
+def with_rounds(mode: Mode, rounds: int) -> Mode:
+    """``mode`` with ``rounds`` rounds in every interleaved measurement (``--rounds``): the
+    plans, the throughput rounds, and the scenarios that run in a process of their own."""
+    return dataclasses.replace(
+        mode,
+        plan=dataclasses.replace(mode.plan, rounds=rounds),
+        slow_plan=dataclasses.replace(mode.slow_plan, rounds=rounds),
+        throughput_rounds=rounds,
+        rounds=rounds,
+    )

@@ -9,17 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from benchmarks.harness.units import (
-    MISSING,
-    duration,
-    percent,
-    rate,
-    ratio,
-    seconds,
-    sig3,
-    size,
-    span,
-)
+from benchmarks.harness.tables import facts, table
+from benchmarks.harness.units import MISSING, duration, percent, ratio, seconds, sig3, span
 from benchmarks.scenarios import SCENARIOS
 
 
@@ -33,13 +24,9 @@ def measured(target: dict[str, Any]) -> str:
     value = target["measured"]
     if value is None:
         return MISSING
-    return ratio(value) if target["unit"] == "x" else f"{value:,}"
-
-
-def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return [*lines, ""]
+    if target["unit"] == "x":
+        return ratio(value)
+    return seconds(value) if target["unit"] == "s" else f"{value:,}"
 
 
 def targets_table(targets: list[dict[str, Any]]) -> list[str]:
@@ -106,107 +93,6 @@ def _ratio_table(doc: dict[str, Any], scenario: str) -> list[str]:
     return table(["backend", "group", "ratio", "median", "IQR", "how"], rows)
 
 
-def _sizes(facts: list[dict[str, Any]]) -> list[str]:
-    rows = [
-        [
-            f["backend"],
-            f["model"],
-            size(f["cachefresh_entry"]),
-            size(f["pickled_instance"]),
-            ratio(f["cachefresh_entry"] / f["pickled_instance"]),
-        ]
-        for f in facts
-    ]
-    header = ["backend", "model", "cachefresh entry", "pickled instance", "entry / pickle"]
-    return ["Bytes per cached row (mean over the hot rows):", "", *table(header, rows)]
-
-
-def _throughput(facts: list[dict[str, Any]]) -> list[str]:
-    rows = [
-        [
-            f["backend"],
-            f["variant"],
-            str(f["processes"]),
-            rate(f["ops_per_s"]),
-            span(rate(f["min_ops_per_s"]), rate(f["max_ops_per_s"])),
-            rate(f["ops_per_s"] / f["processes"]),
-        ]
-        for f in facts
-    ]
-    header = ["backend", "variant", "processes", "median", "min to max", "per process"]
-    return [
-        "Throughput, all processes together (median over shuffled rounds):",
-        "",
-        *table(header, rows),
-    ]
-
-
-def _storm(facts: list[dict[str, Any]]) -> list[str]:
-    rows = []
-    for f in facts:
-        s = f["settings"]
-        rows.append(
-            [
-                f["library"],
-                f"{s['writers']} writers, {s['readers']} readers "
-                f"({s.get('atomic_readers', 0)} in atomic())",
-                f"{sig3(s['db_latency_ms'])} ms, writers {sig3(s['writer_db_latency_ms'])} ms",
-                f"{f['row_episodes']:,}",
-                f"{f['writes']:,}",
-                f"{f['reads']:,}",
-                f"**{f['stale']:,}**",
-                seconds(f["duration"]),
-            ]
-        )
-    header = ["library", "processes", "database latency (one way)", "row-episodes", "writes"]
-    lines = ["Stale-set storm (rows left stale once writes stop):", ""]
-    lines += table([*header, "reads", "stale rows", "duration"], rows)
-    for f in facts:
-        for example in f["stale_examples"][:2]:
-            lines.append(
-                f"- {f['library']}, episode {example['episode']}, row {example['pk']}: cached "
-                f"{tuple(example['cached'])}, committed {tuple(example['committed'])}"
-            )
-    return [*lines, ""] if any(f["stale_examples"] for f in facts) else lines
-
-
-def _herd(facts: list[dict[str, Any]]) -> list[str]:
-    rows = [
-        [
-            f["library"],
-            f"{f['readers']} readers in {f['processes']} processes",
-            ", ".join(str(q) for q in f["queries"]),
-            f"**{f['max_queries']}**",
-            seconds(f["median_wait"]),
-            seconds(f["max_wait"]),
-        ]
-        for f in facts
-    ]
-    header = ["library", "readers", "queries per round", "worst round", "median wait"]
-    return [
-        "Thundering herd (database queries for one cold row read at one instant):",
-        "",
-        *table([*header, "longest wait"], rows),
-    ]
-
-
-FACT_TABLES = {
-    "bytes per cached row": _sizes,
-    "throughput": _throughput,
-    "storm": _storm,
-    "herd": _herd,
-}
-
-
-def _facts(doc: dict[str, Any], scenario: str) -> list[str]:
-    lines: list[str] = []
-    for name, render_facts in FACT_TABLES.items():
-        found = [f for f in doc["facts"] if f["scenario"] == scenario and f["name"] == name]
-        if found:
-            lines += render_facts(found)
-    return lines
-
-
 def _load(machine: dict[str, Any]) -> str:
     load = machine.get("load_average")
     if not load:
@@ -253,10 +139,10 @@ def render(doc: dict[str, Any], charts: list[str]) -> str:
         body = (
             _measurement_tables(doc, scenario.name)
             + _ratio_table(doc, scenario.name)
-            + _facts(doc, scenario.name)
+            + facts(doc, scenario.name)
         )
         if body:
-            lines += [f"## {scenario.number}. {scenario.title}", "", *body]
+            lines += [f"## {scenario.heading}", "", *body]
     if charts:
         lines += ["## Charts", ""] + [f"![{name}]({name})" for name in charts] + [""]
     return "\n".join(lines)

@@ -26,6 +26,8 @@ PACKAGES = (
     "rich",
     "matplotlib",
 )
+#: What a scenario run in a process of its own hands back (:mod:`benchmarks.harness.child`).
+PARTS = ("measurements", "ratios", "facts", "skipped")
 
 
 @dataclass
@@ -100,6 +102,14 @@ class Results:
             ):
                 return record
         return None
+
+    def part(self) -> dict[str, Any]:
+        """What this process measured, for the run's :meth:`merge`."""
+        return {key: getattr(self, key) for key in PARTS}
+
+    def merge(self, part: dict[str, Any]) -> None:
+        for key in PARTS:
+            getattr(self, key).extend(part[key])
 
     def document(self) -> dict[str, Any]:
         return {

@@ -51,6 +51,7 @@ class Run:
             spec["pg"] = dict(self.pg_space.params, dbname=dbname)
             spec["table_prefix"] = self.pg_space.table_prefix
             spec["redis_url"] = self.found.redis_url
+            spec["database_url"] = self.found.database_url
             if any(s.name == "latency" for s in self.scenarios):
                 self._start_proxies(spec)
         return spec
@@ -82,13 +83,28 @@ class Run:
     def execute(self) -> int:
         from benchmarks.env.djangoenv import configure
         from benchmarks.harness import charts, console, report, targets
-        from benchmarks.harness.context import Context, cache_in_use
-        from benchmarks.harness.results import Results
 
         spec = self.spec()
         configure(spec)
         self.configured = True
-        from benchmarks.env import data
+        results = self._results()
+        if any(not s.own_process for s in self.scenarios):
+            self._fill()
+        failures = self._scenarios(spec, results)
+        results.targets = targets.evaluate(results)
+        out = self.args.output
+        doc = results.write(out / "results.json")
+        drawn = charts.draw(doc, out)
+        (out / "report.md").write_text(report.render(doc, drawn))
+        console.show(self.console, doc)
+        self.console.print(
+            f"Wrote {out / 'results.json'}, {out / 'report.md'} and "
+            f"{len(drawn)} charts ({', '.join(drawn)}) in {out}/"
+        )
+        return 1 if failures else 0
+
+    def _results(self) -> Any:
+        from benchmarks.harness.results import Results
 
         results = Results(
             settings={
@@ -105,9 +121,21 @@ class Run:
             "ran": {pair.name: self._describe(pair) for pair in self.found.pairs},
             "skipped": dict(self.found.skipped),
         }
+        return results
+
+    def _fill(self) -> None:
+        """The benchmark tables on every pair, for the scenarios run in this process."""
+        from benchmarks.env import data
+
         for pair in self.found.pairs:
             data.create_tables(pair.db_alias)
             data.fill(pair.db_alias, self.mode.narrow_rows, self.mode.wide_rows, self.args.seed)
+
+    def _scenarios(self, spec: dict[str, Any], results: Any) -> int:
+        """Every scenario on every pair; how many failed (each recorded as not measured)."""
+        from benchmarks.harness import console
+        from benchmarks.harness.context import Context, cache_in_use
+
         ctx = Context(
             mode=self.mode,
             pairs=self.found.pairs,
@@ -116,6 +144,11 @@ class Run:
             seed=self.args.seed,
             out_dir=self.args.output,
             peers=self.args.peers,
+            options={
+                "django_tests": self.args.django_tests and str(self.args.django_tests),
+                "django_labels": self.args.django_labels,
+                "django_args": self.args.django_args,
+            },
         )
         failures = 0
         tasks = [(s, p) for s in self.scenarios for p in self.found.pairs]
@@ -123,7 +156,7 @@ class Run:
             task = bar.add_task("", total=len(tasks), step="")
             ctx.say = lambda text: bar.update(task, description=text)
             for scenario, pair in tasks:
-                bar.update(task, step=f"{scenario.number}. {scenario.name}")
+                bar.update(task, step=scenario.label)
                 try:
                     with cache_in_use(ctx, pair.cache_alias):
                         scenario.run(ctx, pair)
@@ -134,17 +167,7 @@ class Run:
                     )
                     traceback.print_exc()
                 bar.advance(task)
-        results.targets = targets.evaluate(results)
-        out = self.args.output
-        doc = results.write(out / "results.json")
-        drawn = charts.draw(doc, out)
-        (out / "report.md").write_text(report.render(doc, drawn))
-        console.show(self.console, doc)
-        self.console.print(
-            f"Wrote {out / 'results.json'}, {out / 'report.md'} and "
-            f"{len(drawn)} charts ({', '.join(drawn)}) in {out}/"
-        )
-        return 1 if failures else 0
+        return failures
 
     def _describe(self, pair: backends.Pair) -> str:
         if pair == backends.SQLITE_LOCMEM:

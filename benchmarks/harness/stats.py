@@ -8,6 +8,7 @@ alike. Variants that could not share rounds (other processes) get a ratio of med
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -30,9 +31,10 @@ def spread(values: Sequence[float]) -> Spread:
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
-    """The value ``fraction`` of the way up the sorted values (0.99: the p99), no interpolation."""
+    """The nearest-rank percentile: the smallest value with ``fraction`` of the values at or
+    below it (0.99: the p99; of 200 values the 198th, of 100 or fewer the largest)."""
     ordered = sorted(values)
-    return ordered[int(fraction * (len(ordered) - 1))]
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 def summarize(samples: list[float], batch: int) -> dict[str, Any]:

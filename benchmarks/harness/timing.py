@@ -104,3 +104,22 @@ def measure(
         if gc_was_enabled:
             gc.enable()
     return {name: summarize(samples[name], sizes[name]) for name in normal}
+
+
+def timed(call: Op, times: int) -> float:
+    """Seconds per call, over ``times`` calls (for scenarios timing loops of their own)."""
+    started = time.perf_counter()
+    for _ in range(times):
+        call()
+    return (time.perf_counter() - started) / times
+
+
+def compare(
+    variants: Mapping[str, Op], times: int, rounds: int, rng: random.Random
+) -> dict[str, list[float]]:
+    """Per-round seconds per call of each variant (``times`` calls a round), warmed first by
+    one call each (fill the cache, open connections), in an order shuffled every round."""
+    for call in variants.values():
+        call()
+    loops = {name: functools.partial(timed, call, times) for name, call in variants.items()}
+    return interleave(loops, rounds, rng)

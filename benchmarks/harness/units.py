@@ -41,8 +41,8 @@ def ratio(value: float) -> str:
     return f"{sig3(value)}x"
 
 
-def rate(value: float) -> str:
-    return f"{sig3(value)} calls/s"
+def rate(value: float, what: str = "calls") -> str:
+    return f"{sig3(value)} {what}/s"
 
 
 def size(value: float) -> str:
@@ -56,3 +56,8 @@ def percent(fraction: float) -> str:
 def span(low: str, high: str) -> str:
     """A range of two formatted values, the unit kept on both (units may differ)."""
     return f"{low} to {high}"
+
+
+def bound(shown: str) -> str:
+    """A target's bound as a chart writes it: "<= 3x" as "≤ 3x"."""
+    return shown.replace("<=", "≤").replace(">=", "≥")

@@ -146,9 +146,17 @@ class _Storm:
         for index in range(plan.readers):
             atomic = index < plan.atomic_readers
             crew.start(
-                reader, library, index, pks, episodes, seed, atomic, self.go, self.stop,
+                reader,
+                library,
+                index,
+                pks,
+                episodes,
+                seed,
+                atomic,
+                self.go,
+                self.stop,
                 self.reads_done,
-            )  # fmt: skip
+            )
         crew.start(checker, library, pks, episodes, self.check, self.replies)
 
     def run(self, conn: Any) -> StormResult:

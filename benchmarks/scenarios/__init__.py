@@ -1,4 +1,10 @@
-"""The seven scenarios of the suite, by number and name, in the order they run."""
+"""The scenarios of the suite, in the order they run: one module each, selected by number or name.
+
+A scenario module either runs in the harness's own process, on the benchmark tables, once per
+backend pair (``run(ctx, pair)``), or in a process of its own with a Django of its own
+(``measure(job, results)``, started by :mod:`benchmarks.harness.child`), once. ``python -m
+benchmarks`` runs the default set; the others run when named (``-s django_suite``).
+"""
 
 from __future__ import annotations
 
@@ -11,35 +17,70 @@ from benchmarks.harness.context import Context
 
 @dataclass(frozen=True)
 class Scenario:
-    number: int
     name: str
     title: str
+    number: int | None = None
+    #: Runs in a process of its own (its own Django, database and key prefix), once.
+    own_process: bool = False
+    #: Needs PostgreSQL + Redis; skipped, with the reason, without them.
+    servers: bool = False
+    #: In the default set: what ``python -m benchmarks`` and ``make bench`` run.
+    default: bool = True
+
+    @property
+    def heading(self) -> str:
+        return f"{self.number}. {self.title}" if self.number else self.title
+
+    @property
+    def label(self) -> str:
+        return f"{self.number}/{self.name}" if self.number else self.name
 
     def run(self, ctx: Context, pair: Pair) -> None:
+        if self.own_process:
+            from benchmarks.harness import child
+
+            child.run(ctx, pair, self)
+            return
         # Imported when run: scenario modules import the models, which need Django set up.
         importlib.import_module(f"benchmarks.scenarios.{self.name}").run(ctx, pair)
 
 
 SCENARIOS = (
-    Scenario(1, "refresh", "Refresh: cache vs refresh_from_db() vs columns vs auto"),
-    Scenario(2, "read", "Read: get() vs cached_get(); batches"),
-    Scenario(3, "floors", "Floors and peers; bytes per cached row"),
-    Scenario(4, "latency", "Injected latency: where each strategy wins"),
-    Scenario(5, "load", "Correctness under load: stale-set storm, thundering herd"),
-    Scenario(6, "growth", "Growth: table size, batch size, processes"),
-    Scenario(7, "net", "The statement net: its cost on reads and single-row writes"),
+    Scenario("refresh", "Refresh: cache vs refresh_from_db() vs columns vs auto", 1),
+    Scenario("read", "Read: get() vs cached_get(); batches", 2),
+    Scenario("floors", "Floors and peers; bytes per cached row", 3),
+    Scenario("latency", "Injected latency: where each strategy wins", 4),
+    Scenario("load", "Correctness under load: stale-set storm, thundering herd", 5),
+    Scenario("growth", "Growth: table size, batch size, processes", 6),
+    Scenario("net", "The statement net: its cost on reads and single-row writes", 7),
+    Scenario("near", "Near cache", own_process=True, servers=True),
+    Scenario(
+        "lookups",
+        "Unique lookups, get_object_or_404 and prefetch_cached",
+        own_process=True,
+        servers=True,
+    ),
+    Scenario("dblog", "The invalidation log", own_process=True, servers=True),
+    Scenario(
+        "django_suite",
+        "Django's refresh_from_db() tests through smart_refresh",
+        own_process=True,
+        default=False,
+    ),
 )
 
 
 def select(spec: str) -> list[Scenario]:
-    """Scenarios named in ``spec`` ("all", or numbers/names separated by commas)."""
-    if spec.strip() in ("", "all"):
-        return list(SCENARIOS)
-    chosen = []
-    for part in (item.strip() for item in spec.split(",") if item.strip()):
-        matches = [s for s in SCENARIOS if part in (str(s.number), s.name)]
+    """Scenarios named in ``spec``: numbers or names separated by commas, ``default`` (the
+    default set, also what an empty ``spec`` means) or ``all``."""
+    chosen: list[Scenario] = []
+    for part in [item.strip() for item in spec.split(",") if item.strip()] or ["default"]:
+        if part in ("all", "default"):
+            matches = [s for s in SCENARIOS if part == "all" or s.default]
+        else:
+            matches = [s for s in SCENARIOS if part in (str(s.number), s.name)]
         if not matches:
-            known = ", ".join(f"{s.number}/{s.name}" for s in SCENARIOS)
-            raise ValueError(f"unknown scenario {part!r}; known: {known}")
+            known = ", ".join(s.label for s in SCENARIOS)
+            raise ValueError(f"unknown scenario {part!r}; known: {known}, default, all")
         chosen.extend(match for match in matches if match not in chosen)
-    return sorted(chosen, key=lambda s: s.number)
+    return sorted(chosen, key=SCENARIOS.index)

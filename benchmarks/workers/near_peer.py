@@ -1,4 +1,4 @@
-"""A peer library's hits (django-cacheops, django-cachalot) for the near bench's latency rounds.
+"""A peer library's hits (django-cacheops, django-cachalot) in the near cache's latency rounds.
 
 Each peer patches the ORM for its whole process, so each runs in a spawned process of its own,
 configured by :func:`benchmarks.env.nearenv.setup_django` on the same database, the same

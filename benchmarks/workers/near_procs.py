@@ -1,4 +1,4 @@
-"""The near bench's measurements across processes (:mod:`benchmarks.near_bench`).
+"""The near cache's measurements across processes (:mod:`benchmarks.scenarios.near`).
 
 * :func:`throughput`: ``cached_get`` hits per second of 1 or more spawned processes together,
   each with its cache warm, near cache on or off;
@@ -40,7 +40,9 @@ def _throughput_worker(near_on: bool, seconds: float, start: Any, out: Any) -> N
     out.put(count / seconds)
 
 
-def throughput(processes: int, near_on: bool, seconds: float) -> float:
+def throughput(processes: int, near_on: bool, seconds: float, settle: float = 3.0) -> float:
+    """Hits per second of ``processes`` processes together over ``seconds``; each starts its
+    window ``settle`` seconds after it was spawned (Django set up, caches warm)."""
     ctx = multiprocessing.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
     workers = [
@@ -49,7 +51,7 @@ def throughput(processes: int, near_on: bool, seconds: float) -> float:
     ]
     for worker in workers:
         worker.start()
-    time.sleep(3.0)  # Django set up and caches warm in every worker
+    time.sleep(settle)
     start.set()
     total = sum(out.get(timeout=60) for _ in workers)
     for worker in workers:

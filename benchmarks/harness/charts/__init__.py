@@ -10,13 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness.charts import growth, latency, refresh, throughput
+from benchmarks.harness.charts import growth, latency, lookups, near, refresh, throughput
 
 CHARTS = {
     "refresh_by_strategy.png": refresh.draw,
     "latency_winners.png": latency.draw,
     "throughput.png": throughput.draw,
     "growth.png": growth.draw,
+    "near-latency.png": near.draw_latency,
+    "near-throughput.png": near.draw_throughput,
+    "near-delay.png": near.draw_delay,
+    "lookups.png": lookups.draw,
 }
 
 
