@@ -29,6 +29,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model, QuerySet
+from django.db.models.fields.files import FieldFile
 
 from cachefresh import entries, stats
 from cachefresh.columns import column_fetch
@@ -106,7 +107,17 @@ def _full(request: RefreshRequest, store: GuardedStore, fill: bool) -> None:
     except type(instance).DoesNotExist:  # type: ignore[attr-defined]  # see gone_error()
         raise gone_error(request) from None
     if taken is not None:
-        _fill(request, store, taken, [instance.__dict__[name] for name in request.plan.attnames])
+        values = [_as_read(instance.__dict__[name]) for name in request.plan.attnames]
+        _fill(request, store, taken, values)
+
+
+def _as_read(value: Any) -> Any:
+    """An attribute's value as the database returned it, which is what entries hold.
+
+    A FileField's descriptor replaces the file name it loaded with a ``FieldFile`` on access,
+    and ``refresh_from_db()`` copies attributes through it: the name is what was read.
+    """
+    return value.name if isinstance(value, FieldFile) else value
 
 
 def _columns(request: RefreshRequest, store: GuardedStore, fill: bool) -> None:
