@@ -37,7 +37,7 @@ from cachefresh.conf import Strategy, get_settings
 from cachefresh.cost import Estimates, cost_model
 from cachefresh.entries import Lookup, Tokens
 from cachefresh.parity import RefreshRequest, apply_row, prepare
-from cachefresh.signals import refreshed
+from cachefresh.signals import refreshed, report_fill
 from cachefresh.store import GuardedStore, get_store
 from cachefresh.transactions import ReadMode, read_mode, retire_after_commit
 
@@ -96,6 +96,7 @@ def _fill(
     lookup, tokens = taken
     if entries.store_rows(store, lookup, tokens, {0: values}):
         stats.count(request.label, "fill")
+        report_fill(type(request.instance), request.alias, [request.pk])
 
 
 def _full(request: RefreshRequest, store: GuardedStore, fill: bool) -> None:
