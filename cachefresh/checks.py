@@ -32,7 +32,7 @@ PROCESS_LOCAL_BACKENDS = (
     "django.core.cache.backends.locmem.LocMemCache",
     "django.core.cache.backends.dummy.DummyCache",
 )
-#: Past this, a row changed by raw SQL or another program may be served stale for a month.
+#: Past this, a row changed by another program may be served stale for a month.
 LONG_TIMEOUT = 30 * 24 * 3600
 #: Where every hint about the setting points: a command every installed project has, which
 #: prints each key with its default, meaning, and the project's current value.
@@ -71,7 +71,8 @@ def check_settings(raw: Any) -> list[CheckMessage]:
         messages.append(
             Warning(
                 f"CACHEFRESH['TIMEOUT'] is {timeout} seconds (over 30 days). Writes cachefresh "
-                "cannot see (raw SQL, other programs) stay stale until the entry expires.",
+                "cannot see (other programs, psql, database triggers) stay stale until the entry "
+                "expires.",
                 hint="Keep TIMEOUT short enough to bound that staleness, or call "
                 "cachefresh.invalidate() after such writes.",
                 id="cachefresh.W003",

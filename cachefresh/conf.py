@@ -64,7 +64,7 @@ REFERENCE = (
         "TIMEOUT",
         "3600",
         "Seconds every entry and token lives at most: the safety net for writes cachefresh "
-        "cannot see (raw SQL, other programs). A positive whole number.",
+        "cannot see (other programs, psql, database triggers). A positive whole number.",
     ),
     KeyReference(
         "KEY_PREFIX",

@@ -215,7 +215,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{len(report.stale)} stale entr{'y' if len(report.stale) == 1 else 'ies'} "
                 f"of {model._meta.label}: call cachefresh.invalidate() after writes cachefresh "
-                "cannot see (raw SQL, other programs).",
+                "cannot see (other programs, psql, database triggers), or install the log "
+                "triggers.",
                 returncode=STALE_EXIT,
             )
 
