@@ -12,13 +12,13 @@ import uuid
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connections
 from django.test import override_settings
 
 from cachefresh import cached_get
 from cachefresh.store import get_store
 from tests.redis_servers import cache_entry, free_port, redis_server
 from tests.testapp.models import Article
+from tests.unseen import unseen_cursor
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -55,7 +55,8 @@ def closed_port(backend):
 
 
 def raw_update(alias, pk, title):
-    with connections[alias].cursor() as cursor:
+    """A write out of Django's sight (another program's), which only invalidate() retires."""
+    with unseen_cursor(alias) as cursor:
         cursor.execute(f"UPDATE {Article._meta.db_table} SET title = %s WHERE id = %s", [title, pk])
 
 
@@ -64,6 +65,7 @@ def test_invalidate_fails_loudly_when_the_cache_does_not_answer(backend, paused_
     article = Article.objects.create(title="old")
     cached_get(Article, article.pk)
     raw_update(backend, article.pk, "raw")
+    assert cached_get(Article, article.pk).title == "old"  # stale until retired
     paused_redis.pause()
 
     args = ["invalidate", "testapp.Article", *([article.pk] if by_pk else [])]
@@ -126,8 +128,8 @@ PLANT_STALE = textwrap.dedent(
     call_command("migrate", run_syncdb=True, verbosity=0)
     article = Article.objects.create(title="cached")
     cached_get(Article, article.pk)
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE testapp_article SET title = 'raw'")
+    connection.ensure_connection()  # the driver's own connection: out of Django's sight
+    connection.connection.execute("UPDATE testapp_article SET title = 'raw'")
     """
 )
 
@@ -147,6 +149,7 @@ def test_a_deploy_script_sees_the_failure_in_the_exit_status(tmp_path):
             return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
 
         subprocess.run([sys.executable, "-c", PLANT_STALE], env=env, check=True, timeout=60)
+        assert cli("audit", "testapp.Article").returncode == 3  # a stale row to retire
         server.pause()
         try:
             failed = cli("invalidate", "testapp.Article", "1")
