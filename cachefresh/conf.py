@@ -1,6 +1,8 @@
 """The ``CACHEFRESH`` setting: defaults, validation, and a cached view of it.
 
-Settings reference (``python -m pydoc cachefresh.conf`` shows this page)::
+``python manage.py cachefresh settings`` prints the reference below with the project's current
+value of every key, and what is wrong with them. In short (``python -m pydoc cachefresh.conf``
+shows this page, with or without ``DJANGO_SETTINGS_MODULE``)::
 
     CACHEFRESH = {
         "CACHE": "default",        # alias in CACHES holding the entries (Redis recommended)
@@ -14,7 +16,11 @@ Settings reference (``python -m pydoc cachefresh.conf`` shows this page)::
         "REPLICAS": {},            # {"replica alias": "primary alias"}: shared entries
         "NEAR_CACHE": False,       # True, or {"MAX_ENTRIES": 10000, "MAX_LAG": 0.25}: rows
                                    # held in each process, kept fresh by Redis push (Redis only)
+        "LOG_NOTIFY": True,        # log triggers wake listeners with pg_notify (False: poll)
     }
+
+Django's settings are read only when a function here is called, never at import: this module
+(and its documentation) must load where no settings are configured.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings as django_settings
+from django import conf as django_conf
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -37,20 +43,81 @@ class Strategy(enum.StrEnum):
     COLUMNS = "columns"
 
 
-KNOWN_KEYS = frozenset(
-    {
+@dataclass(frozen=True)
+class KeyReference:
+    """One key of ``CACHEFRESH`` as ``manage.py cachefresh settings`` describes it."""
+
+    key: str
+    #: The default, spelled as it would be written in settings.py.
+    default: str
+    meaning: str
+
+
+REFERENCE = (
+    KeyReference(
         "CACHE",
+        "'default'",
+        "The alias in CACHES that holds the entries. Use a cache every process shares (Redis); "
+        "a process-local one (LocMemCache) does not carry invalidations between processes.",
+    ),
+    KeyReference(
         "TIMEOUT",
+        "3600",
+        "Seconds every entry and token lives at most: the safety net for writes cachefresh "
+        "cannot see (other programs, psql, database triggers). A positive whole number.",
+    ),
+    KeyReference(
         "KEY_PREFIX",
+        "'cf'",
+        "The start of every key cachefresh writes; no spaces or braces. Changing it drops "
+        "every entry at once.",
+    ),
+    KeyReference(
         "MODELS",
+        "[]",
+        "Models cached without CacheFreshManager: 'app_label.Model', 'app_label.*' or '*'. "
+        "Giving a model objects = cachefresh.CacheFreshManager() is the other way.",
+    ),
+    KeyReference(
         "REFRESH_STRATEGY",
+        "'auto'",
+        "smart_refresh()'s strategy when a call names none: 'auto' (the cost model chooses), "
+        "'cache', 'full' or 'columns'.",
+    ),
+    KeyReference(
         "RETRY_INTERVAL",
+        "1.0",
+        "Seconds between attempts while the cache is unreachable; meanwhile reads go to the "
+        "database and retirements wait in the process, replayed once the cache answers.",
+    ),
+    KeyReference(
         "SIGN_ENTRIES",
+        "False",
+        "True: every entry carries an HMAC under a key derived from SECRET_KEY, and an entry "
+        "that does not verify is a miss.",
+    ),
+    KeyReference(
         "REPLICAS",
+        "{}",
+        "Read-replica alias -> its primary's alias, both in DATABASES: reads through the "
+        "replica share the primary's entries, and misses read the primary, never a lagging copy.",
+    ),
+    KeyReference(
         "NEAR_CACHE",
+        "False",
+        "True, or {'MAX_ENTRIES': 10000, 'MAX_LAG': 0.25}: decoded rows held in each process, "
+        "kept fresh by Redis pushing invalidations. Needs one Redis server or primary: any "
+        "other cache is refused (check E006), and so is a Redis Cluster (E007), whose nodes "
+        "each push for their own keys while cachefresh listens to one.",
+    ),
+    KeyReference(
         "LOG_NOTIFY",
-    }
+        "True",
+        "Whether the invalidation log's triggers (PostgreSQL) wake `cachefresh listen` with "
+        "pg_notify; False: listeners poll. Run `cachefresh triggers install` after changing it.",
+    ),
 )
+KNOWN_KEYS = frozenset(entry.key for entry in REFERENCE)
 NEAR_KEYS = frozenset({"MAX_ENTRIES", "MAX_LAG"})
 
 
@@ -90,10 +157,10 @@ def validate(raw: Any) -> list[str]:
     alias = raw.get("CACHE", "default")
     if not isinstance(alias, str):
         problems.append("CACHEFRESH['CACHE'] must be the name of an entry in CACHES.")
-    elif alias not in django_settings.CACHES:
+    elif alias not in django_conf.settings.CACHES:
         problems.append(
             f"CACHEFRESH['CACHE'] is {alias!r}, which is not in CACHES "
-            f"(known aliases: {', '.join(sorted(django_settings.CACHES))})."
+            f"(known aliases: {', '.join(sorted(django_conf.settings.CACHES))})."
         )
     timeout = raw.get("TIMEOUT", 3600)
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
@@ -182,7 +249,7 @@ def _replica_problems(replicas: Any) -> list[str]:
         return ["CACHEFRESH['REPLICAS'] must map replica aliases to their primary's alias."]
     problems = []
     for replica, primary in replicas.items():
-        unknown = [a for a in (replica, primary) if a not in django_settings.DATABASES]
+        unknown = [a for a in (replica, primary) if a not in django_conf.settings.DATABASES]
         if unknown:
             problems.append(
                 f"CACHEFRESH['REPLICAS'] names {unknown[0]!r}, which is not in DATABASES."
@@ -196,7 +263,7 @@ def _replica_problems(replicas: Any) -> list[str]:
 
 @functools.cache
 def get_settings() -> Settings:
-    raw = getattr(django_settings, "CACHEFRESH", None)
+    raw = getattr(django_conf.settings, "CACHEFRESH", None)
     problems = validate(raw)
     if problems:
         raise ImproperlyConfigured(" ".join(problems))
