@@ -39,11 +39,11 @@ def test_pydoc_shows_the_reference_without_django_settings():
 
 def test_settings_lists_every_key_with_this_projects_value():
     out = settings_output(CACHE="redis", TIMEOUT=600, NEAR_CACHE=False)
-    for entry in conf.REFERENCE:
-        assert re.search(rf"^{entry.key} = ", out, re.MULTILINE), entry.key
-    assert "CACHE = 'redis'    (set here; default 'default')" in out
+    for key in conf.KEYS:
+        assert re.search(rf"^{key.name} = ", out, re.MULTILINE), key.name
+    assert 'CACHE = "redis"    (set here; default "default")' in out
     assert "TIMEOUT = 600    (set here; default 3600)" in out
-    assert "KEY_PREFIX = 'cf'    (the default)" in out
+    assert 'KEY_PREFIX = "cf"    (the default)' in out
     assert "Needs one Redis server or primary" in out  # what E006 and E007 are about
 
 
@@ -57,7 +57,7 @@ def test_settings_names_every_problem_and_fails():
     assert "CACHEFRESH has 2 problem(s)" in str(excinfo.value)
     assert "unknown key 'TIMOUT'" in str(excinfo.value)
     assert "'nope', which is not in CACHES" in str(excinfo.value)
-    assert "CACHE = 'nope'    (set here; default 'default')" in out.getvalue()
+    assert 'CACHE = "nope"    (set here; default "default")' in out.getvalue()
 
 
 BROKEN = textwrap.dedent(

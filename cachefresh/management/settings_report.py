@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from cachefresh.conf import REFERENCE
+from cachefresh.setting_keys import KEYS, spelled
 
 WIDTH = 92
 
@@ -19,10 +19,11 @@ def lines(raw: Any) -> list[str]:
     """The reference, each key with the value ``raw`` (``settings.CACHEFRESH``) gives it."""
     given = raw if isinstance(raw, dict) else {}
     out = ["CACHEFRESH in this project's settings (every key is optional):", ""]
-    for entry in REFERENCE:
-        if entry.key in given:
-            out.append(f"{entry.key} = {given[entry.key]!r}    (set here; default {entry.default})")
+    for key in KEYS:
+        default = spelled(key.default)
+        if key.name in given:
+            out.append(f"{key.name} = {spelled(given[key.name])}    (set here; default {default})")
         else:
-            out.append(f"{entry.key} = {entry.default}    (the default)")
-        out += textwrap.wrap(entry.meaning, WIDTH, initial_indent="    ", subsequent_indent="    ")
+            out.append(f"{key.name} = {default}    (the default)")
+        out += textwrap.wrap(key.meaning, WIDTH, initial_indent="    ", subsequent_indent="    ")
     return out
