@@ -29,6 +29,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model, QuerySet
+from django.db.models.fields.files import FieldFile
 
 from cachefresh import entries, stats
 from cachefresh.columns import column_fetch
@@ -36,7 +37,7 @@ from cachefresh.conf import Strategy, get_settings
 from cachefresh.cost import Estimates, cost_model
 from cachefresh.entries import Lookup, Tokens
 from cachefresh.parity import RefreshRequest, apply_row, prepare
-from cachefresh.signals import refreshed
+from cachefresh.signals import refreshed, report_fill
 from cachefresh.store import GuardedStore, get_store
 from cachefresh.transactions import ReadMode, read_mode, retire_after_commit
 
@@ -95,6 +96,7 @@ def _fill(
     lookup, tokens = taken
     if entries.store_rows(store, lookup, tokens, {0: values}):
         stats.count(request.label, "fill")
+        report_fill(type(request.instance), request.alias, [request.pk])
 
 
 def _full(request: RefreshRequest, store: GuardedStore, fill: bool) -> None:
@@ -106,7 +108,17 @@ def _full(request: RefreshRequest, store: GuardedStore, fill: bool) -> None:
     except type(instance).DoesNotExist:  # type: ignore[attr-defined]  # see gone_error()
         raise gone_error(request) from None
     if taken is not None:
-        _fill(request, store, taken, [instance.__dict__[name] for name in request.plan.attnames])
+        values = [_as_read(instance.__dict__[name]) for name in request.plan.attnames]
+        _fill(request, store, taken, values)
+
+
+def _as_read(value: Any) -> Any:
+    """An attribute's value as the database returned it, which is what entries hold.
+
+    A FileField's descriptor replaces the file name it loaded with a ``FieldFile`` on access,
+    and ``refresh_from_db()`` copies attributes through it: the name is what was read.
+    """
+    return value.name if isinstance(value, FieldFile) else value
 
 
 def _columns(request: RefreshRequest, store: GuardedStore, fill: bool) -> None:

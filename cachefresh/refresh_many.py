@@ -9,12 +9,13 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db.models import Model
 
-from cachefresh import entries
+from cachefresh import entries, stats
 from cachefresh.columns import column_fetch
 from cachefresh.conf import Strategy
 from cachefresh.entries import Lookup
 from cachefresh.parity import RefreshRequest, apply_row, prepare
 from cachefresh.refresh import gone_error, report_refresh, resolve_strategy
+from cachefresh.signals import report_fill
 from cachefresh.store import get_store
 from cachefresh.transactions import ReadMode, read_mode, retire_after_commit
 
@@ -115,7 +116,11 @@ def _refresh_group(items: list[Item], chosen: Strategy, used: list[Strategy]) ->
         apply_row(request, attnames, row)
         used[index] = database
     if tokens is not None and filled:
-        entries.store_rows(store, lookup, tokens, filled)
+        stored = entries.store_rows(store, lookup, tokens, filled)
+        stats.count(plan.label, "fill", len(stored))
+        for position in stored:
+            request = items[position][1]
+            report_fill(type(request.instance), alias, [request.pk])
     return gone
 
 

@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -253,6 +254,17 @@ def test_stats_reset_zeroes_the_shared_counters(backend):
     assert "testapp.Article" in out
     out, _ = run("stats", "--json")
     assert "testapp.Article" not in json.loads(out)
+
+
+def test_stats_json_includes_the_log_backlog(backend):
+    """What the table's last lines say of the invalidation log, ``--json`` says too."""
+    out, _ = run("stats", "--json")
+    backlog = json.loads(out)["log_backlog"]
+    text, _ = run("stats")
+    shown = re.findall(r"Log backlog on '(\w+)' \(cachefresh_log\): (\d+) row", text)
+    assert [(found["alias"], str(found["rows"])) for found in backlog] == shown
+    # Every PostgreSQL database with the log (the test database has it: migrated).
+    assert [found["alias"] for found in backlog] == (["pg"] if "pg" in settings.DATABASES else [])
 
 
 CHILD = textwrap.dedent(

@@ -1,6 +1,7 @@
 """smart_refresh(): the API, each strategy's contract, and how "auto" chooses."""
 
 import asyncio
+import logging
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -13,7 +14,7 @@ from cachefresh import Strategy, cached_get, invalidate, smart_refresh, smart_re
 from cachefresh.cost import cost_model
 from cachefresh.registry import registry
 from tests.refreshapp.models import Gadget
-from tests.testapp.models import Article, Author, NotCached, Restaurant
+from tests.testapp.models import Article, Attachment, Author, NotCached, Restaurant
 from tests.unseen import unseen_cursor
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
@@ -65,6 +66,21 @@ def test_full_fills_the_cache_after_refresh_from_db(backend, django_assert_num_q
     assert smart_refresh(article, strategy="full") == Strategy.FULL
     with django_assert_num_queries(0, using=backend):
         assert cached_get(Article, article.pk).title == "t"
+
+
+@pytest.mark.parametrize("name", ["docs/a.txt", None])
+def test_full_fills_what_the_database_holds_not_the_attributes(backend, caplog, name):
+    """A FileField's attribute is a FieldFile; the entry must hold the name the database has."""
+    attachment = Attachment.objects.create(document=name)
+    with caplog.at_level(logging.WARNING, logger="cachefresh"):
+        assert smart_refresh(attachment, strategy="full") == Strategy.FULL
+    assert not caplog.records  # "cannot be cached: … FieldFile"
+    with CaptureQueriesContext(connections[backend]) as queries:
+        hit = cached_get(Attachment, attachment.pk)
+    assert len(queries) == 0
+    in_db = Attachment.objects.get(pk=attachment.pk)
+    assert hit.__dict__["document"] == in_db.__dict__["document"]  # the name: "" for None
+    assert hit.document == in_db.document == attachment.document
 
 
 def test_columns_selects_only_the_requested_columns(backend):
