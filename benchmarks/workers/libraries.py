@@ -1,7 +1,8 @@
 """How each library reads a hot row through its cache, and the ORM writes the storm makes.
 
 Imported only by worker processes, after Django is set up with the library installed (the
-storm's ``Row`` only where it is used: the near cache scenario's peers read the test app's ``Article``).
+storm's ``Row`` only where it is used: the near cache scenario's peers read the test app's
+``Article``).
 """
 
 from __future__ import annotations
