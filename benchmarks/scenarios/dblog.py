@@ -90,7 +90,10 @@ def measure(job: Job, results: Results) -> None:
         finally:
             from django.db import connections
 
+            from cachefresh import stats
+
             connections.close_all()
+            stats.flush()  # now, not at exit: its counters are among the keys deleted here
             delete_prefixed(redis, f"*{prefix}*")
 
 
