@@ -157,8 +157,24 @@ def test_with_servers_and_peers(tmp_path):
     _, doc = bench(tmp_path, "--backends", "postgres")
     check_document(doc, {"postgres+redis"})
     check_files(
-        tmp_path, {"refresh_by_strategy.png", "latency_winners.png", "throughput.png", "growth.png"}
+        tmp_path,
+        {
+            "refresh_by_strategy.png",
+            "latency_winners.png",
+            "throughput.png",
+            "growth.png",
+            "near-latency.png",
+            "near-throughput.png",
+            "near-delay.png",
+            "lookups.png",
+        },
     )
+    # The scenarios that run in a process of their own joined the run's results and report.
+    measured = {m["scenario"] for m in doc["measurements"]}
+    assert {"near", "lookups", "dblog"} <= measured
+    report = (tmp_path / "report.md").read_text()
+    for heading in ("## Near cache", "## Unique lookups", "## The invalidation log"):
+        assert heading in report
     floors = {m["variant"] for m in doc["measurements"] if m["backend"] == "postgres+redis"}
     assert {"redis-py GET + decode + from_db", "raw cursor", "dict + from_db"} <= floors
     peers = [m for m in doc["measurements"] if m.get("peer")]
@@ -187,6 +203,18 @@ def test_with_servers_and_peers(tmp_path):
         with psycopg.connect(host="127.0.0.1", user="postgres", dbname="test") as conn:
             found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchall()
         assert not found
+
+
+def test_scenarios_are_selected_by_number_name_or_set():
+    from benchmarks.scenarios import SCENARIOS, select
+
+    default = [s.name for s in select("")]
+    assert default == [s.name for s in select("default")]
+    assert default[:7] == ["refresh", "read", "floors", "latency", "load", "growth", "net"]
+    assert {"near", "lookups", "dblog"} <= set(default)
+    assert "django_suite" not in default
+    assert [s.name for s in select("all")] == [s.name for s in SCENARIOS]
+    assert [s.name for s in select("near,1,refresh")] == ["refresh", "near"]
 
 
 def test_ratios_are_paired_round_by_round():
