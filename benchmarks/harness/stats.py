@@ -37,6 +37,17 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
+def delays(seconds: Sequence[float]) -> dict[str, Any]:
+    """Delays as a fact records them: how many, their median, p99 and longest, and each."""
+    return {
+        "writes": len(seconds),
+        "median_s": statistics.median(seconds),
+        "p99_s": percentile(seconds, 0.99),
+        "max_s": max(seconds),
+        "delays_s": list(seconds),
+    }
+
+
 def summarize(samples: list[float], batch: int) -> dict[str, Any]:
     """A variant's rounds (nanoseconds per call, ``batch`` calls a round), samples kept."""
     q1, median, q3 = quartiles(samples)

@@ -32,9 +32,10 @@ import psycopg
 from benchmarks.env import dblogenv
 from benchmarks.env.backends import delete_prefixed
 from benchmarks.env.dblogenv import CACHED, ROWS, TABLES, dsn
+from benchmarks.harness import stats
 from benchmarks.harness.child import Job
 from benchmarks.harness.results import Results
-from benchmarks.harness.stats import paired, percentile, summarize_seconds
+from benchmarks.harness.stats import paired, summarize_seconds
 from benchmarks.harness.timing import interleave
 from benchmarks.workers.dblog import writer
 
@@ -90,10 +91,10 @@ def measure(job: Job, results: Results) -> None:
         finally:
             from django.db import connections
 
-            from cachefresh import stats
+            from cachefresh import stats as counters
 
             connections.close_all()
-            stats.flush()  # now, not at exit: its counters are among the keys deleted here
+            counters.flush()  # now, not at exit: its counters are among the keys deleted here
             delete_prefixed(redis, f"*{prefix}*")
 
 
@@ -244,17 +245,7 @@ def commit_to_fresh(
     return delays
 
 
-def _fresh(job: Job, results: Results, variant: str, delays: list[float]) -> None:
+def _fresh(job: Job, results: Results, variant: str, seconds: list[float]) -> None:
     group = "from a raw-SQL commit to a fresh cached_get, a listener in another process"
-    results.fact(
-        NAME,
-        job.backend,
-        "commit to fresh",
-        group=group,
-        variant=variant,
-        writes=len(delays),
-        median_s=statistics.median(delays),
-        p99_s=percentile(delays, 0.99),
-        max_s=max(delays),
-        delays_s=delays,
-    )
+    fresh = stats.delays(seconds)
+    results.fact(NAME, job.backend, "commit to fresh", group=group, variant=variant, **fresh)

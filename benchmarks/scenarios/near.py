@@ -22,7 +22,6 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import os
-import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -31,9 +30,10 @@ from typing import Any
 
 from benchmarks.env.backends import delete_prefixed
 from benchmarks.env.nearenv import DB_NAME, PREFIX, pg, ready_near, redis_url, setup_django, warm
+from benchmarks.harness import stats
 from benchmarks.harness.child import Job
 from benchmarks.harness.results import Results
-from benchmarks.harness.stats import paired, percentile, summarize_seconds
+from benchmarks.harness.stats import paired, summarize_seconds
 from benchmarks.harness.targets import RATIO_TARGETS
 from benchmarks.harness.timing import interleave
 from benchmarks.workers.near_peer import PACKAGES, PEERS, Peer
@@ -121,19 +121,9 @@ def _across_processes(job: Job, results: Results, sizes: Sizes) -> None:
         off, on = (throughput(count, on, sizes.window_s, sizes.settle_s) for on in (False, True))
         rates = {"near_off": off, "near_on": on, "window_s": sizes.window_s}
         results.fact(NAME, job.backend, "near throughput", processes=count, **rates)
-    seen = delays(sizes.writes)
-    results.fact(
-        NAME,
-        job.backend,
-        "near delay",
-        group="from a commit to another process seeing it (loopback)",
-        variant="near cache",
-        writes=len(seen),
-        median_s=statistics.median(seen),
-        p99_s=percentile(seen, 0.99),
-        max_s=max(seen),
-        delays_s=seen,
-    )
+    group = "from a commit to another process seeing it (loopback)"
+    seen = stats.delays(delays(sizes.writes))
+    results.fact(NAME, job.backend, "near delay", group=group, variant="near cache", **seen)
 
 
 def _peers(job: Job, results: Results) -> list[Peer]:
