@@ -10,11 +10,16 @@ settings (engine, name, host, port).
 The question costs one query per process and database, on the raw driver connection (not
 logged, not counted by ``assertNumQueries``), asked when Django opens a connection, so it never
 runs inside a transaction.
+
+On MySQL and MariaDB each new connection is also asked which isolation level its session runs
+(:func:`session_reads_committed`): Django sets READ COMMITTED unless ``OPTIONS`` says
+otherwise, but an ``init_command`` or a ``None`` level (the server's default) can leave another.
 """
 
 from __future__ import annotations
 
 import os
+import weakref
 from typing import Any
 
 from django.db import connections
@@ -71,7 +76,38 @@ def _segment_of(alias: str, declared: tuple[str, ...]) -> str:
     return segment
 
 
+#: connection -> whether its session ran READ COMMITTED when it connected (MySQL/MariaDB)
+_read_committed: weakref.WeakKeyDictionary[BaseDatabaseWrapper, bool] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def session_reads_committed(connection: BaseDatabaseWrapper) -> bool:
+    """Whether the MySQL/MariaDB session of ``connection`` runs READ COMMITTED, as the server
+    said when it connected. Never asks now (the caller may be inside a transaction); a
+    connection made before cachefresh was ready counts as not READ COMMITTED."""
+    return _read_committed.get(connection, False)
+
+
+def _learn_isolation(connection: BaseDatabaseWrapper) -> None:
+    raw = connection.connection
+    # MariaDB (10.11 at least) only has tx_isolation; MySQL 8 removed it for
+    # transaction_isolation.
+    mariadb = "mariadb" in str(raw.get_server_info()).lower()
+    variable = "tx_isolation" if mariadb else "transaction_isolation"
+    cursor = raw.cursor()
+    try:
+        cursor.execute(f"SELECT @@session.{variable}")
+        (level,) = cursor.fetchone()
+    finally:
+        cursor.close()
+    level = level.decode() if isinstance(level, bytes) else str(level)
+    _read_committed[connection] = level.upper().replace(" ", "-") == "READ-COMMITTED"
+
+
 def on_connection_created(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    if connection.vendor == "mysql":
+        _learn_isolation(connection)
     declared = keys.database_identity(connection.settings_dict)
     if (connection.alias, declared) not in _segments:
         _learn(connection, declared)
