@@ -17,7 +17,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 from django.conf import settings
 
-
 ALIAS = "pg"
 
 
