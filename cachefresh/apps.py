@@ -18,7 +18,7 @@ class CacheFreshConfig(AppConfig):
     def ready(self) -> None:
         from django.db.backends.signals import connection_created
 
-        from cachefresh import checks, databases, invalidation, transactions
+        from cachefresh import checks, databases, invalidation, statements, transactions
 
         del checks  # imported for its @register side effect
         # Nothing here reads the setting: a bad one is reported by the system checks
@@ -27,6 +27,9 @@ class CacheFreshConfig(AppConfig):
         invalidation.install()
         setting_changed.connect(_reset_on_setting_changed, dispatch_uid="cachefresh-reset")
         connection_created.connect(databases.on_connection_created, dispatch_uid="cachefresh-db")
+        # The net under the write hooks: every statement of every connection, raw SQL included.
+        connection_created.connect(statements.on_connection_created, dispatch_uid="cachefresh-net")
+        statements.install_on_open_connections()
 
 
 def _reset_on_setting_changed(setting: str, **kwargs: Any) -> None:

@@ -48,27 +48,48 @@ _recent: dict[str, tuple[tuple[Any, ...], str]] = {}
 
 
 def database_segment(alias: str) -> str:
-    """The key segment naming the database ``alias`` points at now.
+    """The key segment naming the database ``alias`` points at now, asking the server (once per
+    process and database) if it was not learned yet.
 
     Read from the live settings dict on every call: the test runner renames the database behind
     an alias (``test_<name>``) after start-up.
     """
+    segment = learned_segment(alias)
+    if segment is None:
+        settings_dict = connections.settings[alias]
+        segment = _segment_of(alias, keys.database_identity(settings_dict))
+        _remember(alias, _said(settings_dict), segment)
+    return segment
+
+
+def learned_segment(alias: str) -> str | None:
+    """:func:`database_segment` if this process learned it already, else ``None``: never a
+    connection, so an event loop may ask (Django forbids connecting there)."""
     settings_dict = connections.settings[alias]
-    said = (
+    said = _said(settings_dict)
+    recent = _recent.get(alias)
+    if recent is not None and recent[0] == said:
+        return recent[1]
+    segment = _segments.get((alias, keys.database_identity(settings_dict)))
+    if segment is not None:
+        _remember(alias, said, segment)
+    return segment
+
+
+def _said(settings_dict: dict[str, Any]) -> tuple[Any, ...]:
+    return (
         settings_dict.get("ENGINE"),
         settings_dict.get("NAME"),
         settings_dict.get("HOST"),
         settings_dict.get("PORT"),
         settings_dict.get("OPTIONS"),
     )
-    recent = _recent.get(alias)
-    if recent is not None and recent[0] == said:
-        return recent[1]
-    segment = _segment_of(alias, keys.database_identity(settings_dict))
+
+
+def _remember(alias: str, said: tuple[Any, ...], segment: str) -> None:
     # A copy of OPTIONS, so that a change made in place to the live dict is seen.
     options = said[4]
     _recent[alias] = ((*said[:4], dict(options) if isinstance(options, dict) else options), segment)
-    return segment
 
 
 def _segment_of(alias: str, declared: tuple[str, ...]) -> str:

@@ -110,6 +110,8 @@ def _build(plan: ModelPlan, name: str) -> IndexedField | None:
         field is None
         or field.primary_key
         or concrete_model(field.model) is not plan.model  # a parent's column: its table
+        # The database computes it from other columns: no write carries its new value.
+        or getattr(field, "generated", False)
         or field.get_internal_type() not in _EXACT_TYPES
         or not _unique_by_itself(plan, field)
     ):

@@ -1,19 +1,23 @@
 """The write side: see every ORM write to a cached table and retire what it touched, on commit.
 
-Writes are caught where every one of them ends up, the SQL compilers' ``execute_sql``: ``save()``,
-``delete()`` and its cascades, ``QuerySet.update()``/``delete()``, ``bulk_update()``, upserts from
-``bulk_create(update_conflicts=True)``, and the collector's ``SET_NULL`` updates. No signal
-receivers are needed, so Django keeps its fast-delete path for every model. When the statement's
-filter names primary keys (``pk=…``, ``pk__in=…``, ANDed with anything), those rows' tokens are
-retired; otherwise the table's generation is, which retires all of its entries.
+Writes are caught where every one of them ends up, the SQL compilers' ``execute_sql`` (and, on
+Django 6.x, ``SQLUpdateCompiler.execute_returning_sql``, which saves with ``F()`` values or
+generated fields take): ``save()``, ``delete()`` and its cascades, ``QuerySet.update()``/
+``delete()``, ``bulk_update()``, upserts from ``bulk_create(update_conflicts=True)``, and the
+collector's ``SET_NULL`` updates. No signal receivers are needed, so Django keeps its
+fast-delete path for every model. When the statement's filter names the written table's primary
+keys (``pk=…``, ``pk__in=…``, ANDed with anything), those rows' tokens are retired; otherwise
+the table's generation is, which retires all of its entries. A delete also retires the tables
+whose rows the database deletes or changes by itself (Django 6.1's ``DB_*`` on_delete).
 
 The compilers themselves are left alone. Other libraries (django-cachalot, django-cacheops,
 debug toolbars) wrap and unwrap their ``execute_sql`` through ``__wrapped__``, which would peel
 off a wrapper of ours placed above theirs. Instead ``DatabaseOperations.compiler()``, which
-every query asks for its compiler class, hands out a subclass per write compiler whose
-``execute_sql`` calls ``super()``: whatever the base class holds at that moment runs, and then
-ours. Retirement goes through :mod:`cachefresh.transactions`: now in autocommit, at commit
-inside a transaction. :func:`missing_hooks` tells when something replaced ours anyway.
+every query asks for its compiler class, hands out a subclass per write compiler whose methods
+call ``super()``: whatever the base class holds at that moment runs, and then ours. Retirement
+goes through :mod:`cachefresh.transactions`: now in autocommit, at commit inside a transaction.
+:func:`missing_hooks` tells when something replaced ours anyway. Statements sent here are marked
+as accounted for; any other write statement is left to the net (:mod:`cachefresh.statements`).
 """
 
 from __future__ import annotations
@@ -30,21 +34,28 @@ from django.db.models.expressions import Col
 from django.db.models.lookups import Exact, In
 from django.db.models.sql.where import AND, WhereNode
 
-from cachefresh import indexes, transactions
+from cachefresh import indexes, statements, transactions
 from cachefresh.patching import MethodHooks
 from cachefresh.plans import ModelPlan, integer_bounds, normalize_pk
 from cachefresh.registry import registry
 from cachefresh.transactions import Pks
 
 
-def written_pks(where: WhereNode, alias: str) -> Pks:
-    """The primary keys a statement's filter confines it to, or ``None`` when unknown."""
+def written_pks(query: Any, alias: str) -> Pks:
+    """The primary keys a write statement's filter confines it to, or ``None`` when unknown.
+
+    Only the written table's own key names its rows: a filter through a relation
+    (``filter(author__kitchen__pk=…)``) joins another alias of the table, whose key does not.
+    """
+    where: WhereNode = query.where
     if where.connector != AND or where.negated:
         return None
+    written_alias = query.base_table
     for child in where.children:
         if not (
             isinstance(child, Exact | In)
             and isinstance(child.lhs, Col)
+            and child.lhs.alias == written_alias
             and child.lhs.target.primary_key
         ):
             continue
@@ -74,8 +85,18 @@ def _watched_tables(query: Any) -> tuple[str, ...] | None:
 def _after_update_or_delete(compiler: Any) -> None:
     tables = _watched_tables(compiler.query)
     if tables is not None:
-        pks = written_pks(compiler.query.where, compiler.using)
+        pks = written_pks(compiler.query, compiler.using)
         transactions.retire_after_commit(compiler.using, tables, pks)
+
+
+def _after_delete(compiler: Any) -> None:
+    _after_update_or_delete(compiler)
+    model = compiler.query.model
+    if model is not None:
+        # The database deletes or changes these rows itself: no statement names their tables.
+        reached = registry.registration().deletes_reach.get(model._meta.db_table)
+        if reached:
+            transactions.retire_after_commit(compiler.using, reached, None)
 
 
 def _after_update(compiler: Any) -> None:
@@ -121,7 +142,7 @@ def _retire_index_values(compiler: Any, written: Iterable[tuple[Field[Any, Any],
 
 _AFTER: dict[str, Callable[[Any], None]] = {
     "SQLUpdateCompiler": _after_update,
-    "SQLDeleteCompiler": _after_update_or_delete,
+    "SQLDeleteCompiler": _after_delete,
     "SQLInsertCompiler": _after_insert,
 }
 #: A watching subclass per backend compiler class, made on first use.
@@ -132,15 +153,37 @@ def _watching_subclass(base: type) -> type:
     found = _watching.get(base)
     if found is None:
         after = _AFTER[base.__name__]
-
-        def execute_sql(self: Any, *args: Any, **kwargs: Any) -> Any:
-            # Looked up on the base class at each call: whoever wrapped it since runs too.
-            result = base.execute_sql(self, *args, **kwargs)  # type: ignore[attr-defined]
-            after(self)
-            return result
-
-        found = _watching[base] = type(base.__name__, (base,), {"execute_sql": execute_sql})
+        methods: dict[str, Any] = {
+            name: _watching_method(base, name, after)
+            for name in _WATCHED_METHODS
+            if hasattr(base, name)
+        }
+        methods["_cachefresh_retiring"] = False
+        found = _watching[base] = type(base.__name__, (base,), methods)
     return found
+
+
+#: What runs a write statement: ``execute_returning_sql`` came with Django 6.0, and calls
+#: ``execute_sql`` itself when the backend cannot return rows from an UPDATE.
+_WATCHED_METHODS = ("execute_sql", "execute_returning_sql")
+
+
+def _watching_method(base: type, name: str, after: Callable[[Any], None]) -> Any:
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        retiring = not self._cachefresh_retiring  # not inside our own other method
+        self._cachefresh_retiring = True
+        try:
+            with statements.accounted_for():
+                # Looked up on the base class at each call: whoever wrapped it since runs too.
+                result = getattr(base, name)(self, *args, **kwargs)
+        finally:
+            self._cachefresh_retiring = not retiring
+        if retiring:
+            after(self)
+        return result
+
+    method.__name__ = name
+    return method
 
 
 def _handing_out_watchers(compiler: Callable[..., Any]) -> Callable[..., Any]:
@@ -159,7 +202,8 @@ def _retiring_flushed_tables(execute_sql_flush: Callable[..., Any]) -> Callable[
     # primary keys: every cached row of the database must be retired.
     @functools.wraps(execute_sql_flush)
     def wrapper(self: BaseDatabaseOperations, *args: Any, **kwargs: Any) -> Any:
-        result = execute_sql_flush(self, *args, **kwargs)
+        with statements.accounted_for():
+            result = execute_sql_flush(self, *args, **kwargs)
         retire_flushed(self.connection.alias)
         return result
 

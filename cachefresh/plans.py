@@ -13,7 +13,8 @@ from cachefresh import codec, keys
 from cachefresh.conf import get_settings
 from cachefresh.databases import database_segment
 from cachefresh.instances import InstanceBuilder
-from cachefresh.support import ModelType, column, concrete_model
+from cachefresh.support import ModelType, column
+from cachefresh.tables import family_tables
 
 M = TypeVar("M", bound=Model)
 
@@ -114,21 +115,6 @@ def normalize_pk(pk_field: Field[Any, Any], value: Any, bounds: IntBounds) -> An
     elif isinstance(prepared, str) and "\x00" in prepared:
         raise ValueError("NUL in primary key")
     return prepared
-
-
-def family_tables(model: ModelType, models: list[ModelType]) -> tuple[str, ...]:
-    """The tables of every concrete model (of ``models``, the app registry's) sharing rows with
-    ``model`` by multi-table inheritance."""
-    root = model
-    while root._meta.parents:
-        root = concrete_model(next(iter(root._meta.parents)))
-    return tuple(
-        sorted(
-            m._meta.db_table
-            for m in models
-            if not m._meta.proxy and (m is root or root in m._meta.get_parent_list())
-        )
-    )
 
 
 def build_plan(model: ModelType, models: list[ModelType]) -> ModelPlan:

@@ -20,6 +20,7 @@ from django.db.models import Model, QuerySet
 from cachefresh import entries, stats
 from cachefresh.columns import column_fetch
 from cachefresh.conf import get_settings
+from cachefresh.databases import learned_segment
 from cachefresh.entries import Lookup
 from cachefresh.herd import LOCK_TTL, HerdWait
 from cachefresh.instances import fetch_mode_of, link_peers
@@ -130,6 +131,8 @@ def get_one_held(
     if servable is None:
         return None
     primary, pk = servable
+    if in_event_loop and learned_segment(primary) is None:
+        return None  # learning it connects to the database: not from the event loop
     values = entries.held_row(plan, primary, pk)
     return None if values is None else _hit(model, plan, alias, pk, values, fetch_mode)
 

@@ -4,15 +4,18 @@ whenever Django's app registry changes; and the plan of each cached model."""
 from __future__ import annotations
 
 import fnmatch
+import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 
 from cachefresh.conf import get_settings
-from cachefresh.plans import ModelPlan, build_plan, family_tables
+from cachefresh.plans import ModelPlan, build_plan
 from cachefresh.support import ModelType, columns_problem, concrete_model, unsupported_reason
+from cachefresh.tables import deleted_along, family_tables
 
 #: The class attribute by which a manager asks for its model to be cached (CacheFreshManager
 #: sets it); read here so that the registry need not import the manager.
@@ -37,6 +40,25 @@ class Registration:
     #: The app registry's model list it was built from: Django makes a new one whenever the
     #: installed apps change (override_settings, set_installed_apps, a model registered late).
     source: list[ModelType]
+    #: What the database itself changes in cached tables when rows of a table are deleted
+    #: (Django 6.1's DB_* on_delete): table -> cached tables whose rows it may delete or change.
+    deletes_reach: dict[str, tuple[str, ...]]
+    #: table -> the cached tables whose entries a write of unknown rows of it may make wrong.
+    whole_writes: dict[str, tuple[str, ...]]
+    #: table -> the cached model that owns it (and the index entries of its columns).
+    owners: dict[str, ModelType]
+    #: Finds the tables of ``whole_writes`` named in SQL, quoted or not, in any case.
+    named: re.Pattern[str] | None
+    #: The tables of ``whole_writes`` by their lower-case names, as ``named`` finds them.
+    by_lower_name: dict[str, tuple[str, ...]]
+
+    def tables_named(self, sql: str) -> set[str]:
+        """The tables of ``whole_writes`` that ``sql`` names (or seems to: a string literal or
+        a column of the same name counts too; retiring too much only costs a refill)."""
+        if self.named is None:
+            return set()
+        by_lower = self.by_lower_name
+        return {table for found in self.named.findall(sql) for table in by_lower[found.lower()]}
 
 
 def _register(models: list[ModelType]) -> Registration:
@@ -81,13 +103,62 @@ def _register(models: list[ModelType]) -> Registration:
         for p in patterns
         if p != "*" and not p.endswith(".*") and not _label_exists(p)
     ]
+    watched, deletes_reach, whole_writes = _reach_of_writes(cached, models)
+    return Registration(
+        frozenset(cached),
+        skipped,
+        tuple(problems),
+        watched,
+        models,
+        deletes_reach,
+        whole_writes,
+        {model._meta.db_table: model for model in cached},
+        _named_pattern(whole_writes),
+        _by_lower_name(whole_writes),
+    )
+
+
+_TableMap = dict[str, tuple[str, ...]]
+
+
+def _reach_of_writes(
+    cached: set[ModelType], models: list[ModelType]
+) -> tuple[_TableMap, _TableMap, _TableMap]:
+    """``Registration.watched``, ``.deletes_reach`` and ``.whole_writes``."""
     watched = {}
+    families: _TableMap = {}
     for model in cached:
         family = family_tables(model, models)
+        families.update(dict.fromkeys(family, family))
         for member in models:
             if member._meta.db_table in family:
                 watched[member._meta.label_lower] = family
-    return Registration(frozenset(cached), skipped, tuple(problems), watched, models)
+    deletes_reach = {
+        parent: reached
+        for parent, children in deleted_along(models).items()
+        if (reached := tuple(sorted({t for c in children for t in families.get(c, ())})))
+    }
+    whole_writes = {
+        table: tuple(sorted({*families.get(table, ()), *deletes_reach.get(table, ())}))
+        for table in {*families, *deletes_reach}
+    }
+    return watched, deletes_reach, whole_writes
+
+
+def _by_lower_name(tables: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    found: dict[str, tuple[str, ...]] = {}
+    for table in tables:
+        found[table.lower()] = (*found.get(table.lower(), ()), table)
+    return found
+
+
+def _named_pattern(tables: Iterable[str]) -> re.Pattern[str] | None:
+    # Longest first, and not inside a longer identifier: "app_post" is not "app_postdetail".
+    names = sorted(tables, key=len, reverse=True)
+    if not names:
+        return None
+    alternatives = "|".join(re.escape(name) for name in names)
+    return re.compile(rf"(?<![\w$])(?:{alternatives})(?![\w$])", re.IGNORECASE)
 
 
 class Registry:

@@ -31,6 +31,12 @@ def columns_problem(model: ModelType) -> str | None:
     concrete_parents = [p for p in concrete_model(model)._meta.parents if not p._meta.proxy]
     if len(concrete_parents) > 1:
         return "it inherits from several concrete models"
+    pk = meta.pk
+    if concrete_parents and not (
+        pk is not None and pk.remote_field and pk.remote_field.parent_link
+    ):
+        # Its parent's columns live in a row named by the parent link, not by this pk.
+        return "it inherits from a concrete model but has a primary key of its own"
     return None
 
 

@@ -132,19 +132,24 @@ def _writes_of(connection: BaseDatabaseWrapper, alias: str) -> _Writes:
     return writes
 
 
-def retire_after_commit(alias: str, tables: Iterable[str], pks: Pks) -> None:
-    """Retire rows now in autocommit, or once the open transaction commits."""
-    connection = connections[alias]
+def retire_after_commit(
+    alias: str, tables: Iterable[str], pks: Pks, connection: BaseDatabaseWrapper | None = None
+) -> None:
+    """Retire rows now in autocommit, or once the open transaction commits: the transaction of
+    ``connection``, the one that wrote (``connections[alias]`` of this thread by default)."""
+    connection = connection or connections[alias]
     if not _in_transaction(connection):
         entries.retire(alias, tables, pks)
         return
     _writes_of(connection, alias).add(frozenset(connection.savepoint_ids), tables, pks)
 
 
-def retire_keys_after_commit(alias: str, table: str, doomed: list[str]) -> None:
+def retire_keys_after_commit(
+    alias: str, table: str, doomed: list[str], connection: BaseDatabaseWrapper | None = None
+) -> None:
     """Retire other keys of ``table`` (index tokens and generations) now in autocommit, or once
     the open transaction commits; either way the transaction counts as having written it."""
-    connection = connections[alias]
+    connection = connection or connections[alias]
     if not _in_transaction(connection):
         get_store().retire(doomed)
         return

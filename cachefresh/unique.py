@@ -80,7 +80,7 @@ def get_by_unique(queryset: QuerySet[M], index: IndexedField, raw_value: Any) ->
     if mode is ReadMode.FILL and lookup.found is not None:
         tokens = lookup.take_tokens(store)
     try:
-        instance = queryset.get(**{name: value})
+        instance = _read(queryset, primary if tokens is not None else alias, name, value)
     except queryset.model.DoesNotExist:  # type: ignore[attr-defined]
         if tokens is not None:
             lookup.store(store, tokens, None)
@@ -89,6 +89,16 @@ def get_by_unique(queryset: QuerySet[M], index: IndexedField, raw_value: Any) ->
     if tokens is not None:
         lookup.store(store, tokens, pk)
     _guess(guess_key, pk)
+    return instance
+
+
+def _read(queryset: QuerySet[M], source: str, name: str, value: Any) -> M:
+    """``queryset.get(<name>=value)`` read on ``source``: the primary when the answer will be
+    stored, since a lagging replica's answer would then be served for the primary too."""
+    if source == queryset.db:
+        return queryset.get(**{name: value})
+    instance = queryset.using(source).get(**{name: value})
+    instance._state.db = queryset.db  # as the replica's get() would have built it
     return instance
 
 

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "cachefresh",
     "tests.testapp",
     "tests.refreshapp",
+    "tests.writeapp",
 ]
 
 DATABASES: dict[str, dict[str, Any]] = {

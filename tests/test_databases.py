@@ -20,6 +20,7 @@ from cachefresh import cached_get
 from cachefresh.databases import database_segment
 from tests.conftest import require_servers
 from tests.testapp.models import Author
+from tests.unseen import unseen_cursor
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -69,7 +70,7 @@ def test_flush_retires_every_cached_table(backend):
     author = Author.objects.create(name="before flush")
     assert cached_get(Author, author.pk).name == "before flush"
     call_command("flush", database=backend, interactive=False, verbosity=0)
-    with connections[backend].cursor() as cursor:  # the same pk again, out of Django's sight
+    with unseen_cursor(backend) as cursor:  # the same pk again, out of Django's sight
         cursor.execute(
             f"INSERT INTO {Author._meta.db_table} (id, name, age) VALUES (%s, %s, 0)",
             [author.pk, "after flush"],

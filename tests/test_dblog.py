@@ -19,6 +19,7 @@ from cachefresh.dblog.operations import InstallTriggers
 from cachefresh.dblog.triggers import cached_tables, status
 from tests.dblog_procs import log_rows, logged, raw_connection
 from tests.testapp.models import Author, CharPk, Place, Restaurant
+from tests.unseen import unseen_cursor
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -32,7 +33,8 @@ def run(*args):
 
 
 def execute(sql, params=()):
-    with connections["pg"].cursor() as cursor:
+    """Out of Django's sight: only the triggers and the listener can retire what it writes."""
+    with unseen_cursor("pg") as cursor:
         cursor.execute(sql, params)
 
 

@@ -44,6 +44,7 @@ from tests.near_workers import near_reader
 from tests.redis_servers import run_fault_workers
 from tests.test_outage import Private, assert_clean, make_articles, private_cache
 from tests.testapp.models import Article, Published
+from tests.unseen import unseen_cursor
 
 pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.servers]
 
@@ -80,7 +81,7 @@ def warm(cache: near.NearCache, pk: int) -> None:
 
 def foreign_write(private: Private, pk: int, views: int) -> None:
     """What a write in another process does: the row in the database, then its token retired."""
-    with connections["pg"].cursor() as cursor:
+    with unseen_cursor("pg") as cursor:
         cursor.execute(f"UPDATE {Article._meta.db_table} SET views = %s WHERE id = %s", [views, pk])
     plan = registry.plan(Article)
     token = RowKeys(plan.table_tag("pg"), pk).token

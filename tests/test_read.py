@@ -19,6 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from cachefresh import CacheFreshManager, cached_get, cached_get_many, invalidate, invalidate_model
 from cachefresh.manager import CacheFreshQuerySet, builds_plain
 from tests.testapp.models import Article, Author, CharPk, Listed, NotCached, Published, UUIDPk
+from tests.unseen import unseen_cursor
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -133,9 +134,10 @@ def test_querysets_that_change_the_answer_never_read_the_cache(backend, django_a
     Author.objects.cached_get(pk=author.pk)
     Article.objects.cached_get(pk=article.pk)
     # The cache now holds a row that differs from the database: only a query can tell.
-    connections[backend].cursor().execute(
-        f"UPDATE {Author._meta.db_table} SET name = 'db', age = 2 WHERE id = %s", [author.pk]
-    )
+    with unseen_cursor(backend) as cursor:
+        cursor.execute(
+            f"UPDATE {Author._meta.db_table} SET name = 'db', age = 2 WHERE id = %s", [author.pk]
+        )
     assert Author.objects.cached_get(pk=author.pk).name == "x"  # proves the entry is there
     readers = [
         lambda: Author.objects.filter(age=2).cached_get(pk=author.pk),
@@ -169,9 +171,8 @@ def test_select_for_update_never_reads_the_cache(backend, django_assert_num_quer
 
     author = Author.objects.create(name="x")
     Author.objects.cached_get(pk=author.pk)
-    connections[backend].cursor().execute(
-        f"UPDATE {Author._meta.db_table} SET name = 'db' WHERE id = %s", [author.pk]
-    )
+    with unseen_cursor(backend) as cursor:
+        cursor.execute(f"UPDATE {Author._meta.db_table} SET name = 'db' WHERE id = %s", [author.pk])
     with transaction.atomic(using=backend), django_assert_num_queries(1, using=backend):
         assert Author.objects.select_for_update().cached_get(pk=author.pk).name == "db"
 
@@ -296,7 +297,7 @@ def test_invalidate_after_raw_sql(backend):
     table = Author._meta.db_table
     for author in authors:
         cached_get(Author, author.pk)
-    with connections[backend].cursor() as cursor:
+    with unseen_cursor(backend) as cursor:
         cursor.execute(f"UPDATE {table} SET name = 'raw'")
     assert cached_get(Author, authors[0].pk).name == "old"  # out of Django's sight
     invalidate(Author, authors[0].pk, str(authors[1].pk))
@@ -305,7 +306,7 @@ def test_invalidate_after_raw_sql(backend):
     assert cached_get(Author, authors[2].pk).name == "old"
     invalidate(authors[2])
     assert cached_get(Author, authors[2].pk).name == "raw"
-    with connections[backend].cursor() as cursor:
+    with unseen_cursor(backend) as cursor:
         cursor.execute(f"UPDATE {table} SET name = 'again'")
     invalidate_model(Author)
     assert {a.name for a in cached_get_many(Author, [a.pk for a in authors]).values()} == {"again"}
@@ -318,9 +319,9 @@ def test_invalidate_with_using(backend):
     Author.objects.create(pk=1, name="main")
     cached_get(Author, 1, using="other")
     cached_get(Author, 1)
-    with connections["other"].cursor() as cursor:
+    with unseen_cursor("other") as cursor:
         cursor.execute(f"UPDATE {Author._meta.db_table} SET name = 'raw'")
-    with connections[backend].cursor() as cursor:
+    with unseen_cursor(backend) as cursor:
         cursor.execute(f"UPDATE {Author._meta.db_table} SET name = 'raw'")
     invalidate(Author, 1, using="other")
     assert cached_get(Author, 1, using="other").name == "raw"

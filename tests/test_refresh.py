@@ -14,6 +14,7 @@ from cachefresh.cost import cost_model
 from cachefresh.registry import registry
 from tests.refreshapp.models import Gadget
 from tests.testapp.models import Article, Author, NotCached, Restaurant
+from tests.unseen import unseen_cursor
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -124,7 +125,7 @@ def test_deleted_row_raises_does_not_exist(backend, strategy):
 def test_database_strategy_finding_the_row_gone_retires_its_entry(backend, strategy):
     article = Article.objects.create(title="t")
     cached_get(Article, article.pk)
-    with connections[backend].cursor() as cursor:  # a write cachefresh cannot see
+    with unseen_cursor(backend) as cursor:  # a write cachefresh cannot see
         cursor.execute(f"DELETE FROM {Article._meta.db_table} WHERE id = %s", [article.pk])
     with pytest.raises(Article.DoesNotExist, match=r"Article matching query does not exist\."):
         smart_refresh(article, strategy=strategy)
@@ -292,7 +293,7 @@ def test_nothing_read_in_a_manual_transaction_is_stored(backend, strategy):
     connection = connections[backend]
     connection.set_autocommit(False)
     try:
-        with connection.cursor() as cursor:  # uncommitted, and out of cachefresh's sight
+        with unseen_cursor(backend) as cursor:  # uncommitted, and out of cachefresh's sight
             cursor.execute(
                 f"UPDATE {Article._meta.db_table} SET title = %s WHERE id = %s",
                 ["uncommitted", article.pk],

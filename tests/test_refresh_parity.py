@@ -10,13 +10,14 @@ exception when there is one.
 import contextlib
 
 import pytest
-from django.db import connections, router
+from django.db import router
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cachefresh import cached_get, invalidate, smart_refresh
 from tests.refreshapp.models import Gadget
 from tests.testapp.models import AllTypes, Article, Author, Restaurant
+from tests.unseen import unseen_cursor
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -97,7 +98,7 @@ def change(model, instance_pk, authors, op):
         # A write out of Django's sight, announced with invalidate().
         column, _, value = CHANGED[model]
         table, pk_column = model._meta.db_table, model._meta.pk.column
-        with connections[router.db_for_write(model)].cursor() as cursor:
+        with unseen_cursor(router.db_for_write(model)) as cursor:
             cursor.execute(
                 f"UPDATE {table} SET {column} = %s WHERE {pk_column} = %s", [value, instance_pk]
             )

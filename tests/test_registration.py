@@ -123,6 +123,11 @@ def define(kind: str, *, cached_manager: bool = False) -> type[models.Model]:
         )
         body["Meta"] = meta
         return type(name, (first, second), body)
+    if kind == "own_pk_child":
+        meta = type("Meta", (), {"app_label": "testapp"})
+        parent = type(name + "Base", (models.Model,), {"__module__": __name__, "Meta": meta})
+        body |= {"child_id": models.AutoField(primary_key=True), "Meta": meta}
+        return type(name, (parent,), body)
     pk_fields: dict[str, Any] = {
         "decimal_pk": lambda: models.DecimalField(primary_key=True, max_digits=5, decimal_places=2),
         "datetime_pk": lambda: models.DateTimeField(primary_key=True),
@@ -141,6 +146,8 @@ KINDS = {
     "composite": "it has a composite primary key",
     "unmanaged": "it is unmanaged",
     "several_parents": "it inherits from several concrete models",
+    # Its parent's columns are in the row its parent link names, not the one its pk names.
+    "own_pk_child": "it inherits from a concrete model but has a primary key of its own",
     # One row, several keys (1.5 / 1.50, one instant in two zones, 'a' / 'A'): a write under
     # one spelling would leave the entry under another stale.
     "decimal_pk": "its primary key is a DecimalField",

@@ -13,7 +13,7 @@ from django.test import override_settings
 
 from cachefresh import cached_get, cached_get_many, smart_refresh
 from cachefresh.checks import check_cachefresh
-from tests.testapp.models import Article
+from tests.testapp.models import Article, Post
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -76,3 +76,16 @@ def test_fills_read_the_primary_not_a_lagging_replica():
 def test_bad_replicas_setting_is_reported(replicas, words):
     with override_settings(CACHEFRESH={"REPLICAS": replicas}):
         assert any(words in message.msg for message in check_cachefresh())
+
+
+def test_a_unique_lookup_through_a_lagging_replica_never_poisons_the_primary():
+    """The replica has not seen the post yet: its DoesNotExist must not be stored as the
+    primary's answer (both share the primary's entries)."""
+    post = Post.objects.create(slug="fresh", title="t")
+    config = {"KEY_PREFIX": f"t{uuid.uuid4().hex[:12]}", "REPLICAS": {"other": "default"}}
+    with override_settings(CACHEFRESH=config):
+        assert not Post.objects.using("other").filter(slug="fresh").exists()  # lagging
+        found = Post.objects.using("other").cached_get(slug="fresh")
+        assert (found.pk, found._state.db) == (post.pk, "other")
+        assert Post.objects.cached_get(slug="fresh").pk == post.pk
+        assert cached_get(Post, slug="fresh").pk == post.pk

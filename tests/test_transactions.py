@@ -15,6 +15,7 @@ from cachefresh.keys import RowKeys
 from cachefresh.registry import registry
 from cachefresh.store import get_store
 from tests.testapp.models import Article, Author
+from tests.unseen import unseen_cursor
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -179,7 +180,7 @@ def test_manual_transactions_store_nothing_uncommitted(backend, author):
 
 
 def test_select_for_update_reads_the_database(backend, author, django_assert_num_queries):
-    with connections[backend].cursor() as cursor:
+    with unseen_cursor(backend) as cursor:
         cursor.execute(
             f"UPDATE {Author._meta.db_table} SET name = 'raw' WHERE id = %s", [author.pk]
         )

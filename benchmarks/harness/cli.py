@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
         default="all",
         metavar="LIST",
         help="comma-separated numbers or names: 1/refresh, 2/read, 3/floors, "
-        "4/latency, 5/load, 6/growth (default: all)",
+        "4/latency, 5/load, 6/growth, 7/net (default: all)",
     )
     p.add_argument(
         "--backends",

@@ -1,4 +1,4 @@
-"""The six scenarios of the suite, by number and name, in the order they run."""
+"""The seven scenarios of the suite, by number and name, in the order they run."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ SCENARIOS = (
     Scenario(4, "latency", "Injected latency: where each strategy wins"),
     Scenario(5, "load", "Correctness under load: stale-set storm, thundering herd"),
     Scenario(6, "growth", "Growth: table size, batch size, processes"),
+    Scenario(7, "net", "The statement net: its cost on reads and single-row writes"),
 )
 
 

@@ -38,6 +38,19 @@ _IMMUTABLE = frozenset(
 )
 
 
+def _copied(values: list[Any]) -> list[Any]:
+    """A copy of a row that shares nothing mutable with it. A memoryview (psycopg2's value of
+    a BinaryField) cannot be deep-copied: it gets a view of its own bytes."""
+    return [
+        value
+        if type(value) in _IMMUTABLE
+        else memoryview(value.tobytes())
+        if type(value) is memoryview
+        else copy.deepcopy(value)
+        for value in values
+    ]
+
+
 class Marker:
     """A fill of one row in progress: stored only if no invalidation killed it first."""
 
@@ -56,7 +69,7 @@ class _Row:
     def __init__(self, values: list[Any], deps: tuple[str, str], expires: float) -> None:
         self.mutable = any(type(value) not in _IMMUTABLE for value in values)
         # A JSON dict or an array held here must not be changed through an instance.
-        self.values = copy.deepcopy(values) if self.mutable else values
+        self.values = _copied(values) if self.mutable else values
         self.deps = deps
         self.expires = expires
 
@@ -93,7 +106,7 @@ class NearTier:
             if row is None or row.expires < now:
                 return None
             self._rows.move_to_end(entry)
-            return copy.deepcopy(row.values) if row.mutable else row.values
+            return _copied(row.values) if row.mutable else row.values
 
     def get_many(self, entries: Sequence[str]) -> list[list[Any] | None] | None:
         """The rows held under ``entries`` (``None`` where not held), or ``None`` when the
@@ -110,7 +123,7 @@ class NearTier:
                     found.append(None)
                     continue
                 rows.move_to_end(entry)
-                found.append(copy.deepcopy(row.values) if row.mutable else row.values)
+                found.append(_copied(row.values) if row.mutable else row.values)
         return found
 
     def __len__(self) -> int:
