@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from django.db import connections
@@ -83,8 +84,14 @@ def test_no_wrong_row_while_slugs_move_between_rows(alias):
     # After the storm, from a process that took no part: every value as the database has it.
     for slug in pool:
         expected = outcome(lambda slug=slug: Post.objects.get(slug=slug))
-        outcome(lambda slug=slug: Post.objects.cached_get(slug=slug))  # may fill
-        with CaptureQueriesContext(connections[alias]) as queries:  # what the cache holds
-            assert outcome(lambda slug=slug: Post.objects.cached_get(slug=slug)) == expected
-        assert len(queries) == 0, slug  # served from the cache, on MariaDB too
+        # The first reads may fill, or find a fill lock a storm reader left (it expires in
+        # herd.LOCK_TTL, 2 s): then the cache must serve it, on MariaDB too.
+        deadline = time.monotonic() + 5
+        while True:
+            with CaptureQueriesContext(connections[alias]) as queries:
+                assert outcome(lambda slug=slug: Post.objects.cached_get(slug=slug)) == expected
+            if not queries or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert len(queries) == 0, slug
     assert [row(p) for p in Post.objects.order_by("pk")]  # the table still has rows
