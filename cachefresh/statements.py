@@ -80,7 +80,7 @@ def install_on_open_connections() -> None:
 def _net(
     execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: dict[str, Any]
 ) -> Any:
-    if _accounted.get() or (type(sql) is str and _READS.match(sql)):
+    if _accounted.get() or (type(sql) is str and ";" not in sql and _READS.match(sql)):
         return execute(sql, params, many, context)
     try:
         return execute(sql, params, many, context)
@@ -104,10 +104,19 @@ def _text_of(sql: Any, context: dict[str, Any]) -> str:
     return repr(sql)
 
 
+def _reads_only(statement: str) -> bool:
+    return bool(
+        _READS.match(statement)
+        or (_MAYBE.match(statement) and not _WRITE_WORDS.search(statement))
+        or not statement.strip()
+    )
+
+
 def retire_written(connection: BaseDatabaseWrapper, sql: str) -> None:
     """Retire every cached table that the write statement ``sql``, sent on ``connection``, may
     have changed (nothing when it plainly does not write)."""
-    if _READS.match(sql) or (_MAYBE.match(sql) and not _WRITE_WORDS.search(sql)):
+    # Several statements in one string (PostgreSQL runs them): each must be a read.
+    if all(_reads_only(part) for part in sql.split(";")):
         return
     registration = registry.registration()
     if _TRUNCATE_CASCADE.match(sql):

@@ -85,6 +85,13 @@ def test_a_write_hidden_in_a_with_clause_is_seen(authors, backend):
     assert cached_get(Author, authors[2].pk).name == "cte"
 
 
+def test_a_write_after_a_read_in_one_string_is_seen(authors, backend):
+    if connections[backend].vendor != "postgresql":
+        pytest.skip("SQLite runs one statement per execute()")
+    raw(backend, f"SELECT 1; UPDATE {TABLE} SET name = 'second' WHERE id = {authors[1].pk}", None)
+    assert cached_get(Author, authors[1].pk).name == "second"
+
+
 def test_a_raw_write_inside_a_transaction_is_retired_on_commit(authors, backend):
     with transaction.atomic(using=backend):
         raw(backend, f"UPDATE {TABLE} SET name = 'in txn' WHERE id = %s", [authors[0].pk])
