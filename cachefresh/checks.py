@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
+from django import conf as django_conf
 from django.core.cache import caches
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import DatabaseError, connections
@@ -32,9 +32,13 @@ PROCESS_LOCAL_BACKENDS = (
     "django.core.cache.backends.locmem.LocMemCache",
     "django.core.cache.backends.dummy.DummyCache",
 )
-#: Past this, a row changed by raw SQL or another program may be served stale for a month.
+#: Past this, a row changed by another program may be served stale for a month.
 LONG_TIMEOUT = 30 * 24 * 3600
-SETTINGS_HINT = "The settings reference: python -m pydoc cachefresh.conf"
+#: Where every hint about the setting points: a command every installed project has, which
+#: prints each key with its default, meaning, and the project's current value.
+SETTINGS_HINT = (
+    "`python manage.py cachefresh settings` lists every key, its default and this project's value."
+)
 
 # Keys with a check id of their own; conf.validate() judges each key independently of the others.
 _OWN_IDS = {"CACHE": "cachefresh.E003", "TIMEOUT": "cachefresh.E004"}
@@ -42,7 +46,7 @@ _OWN_IDS = {"CACHE": "cachefresh.E003", "TIMEOUT": "cachefresh.E004"}
 
 @register(Tags.caches, Tags.models)
 def check_cachefresh(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    raw = getattr(settings, "CACHEFRESH", None)
+    raw = getattr(django_conf.settings, "CACHEFRESH", None)
     messages = check_settings(raw)
     if messages:
         # Models and caches cannot be judged under a setting that does not parse.
@@ -67,7 +71,8 @@ def check_settings(raw: Any) -> list[CheckMessage]:
         messages.append(
             Warning(
                 f"CACHEFRESH['TIMEOUT'] is {timeout} seconds (over 30 days). Writes cachefresh "
-                "cannot see (raw SQL, other programs) stay stale until the entry expires.",
+                "cannot see (other programs, psql, database triggers) stay stale until the entry "
+                "expires.",
                 hint="Keep TIMEOUT short enough to bound that staleness, or call "
                 "cachefresh.invalidate() after such writes.",
                 id="cachefresh.W003",
@@ -102,8 +107,10 @@ def check_hooks() -> list[CheckMessage]:
         Error(
             f"cachefresh's hooks on {', '.join(missing)} were replaced, so writes to cached "
             "tables are not seen and cached reads may be stale.",
-            hint="Another library patched these methods after cachefresh; cachefresh puts its "
-            "hooks back on the next cached read. Report the library and its version.",
+            hint=f"Replaced by {', '.join(hooks.replacements())}: a library patched them after "
+            "cachefresh. cachefresh puts its hooks back on the next cached read; then run "
+            "`python manage.py cachefresh invalidate app_label.Model` for the models written "
+            "meanwhile.",
             id="cachefresh.E005",
         )
     ]
@@ -111,9 +118,9 @@ def check_hooks() -> list[CheckMessage]:
 
 def check_cache() -> list[CheckMessage]:
     # Typed loosely: django-stubs infers CACHES' shape from whichever settings module it reads.
-    cache_config: Any = settings.CACHES[conf.get_settings().cache_alias]
+    cache_config: Any = django_conf.settings.CACHES[conf.get_settings().cache_alias]
     backend = str(cache_config["BACKEND"])
-    if backend in PROCESS_LOCAL_BACKENDS and not settings.DEBUG:
+    if backend in PROCESS_LOCAL_BACKENDS and not django_conf.settings.DEBUG:
         return [
             Warning(
                 f"CACHEFRESH uses a process-local cache ({backend.rsplit('.', 1)[-1]}) with DEBUG "
@@ -132,7 +139,7 @@ def check_near_cache() -> list[CheckMessage]:
         return []
     client = raw_client(caches[settings_now.cache_alias])
     if client is None:
-        cache_config: Any = settings.CACHES[settings_now.cache_alias]
+        cache_config: Any = django_conf.settings.CACHES[settings_now.cache_alias]
         backend = str(cache_config["BACKEND"])
         return [
             Error(
@@ -149,7 +156,9 @@ def check_near_cache() -> list[CheckMessage]:
             Error(
                 "CACHEFRESH['NEAR_CACHE'] is on a Redis Cluster. Invalidations are pushed by the "
                 "node that holds each key, and cachefresh tracks one server only.",
-                hint="Turn NEAR_CACHE off on a cluster (docs/limits.md).",
+                hint="Turn CACHEFRESH['NEAR_CACHE'] off, or point CACHEFRESH['CACHE'] at a "
+                "Redis that is not a cluster. `python manage.py cachefresh settings` describes "
+                "NEAR_CACHE.",
                 id="cachefresh.E007",
             )
         ]

@@ -1,79 +1,61 @@
-"""The ``CACHEFRESH`` setting: defaults, validation, and a cached view of it.
+"""The ``CACHEFRESH`` setting: one table of keys (:data:`KEYS`) gives each key's default, meaning
+and check, and so this page, :func:`validate`, :func:`get_settings` and ``manage.py cachefresh
+settings`` (the reference with the project's current values).
 
-Settings reference (``python -m pydoc cachefresh.conf`` shows this page)::
-
-    CACHEFRESH = {
-        "CACHE": "default",        # alias in CACHES holding the entries (Redis recommended)
-        "TIMEOUT": 3600,           # seconds every entry and token lives at most
-        "KEY_PREFIX": "cf",        # start of every key; no spaces or braces
-        "MODELS": [],              # "app_label.Model", "app_label.*" or "*"; or give a model
-                                   # objects = cachefresh.CacheFreshManager()
-        "REFRESH_STRATEGY": "auto",  # smart_refresh() default: auto, cache, full or columns
-        "RETRY_INTERVAL": 1.0,     # seconds between probes of an unreachable cache
-        "SIGN_ENTRIES": False,     # HMAC every entry with a key derived from SECRET_KEY
-        "REPLICAS": {},            # {"replica alias": "primary alias"}: shared entries
-        "NEAR_CACHE": False,       # True, or {"MAX_ENTRIES": 10000, "MAX_LAG": 0.25}: rows
-                                   # held in each process, kept fresh by Redis push (Redis only)
-    }
+Django's settings are read only when a function here is called, never at import: this module
+(and its documentation, ``python -m pydoc cachefresh.conf``) must load where no settings are
+configured.
 """
 
 from __future__ import annotations
 
-import enum
 import functools
-from dataclasses import dataclass, field
+import textwrap
+from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings as django_settings
+from django import conf as django_conf
 from django.core.exceptions import ImproperlyConfigured
 
-
-class Strategy(enum.StrEnum):
-    """How ``smart_refresh()`` reloads: ``AUTO`` lets the cost model choose among the others."""
-
-    AUTO = "auto"
-    CACHE = "cache"
-    FULL = "full"
-    COLUMNS = "columns"
-
-
-KNOWN_KEYS = frozenset(
-    {
-        "CACHE",
-        "TIMEOUT",
-        "KEY_PREFIX",
-        "MODELS",
-        "REFRESH_STRATEGY",
-        "RETRY_INTERVAL",
-        "SIGN_ENTRIES",
-        "REPLICAS",
-        "NEAR_CACHE",
-        "LOG_NOTIFY",
-    }
+from cachefresh.setting_keys import (
+    KEYS,
+    KNOWN_KEYS,
+    NEAR_KEYS,
+    Key,
+    NearCacheSettings,
+    problems_of,
+    spelled,
+    values_of,
 )
-NEAR_KEYS = frozenset({"MAX_ENTRIES", "MAX_LAG"})
+from cachefresh.strategy import Strategy
 
-
-@dataclass(frozen=True)
-class NearCacheSettings:
-    #: Rows held per process, least recently used dropped first.
-    max_entries: int = 10000
-    #: Seconds the invalidation channel may go unheard before the near cache stops serving.
-    max_lag: float = 0.25
+__all__ = [
+    "KEYS",
+    "KNOWN_KEYS",
+    "NEAR_KEYS",
+    "Key",
+    "NearCacheSettings",
+    "Settings",
+    "Strategy",
+    "get_settings",
+    "validate",
+]
 
 
 @dataclass(frozen=True)
 class Settings:
-    cache_alias: str = "default"
-    timeout: int = 3600
-    key_prefix: str = "cf"
-    models: tuple[str, ...] = ()
-    refresh_strategy: Strategy = Strategy.AUTO
-    retry_interval: float = 1.0
-    sign_entries: bool = False
-    replicas: dict[str, str] = field(default_factory=dict)
-    near_cache: NearCacheSettings | None = None
-    log_notify: bool = True
+    """``CACHEFRESH`` validated, each key under its :attr:`Key.attribute` (defaults in KEYS)."""
+
+    cache_alias: str
+    timeout: int
+    key_prefix: str
+    models: tuple[str, ...]
+    refresh_strategy: Strategy
+    retry_interval: float
+    sign_entries: bool
+    replicas: dict[str, str]
+    near_cache: NearCacheSettings | None
+    log_notify: bool
 
 
 def validate(raw: Any) -> list[str]:
@@ -82,134 +64,30 @@ def validate(raw: Any) -> list[str]:
         return []
     if not isinstance(raw, dict):
         return [f"CACHEFRESH must be a dict, not {type(raw).__name__}."]
-    problems = [
-        f"CACHEFRESH has an unknown key {key!r}; valid keys are {', '.join(sorted(KNOWN_KEYS))}."
-        for key in raw
-        if key not in KNOWN_KEYS
-    ]
-    alias = raw.get("CACHE", "default")
-    if not isinstance(alias, str):
-        problems.append("CACHEFRESH['CACHE'] must be the name of an entry in CACHES.")
-    elif alias not in django_settings.CACHES:
-        problems.append(
-            f"CACHEFRESH['CACHE'] is {alias!r}, which is not in CACHES "
-            f"(known aliases: {', '.join(sorted(django_settings.CACHES))})."
-        )
-    timeout = raw.get("TIMEOUT", 3600)
-    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
-        problems.append(
-            f"CACHEFRESH['TIMEOUT'] must be a positive number of seconds, not {timeout!r}; "
-            "it is the safety-net lifetime of every entry."
-        )
-    prefix = raw.get("KEY_PREFIX", "cf")
-    if not isinstance(prefix, str) or not prefix or any(c in prefix for c in " {}\n\r\t"):
-        problems.append(
-            f"CACHEFRESH['KEY_PREFIX'] must be a non-empty string without spaces or braces, "
-            f"not {prefix!r}."
-        )
-    models = raw.get("MODELS", ())
-    if isinstance(models, str) or not isinstance(models, list | tuple):
-        problems.append(
-            "CACHEFRESH['MODELS'] must be a list of 'app_label.Model', 'app_label.*' or '*'."
-        )
-    else:
-        for entry in models:
-            if not isinstance(entry, str) or (entry != "*" and entry.count(".") != 1):
-                problems.append(
-                    f"CACHEFRESH['MODELS'] entry {entry!r} is not 'app_label.Model', "
-                    "'app_label.*' or '*'."
-                )
-    strategy = raw.get("REFRESH_STRATEGY", "auto")
-    if strategy not in tuple(Strategy):
-        problems.append(
-            f"CACHEFRESH['REFRESH_STRATEGY'] is {strategy!r}; valid strategies are "
-            f"{', '.join(Strategy)}."
-        )
-    retry = raw.get("RETRY_INTERVAL", 1.0)
-    if isinstance(retry, bool) or not isinstance(retry, int | float) or retry <= 0:
-        problems.append(
-            f"CACHEFRESH['RETRY_INTERVAL'] must be a positive number of seconds, not {retry!r}."
-        )
-    if not isinstance(raw.get("SIGN_ENTRIES", False), bool):
-        problems.append("CACHEFRESH['SIGN_ENTRIES'] must be True or False.")
-    problems += _replica_problems(raw.get("REPLICAS", {}))
-    problems += _near_problems(raw.get("NEAR_CACHE", False))
-    if not isinstance(raw.get("LOG_NOTIFY", True), bool):
-        problems.append(
-            "CACHEFRESH['LOG_NOTIFY'] must be True (log triggers wake listeners with pg_notify) "
-            "or False (poll-only); run `cachefresh triggers install` again after changing it."
-        )
-    return problems
-
-
-def _near_problems(near: Any) -> list[str]:
-    if isinstance(near, bool):
-        return []
-    if not isinstance(near, dict):
-        return ["CACHEFRESH['NEAR_CACHE'] must be True, False or a dict of MAX_ENTRIES, MAX_LAG."]
-    problems = [
-        f"CACHEFRESH['NEAR_CACHE'] has an unknown key {key!r}; valid keys are "
-        f"{', '.join(sorted(NEAR_KEYS))}."
-        for key in near
-        if key not in NEAR_KEYS
-    ]
-    entries = near.get("MAX_ENTRIES", 10000)
-    if isinstance(entries, bool) or not isinstance(entries, int) or entries <= 0:
-        problems.append(
-            f"CACHEFRESH['NEAR_CACHE']['MAX_ENTRIES'] must be a positive whole number of rows, "
-            f"not {entries!r}."
-        )
-    lag = near.get("MAX_LAG", 0.25)
-    if isinstance(lag, bool) or not isinstance(lag, int | float) or not 0 < lag <= 60:
-        problems.append(
-            f"CACHEFRESH['NEAR_CACHE']['MAX_LAG'] must be a number of seconds above 0 and at "
-            f"most 60, not {lag!r}; it bounds how stale a row may be during an outage."
-        )
-    return problems
-
-
-def _near_settings(near: Any) -> NearCacheSettings | None:
-    if near is False:
-        return None
-    near = {} if near is True else near
-    return NearCacheSettings(
-        max_entries=near.get("MAX_ENTRIES", 10000), max_lag=float(near.get("MAX_LAG", 0.25))
-    )
-
-
-def _replica_problems(replicas: Any) -> list[str]:
-    if not isinstance(replicas, dict):
-        return ["CACHEFRESH['REPLICAS'] must map replica aliases to their primary's alias."]
-    problems = []
-    for replica, primary in replicas.items():
-        unknown = [a for a in (replica, primary) if a not in django_settings.DATABASES]
-        if unknown:
-            problems.append(
-                f"CACHEFRESH['REPLICAS'] names {unknown[0]!r}, which is not in DATABASES."
-            )
-        elif replica == primary or primary in replicas:
-            problems.append(
-                f"CACHEFRESH['REPLICAS'] maps {replica!r} to {primary!r}, which is not a primary."
-            )
-    return problems
+    return problems_of(raw, KEYS, "CACHEFRESH")
 
 
 @functools.cache
 def get_settings() -> Settings:
-    raw = getattr(django_settings, "CACHEFRESH", None)
+    raw = getattr(django_conf.settings, "CACHEFRESH", None)
     problems = validate(raw)
     if problems:
         raise ImproperlyConfigured(" ".join(problems))
-    raw = raw or {}
-    return Settings(
-        cache_alias=raw.get("CACHE", "default"),
-        timeout=raw.get("TIMEOUT", 3600),
-        key_prefix=raw.get("KEY_PREFIX", "cf"),
-        models=tuple(raw.get("MODELS", ())),
-        refresh_strategy=Strategy(raw.get("REFRESH_STRATEGY", "auto")),
-        retry_interval=float(raw.get("RETRY_INTERVAL", 1.0)),
-        sign_entries=raw.get("SIGN_ENTRIES", False),
-        replicas=dict(raw.get("REPLICAS", {})),
-        near_cache=_near_settings(raw.get("NEAR_CACHE", False)),
-        log_notify=raw.get("LOG_NOTIFY", True),
-    )
+    return Settings(**values_of(raw or {}, KEYS))
+
+
+def _reference() -> str:
+    """The settings reference this page shows, from :data:`KEYS` and :data:`NEAR_KEYS`."""
+    lines = ["Settings reference, every key optional, with its default::", "", "    CACHEFRESH = {"]
+    for key in KEYS:
+        lines.append(f'        "{key.name}": {spelled(key.default)},')
+        lines += [f"            # {line}" for line in textwrap.wrap(key.meaning, 80)]
+    lines += ["    }", "", "``NEAR_CACHE`` as a dict::", "", "    {"]
+    for key in NEAR_KEYS:
+        lines.append(f'        "{key.name}": {spelled(key.default)},')
+        lines += [f"            # {line}" for line in textwrap.wrap(key.meaning, 80)]
+    lines.append("    }")
+    return "\n".join(lines)
+
+
+__doc__ = f"{__doc__}\n{_reference()}\n"

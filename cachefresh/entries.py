@@ -232,18 +232,20 @@ def store_rows(
     tokens: Tokens,
     rows: Mapping[int, Sequence[Any]],
     unlock: Sequence[int] = (),
-) -> int:
+) -> list[int]:
     """Store each row (by position) under the tokens taken for it, release fill locks;
-    return how many entries were stored."""
+    return the positions stored (a row the codec refuses is not)."""
     entries = {}
+    stored = []
     for position, values in rows.items():
         entry = encode_row(lookup.plan, tokens.generation, tokens.row_tokens[position], values)
         if entry is not None:
             entries[lookup.rows[position].entry] = entry
+            stored.append(position)
     locks = [lookup.rows[p].lock for p in unlock]
     if entries or locks:
         store.fill(entries, locks)
-    return len(entries)
+    return stored
 
 
 def release_locks(store: GuardedStore, lookup: Lookup, positions: Sequence[int]) -> None:

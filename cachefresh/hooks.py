@@ -19,6 +19,11 @@ def missing() -> list[str]:
     return invalidation.missing_hooks() + transactions.missing_hooks()
 
 
+def replacements() -> list[str]:
+    """What replaced the missing hooks, as ``module.qualname``."""
+    return invalidation.replacements() + transactions.replacements()
+
+
 def ensure_installed() -> None:
     if invalidation.hooks_intact() and transactions.hooks_intact():
         return

@@ -33,6 +33,17 @@ class MethodHooks:
                 return False
         return len(self._expected) == len(self.wraps)
 
+    def replacements(self) -> list[str]:
+        """Where each replacement of a wrapper comes from (``module.qualname``): what to look
+        for in the project."""
+        found = []
+        for name in self.wraps:
+            current = getattr(self.owner, name)
+            if current is not self.installed.get(name):
+                module = getattr(current, "__module__", None) or "?"
+                found.append(f"{module}.{getattr(current, '__qualname__', name)}")
+        return found
+
     def missing(self) -> list[str]:
         """The methods whose wrapper something else replaced since :meth:`install`."""
         return [

@@ -26,7 +26,7 @@ from cachefresh.herd import LOCK_TTL, HerdWait
 from cachefresh.instances import fetch_mode_of, link_peers
 from cachefresh.plans import ModelPlan
 from cachefresh.registry import registry
-from cachefresh.signals import cache_hit, report_miss
+from cachefresh.signals import cache_hit, report_fill, report_miss
 from cachefresh.store import GuardedStore, get_store
 from cachefresh.transactions import ReadMode, may_serve_hits, read_mode
 
@@ -174,16 +174,19 @@ def _fill_one(queryset: QuerySet[M], primary: str, store: GuardedStore, lookup: 
         stats.count(label, "hit_after_wait")
         return plan.builder(model).build(alias, begun.values_now, fetch_mode_of(queryset))
     rows: list[list[Any]] = []
+    stored: list[int] = []
     started = time.monotonic()
     try:
         rows = select_rows(plan, primary, [pk])
     finally:
-        filled = rows[:1]
-        entries.store_rows(store, lookup, begun.tokens, dict(enumerate(filled)), unlock=[0])
+        filled = dict(enumerate(rows[:1]))
+        stored = entries.store_rows(store, lookup, begun.tokens, filled, unlock=[0])
     herd.observe_fill(time.monotonic() - started)
     if not rows:
         raise does_not_exist(model)
-    stats.count(label, "fill")
+    if stored:
+        stats.count(label, "fill")
+        report_fill(model, alias, [pk])
     return plan.builder(model).build(alias, rows[0], fetch_mode_of(queryset))
 
 
@@ -267,6 +270,8 @@ def get_many(queryset: QuerySet[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
         if pk in position_of:
             filled[position_of[pk]] = row
     if tokens is not None and filled:
-        stats.count(label, "fill", entries.store_rows(store, lookup, tokens, filled))
+        stored = entries.store_rows(store, lookup, tokens, filled)
+        stats.count(label, "fill", len(stored))
+        report_fill(model, alias, [pks[p] for p in stored])
     link_peers(result.values(), fetch_mode)  # hits and fills came back together
     return result

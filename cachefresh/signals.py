@@ -22,6 +22,9 @@ cache_hit = Signal()
 #: A read the cache could not serve. Extra arguments: ``pk`` and ``reason``, one of
 #: :data:`MISS_REASONS`.
 cache_miss = Signal()
+#: A row read from the database was stored in the cache (after a miss, by ``smart_refresh``
+#: or ``smart_refresh_many``): one per row. Extra argument: ``pk``.
+cache_fill = Signal()
 #: Cached rows were retired: sent once per table after the write committed. Extra arguments:
 #: ``table`` and ``pks`` (a list, or ``None`` when every row of the table was retired).
 #: ``sender`` is the concrete model that owns ``table``.
@@ -49,6 +52,13 @@ def report_miss(model: type[Model], using: str, pks: Sequence[Any], reason: str)
     if cache_miss.receivers:
         for pk in pks:
             cache_miss.send(model, using=using, pk=pk, reason=reason)
+
+
+def report_fill(model: type[Model], using: str, pks: Sequence[Any]) -> None:
+    """Send :data:`cache_fill` for each pk stored, when anyone listens."""
+    if cache_fill.receivers:
+        for pk in pks:
+            cache_fill.send(model, using=using, pk=pk)
 
 
 def report_invalidated(using: str, table: str, pks: list[Any] | None) -> None:

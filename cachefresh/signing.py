@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from django.conf import settings
+from django import conf as django_conf
 from django.utils.crypto import salted_hmac
 
 from cachefresh.conf import get_settings
@@ -21,4 +21,4 @@ def mac_key() -> bytes | None:
     """The HMAC key for entries when ``SIGN_ENTRIES`` is on, derived from ``SECRET_KEY``."""
     if not get_settings().sign_entries:
         return None
-    return _derive(settings.SECRET_KEY)
+    return _derive(django_conf.settings.SECRET_KEY)

@@ -24,6 +24,7 @@ from cachefresh import keys
 from cachefresh.conf import get_settings
 from cachefresh.store.errors import cache_errors
 from cachefresh.store.redis import raw_client
+from cachefresh.strategy import Strategy
 
 logger = logging.getLogger("cachefresh")
 
@@ -52,9 +53,8 @@ EVENTS = (
     "index_miss",
     "invalidated_rows",
     "invalidated_tables",
-    "refresh_cache",
-    "refresh_full",
-    "refresh_columns",
+    # The strategy smart_refresh() ran, every one there is: "auto" always runs another.
+    *(f"refresh_{strategy}" for strategy in Strategy if strategy is not Strategy.AUTO),
     # Why smart_refresh(strategy="auto") chose what it chose (cachefresh.cost).
     "refresh_reason_warmup",
     "refresh_reason_cost",

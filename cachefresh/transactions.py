@@ -251,5 +251,7 @@ _hooks = MethodHooks(
 install = _hooks.install
 #: The wrapped connection methods that something else has replaced since they were installed.
 missing_hooks = _hooks.missing
+#: What replaced them (``module.qualname``), to find the library that did.
+replacements = _hooks.replacements
 #: Whether none of them was replaced (the cheap check every cached read makes).
 hooks_intact = _hooks.intact

@@ -24,6 +24,7 @@ from cachefresh import indexes, read, stats
 from cachefresh.conf import get_settings
 from cachefresh.indexes import IndexedField, IndexLookup
 from cachefresh.registry import registry
+from cachefresh.signals import cache_hit, report_miss
 from cachefresh.store import get_store
 from cachefresh.transactions import ReadMode, read_mode
 
@@ -52,6 +53,7 @@ def get_by_unique(queryset: QuerySet[M], index: IndexedField, raw_value: Any) ->
     mode = read_mode(primary, plan.table)
     if mode is ReadMode.DATABASE:
         stats.count(label, "index_miss")
+        report_miss(queryset.model, alias, [None], mode.value)
         return queryset.get(**{name: value})
     guess_key = (index.column_tag(plan, primary), value)
     guessed = _guesses.get(guess_key)
@@ -68,6 +70,9 @@ def get_by_unique(queryset: QuerySet[M], index: IndexedField, raw_value: Any) ->
         pk = lookup.pk()
         if pk is indexes.NO_ROW:
             stats.count(label, "index_hit")
+            # Answered from the cache, though no row: a hit with no pk.
+            if cache_hit.receivers:
+                cache_hit.send(queryset.model, using=alias, pk=None)
             raise read.does_not_exist(queryset.model)
         if pk is not indexes.MISSING:
             found = _row_holding(queryset, index, pk, value)
@@ -76,6 +81,7 @@ def get_by_unique(queryset: QuerySet[M], index: IndexedField, raw_value: Any) ->
                 _guess(guess_key, pk)
                 return found
     stats.count(label, "index_miss")
+    report_miss(queryset.model, alias, [None], _miss_reason(mode, lookup))
     tokens = None
     if mode is ReadMode.FILL and lookup.found is not None:
         tokens = lookup.take_tokens(store)
@@ -90,6 +96,12 @@ def get_by_unique(queryset: QuerySet[M], index: IndexedField, raw_value: Any) ->
         lookup.store(store, tokens, pk)
     _guess(guess_key, pk)
     return instance
+
+
+def _miss_reason(mode: ReadMode, lookup: IndexLookup) -> str:
+    if mode is not ReadMode.FILL:
+        return str(mode.value)
+    return "cache_unavailable" if lookup.found is None else "absent"
 
 
 def _read(queryset: QuerySet[M], source: str, name: str, value: Any) -> M:

@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -16,7 +17,14 @@ from django.db import connections
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from cachefresh import cached_get, cached_get_many, smart_refresh, smart_refresh_many, stats
+from cachefresh import (
+    Strategy,
+    cached_get,
+    cached_get_many,
+    smart_refresh,
+    smart_refresh_many,
+    stats,
+)
 from cachefresh.keys import RowKeys
 from cachefresh.management.commands.cachefresh import STALE_EXIT
 from cachefresh.management.progress import progress_bar
@@ -245,6 +253,19 @@ def test_stats_counts_reads_fills_and_invalidations(backend):
     assert line.split()[-1] == "66.7"
 
 
+def test_every_strategy_smart_refresh_can_run_reaches_the_shared_counters(backend):
+    """A strategy whose counter the flush dropped would vanish from ``stats`` unnoticed."""
+    fresh_stats()
+    article = Article.objects.create(title="a")
+    ran = {smart_refresh(article, strategy=strategy) for strategy in Strategy}
+    ran |= {smart_refresh(article, strategy=strategy) for strategy in Strategy}  # warm: a hit
+    assert ran == set(Strategy) - {Strategy.AUTO}
+    out, _ = run("stats", "--json")
+    counts = json.loads(out)["testapp.Article"]
+    for strategy in ran:
+        assert counts[f"refresh_{strategy}"] >= 1, strategy
+
+
 def test_stats_reset_zeroes_the_shared_counters(backend):
     fresh_stats()
     article = Article.objects.create(title="a")
@@ -253,6 +274,17 @@ def test_stats_reset_zeroes_the_shared_counters(backend):
     assert "testapp.Article" in out
     out, _ = run("stats", "--json")
     assert "testapp.Article" not in json.loads(out)
+
+
+def test_stats_json_includes_the_log_backlog(backend):
+    """What the table's last lines say of the invalidation log, ``--json`` says too."""
+    out, _ = run("stats", "--json")
+    backlog = json.loads(out)["log_backlog"]
+    text, _ = run("stats")
+    shown = re.findall(r"Log backlog on '(\w+)' \(cachefresh_log\): (\d+) row", text)
+    assert [(found["alias"], str(found["rows"])) for found in backlog] == shown
+    # Every PostgreSQL database with the log (the test database has it: migrated).
+    assert [found["alias"] for found in backlog] == (["pg"] if "pg" in settings.DATABASES else [])
 
 
 CHILD = textwrap.dedent(

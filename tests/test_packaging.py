@@ -62,10 +62,20 @@ def test_wheel_carries_the_type_marker_command_and_extras(dist):
     assert "cachefresh/py.typed" in names
     assert "cachefresh/management/commands/cachefresh.py" in names
     assert "cachefresh/contrib/debug_toolbar.py" in names
+    for module in ("views", "test", "pytest_plugin", "contrib/rest_framework"):
+        assert f"cachefresh/{module}.py" in names
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    plugins = archive_text(wheel, entry_points)
+    assert "[pytest11]\ncachefresh = cachefresh.pytest_plugin" in plugins
     assert not any(name.startswith(("tests/", "benchmarks/")) for name in names)
-    for extra in ("redis", "bench", "test", "contrib"):
+    for extra in ("redis", "bench", "test", "contrib", "drf"):
         assert f"Provides-Extra: {extra}" in meta
     assert "License-Expression: BSD-3-Clause" in meta or "License: BSD-3-Clause" in meta
+
+
+def archive_text(wheel, name):
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.read(name).decode()
 
 
 def test_sdist_carries_license_and_changelog(dist):
@@ -94,5 +104,10 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(dist, tmp_path):
     settings = "--settings=packaging_settings"
     assert "System check identified no issues" in run(*django, "check", settings, cwd=tmp_path)
     help_text = run(*django, "help", "cachefresh", settings, cwd=tmp_path)
-    for subcommand in ("stats", "invalidate", "warm", "audit"):
+    for subcommand in ("stats", "invalidate", "warm", "audit", "settings"):
         assert subcommand in help_text
+    # The reference the checks' hints point at, in an installed copy without the docs.
+    assert "TIMEOUT = 60    (set here" in run(
+        *django, "cachefresh", "settings", settings, cwd=tmp_path
+    )
+    assert '"LOG_NOTIFY"' in run(python, "-m", "pydoc", "cachefresh.conf", cwd=tmp_path)

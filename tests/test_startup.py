@@ -50,4 +50,9 @@ def test_other_commands_still_start():
 def test_hints_point_at_something_the_user_has():
     result = manage("check", setting={"TIMEOUT": -1})
     assert "cachefresh.E004" in result.stderr
-    assert "python -m pydoc cachefresh.conf" in result.stderr
+    assert "`python manage.py cachefresh settings` lists every key" in result.stderr
+    # ... which runs under the same bad setting, and names the problem.
+    shown = manage("cachefresh", "settings", setting={"TIMEOUT": -1})
+    assert "TIMEOUT = -1    (set here; default 3600)" in shown.stdout
+    assert "CACHEFRESH['TIMEOUT'] must be a positive number of seconds" in shown.stderr
+    assert shown.returncode == 1 and "Traceback" not in shown.stderr

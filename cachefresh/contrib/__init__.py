@@ -1,1 +1,2 @@
-"""Optional integrations: a django-debug-toolbar panel and a Prometheus collector."""
+"""Optional integrations: a django-debug-toolbar panel, a Prometheus collector, and
+``get_object()`` for Django REST framework's generic views."""

@@ -107,6 +107,14 @@ def handle_listen(command: BaseCommand, **options: Any) -> None:
             logger.setLevel(level)
 
 
+def backlog_json() -> list[dict[str, Any]]:
+    """The log's backlog per database, for ``stats --json``."""
+    return [
+        {"alias": found.alias, "rows": found.rows, "oldest_seconds": found.oldest_seconds}
+        for found in backlogs()
+    ]
+
+
 def write_backlog(out: OutputWrapper) -> None:
     for found in backlogs():
         age = "" if found.oldest_seconds is None else f", oldest {found.oldest_seconds:.1f} s"

@@ -10,7 +10,7 @@ from django.apps import apps
 from django.core.cache import caches
 
 from cachefresh import near, stats
-from cachefresh.conf import get_settings
+from cachefresh.conf import Strategy, get_settings
 from cachefresh.registry import registry
 from cachefresh.store.errors import cache_errors
 from cachefresh.store.redis import raw_client
@@ -28,9 +28,7 @@ COLUMNS = (
     ("herd_fallback", "herd db"),
     ("invalidated_rows", "inv rows"),
     ("invalidated_tables", "inv tables"),
-    ("refresh_cache", "rf cache"),
-    ("refresh_full", "rf full"),
-    ("refresh_columns", "rf cols"),
+    *((f"refresh_{s}", f"rf {s}") for s in Strategy if s is not Strategy.AUTO),
 )
 
 

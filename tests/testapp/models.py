@@ -269,3 +269,11 @@ class Described(models.Model):
     name = LoggingCharField(max_length=50)
 
     objects = CacheFreshManager()
+
+
+class Attachment(models.Model):
+    """A FileField: its attribute is a FieldFile, while the database holds the file's name."""
+
+    document = models.FileField(upload_to="docs/", null=True, blank=True)
+
+    objects = CacheFreshManager()

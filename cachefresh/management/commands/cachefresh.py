@@ -1,5 +1,5 @@
-"""``manage.py cachefresh stats | invalidate | warm | audit | triggers | listen``: operate a
-cachefresh cache."""
+"""``manage.py cachefresh stats | invalidate | warm | audit | triggers | listen | settings``:
+operate a cachefresh cache."""
 
 from __future__ import annotations
 
@@ -9,16 +9,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import router
 from django.db.models import Model
 
-from cachefresh import cached_get_many, invalidate, invalidate_model, stats
-from cachefresh.management import dblog, stats_report
+from cachefresh import cached_get_many, conf, invalidate, invalidate_model, stats
+from cachefresh.management import dblog, settings_report, stats_report
 from cachefresh.management.audit import AuditReport, CacheUnavailable, audit
 from cachefresh.management.progress import Stream, progress_bar
 from cachefresh.registry import registry
+from cachefresh.store import get_store
+from cachefresh.store.errors import cache_errors
 
 #: Exit status of ``audit`` when it finds stale entries (1 stays for usage and other errors).
 STALE_EXIT = 3
@@ -27,7 +30,7 @@ STALE_EXIT = 3
 class Command(BaseCommand):
     help = (
         "Inspect and operate the cachefresh cache: stats, invalidate, warm, audit, "
-        "triggers, listen."
+        "triggers, listen, settings."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -74,24 +77,55 @@ class Command(BaseCommand):
 
         dblog.add_parsers(sub, common)
 
+        sub.add_parser(
+            "settings",
+            parents=common,
+            help="Every CACHEFRESH key: its default, meaning and this project's value.",
+        )
+
+    def execute(self, *args: Any, **options: Any) -> Any:
+        if options.get("subcommand") == "settings":
+            # The system checks' hints about a malformed CACHEFRESH point here: failing those
+            # same checks first would leave the user with no way to read the reference.
+            options["skip_checks"] = True
+        return super().execute(*args, **options)
+
     def handle(self, *args: Any, **options: Any) -> None:
         handler = getattr(self, "handle_" + options["subcommand"])
         handler(**options)
 
+    # settings
+
+    def handle_settings(self, **options: Any) -> None:
+        raw = getattr(settings, "CACHEFRESH", None)
+        for line in settings_report.lines(raw):
+            self.stdout.write(line)
+        problems = conf.validate(raw)
+        if problems:
+            raise CommandError(
+                f"CACHEFRESH has {len(problems)} problem(s):\n" + "\n".join(problems)
+            )
+
     # stats
 
     def handle_stats(self, **options: Any) -> None:
-        report = stats_report.gather()
+        try:
+            report = stats_report.gather()
+        except cache_errors() as exc:
+            raise CommandError(_unreachable(exc, "no statistics were read")) from exc
         if options["json"]:
-            self.stdout.write(json.dumps(report.as_json(), indent=2, sort_keys=True))
+            shown = {**report.as_json(), "log_backlog": dblog.backlog_json()}
+            self.stdout.write(json.dumps(shown, indent=2, sort_keys=True))
         else:
             for line in report.lines():
                 self.stdout.write(line)
-        if options["reset"]:
-            stats.clear_shared(report.names)
-            self.stdout.write("Shared counters reset.")
-        if not options["json"]:
             dblog.write_backlog(self.stdout)
+        if options["reset"]:
+            try:
+                stats.clear_shared(report.names)
+            except cache_errors() as exc:
+                raise CommandError(_unreachable(exc, "the counters were not reset")) from exc
+            self.stdout.write("Shared counters reset.")
 
     # invalidate
 
@@ -107,6 +141,15 @@ class Command(BaseCommand):
         except (ValueError, TypeError, ValidationError) as exc:
             raise CommandError(f"Invalid primary key for {model._meta.label}: {exc}") from exc
         what = f"{len(pks)} row(s)" if pks else "every row"
+        # A retirement the cache did not take waits in this process's outbox, which dies with
+        # the command: one more attempt now, and only an emptied outbox means it was delivered.
+        outbox = get_store().outbox
+        if outbox and not outbox.deliver_now():
+            raise CommandError(
+                f"The cache did not answer, so retiring {what} of {model._meta.label} on "
+                f"{using!r} was not confirmed: their cached entries may still be served. Run "
+                "this command again once the cache answers."
+            )
         self.stdout.write(f"Retired {what} of {model._meta.label} on {using!r}.")
 
     # triggers, listen: the invalidation log (cachefresh.dblog)
@@ -172,7 +215,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{len(report.stale)} stale entr{'y' if len(report.stale) == 1 else 'ies'} "
                 f"of {model._meta.label}: call cachefresh.invalidate() after writes cachefresh "
-                "cannot see (raw SQL, other programs).",
+                "cannot see (other programs, psql, database triggers), or install the log "
+                "triggers.",
                 returncode=STALE_EXIT,
             )
 
@@ -184,6 +228,10 @@ class Command(BaseCommand):
         )
         for difference in report.stale:
             self.stdout.write(f"  STALE {label} {difference.describe()}")
+
+
+def _unreachable(exc: BaseException, consequence: str) -> str:
+    return f"The cache did not answer ({type(exc).__name__}: {exc}); {consequence}."
 
 
 def _django_options() -> CommandParser:
