@@ -33,6 +33,12 @@ class CacheFreshConfig(AppConfig):
 
 
 def _reset_on_setting_changed(setting: str, **kwargs: Any) -> None:
+    if setting == "USE_TZ":
+        from cachefresh import columns
+
+        # Backends choose their converters by USE_TZ (MySQL's adds the one that makes
+        # datetimes aware only when it is on), and column fetches keep theirs.
+        columns.column_fetch.cache_clear()
     if setting in ("CACHEFRESH", "CACHES", "DATABASES", "INSTALLED_APPS"):
         from cachefresh import conf, near, registry, signals, store
 

@@ -26,7 +26,7 @@ from django.db import DatabaseError, connections
 
 from cachefresh import conf, hooks
 from cachefresh.registry import registry
-from cachefresh.store.redis import raw_client
+from cachefresh.store import store_class
 
 PROCESS_LOCAL_BACKENDS = (
     "django.core.cache.backends.locmem.LocMemCache",
@@ -137,8 +137,10 @@ def check_near_cache() -> list[CheckMessage]:
     settings_now = conf.get_settings()
     if settings_now.near_cache is None:
         return []
-    client = raw_client(caches[settings_now.cache_alias])
-    if client is None:
+    store = store_class(caches[settings_now.cache_alias])
+    if store.pushes_invalidations:
+        return []
+    if not store.pushes_per_node:
         cache_config: Any = django_conf.settings.CACHES[settings_now.cache_alias]
         backend = str(cache_config["BACKEND"])
         return [
@@ -151,18 +153,16 @@ def check_near_cache() -> list[CheckMessage]:
                 id="cachefresh.E006",
             )
         ]
-    if type(client).__name__ == "RedisCluster":
-        return [
-            Error(
-                "CACHEFRESH['NEAR_CACHE'] is on a Redis Cluster. Invalidations are pushed by the "
-                "node that holds each key, and cachefresh tracks one server only.",
-                hint="Turn CACHEFRESH['NEAR_CACHE'] off, or point CACHEFRESH['CACHE'] at a "
-                "Redis that is not a cluster. `python manage.py cachefresh settings` describes "
-                "NEAR_CACHE.",
-                id="cachefresh.E007",
-            )
-        ]
-    return []
+    return [
+        Error(
+            f"CACHEFRESH['NEAR_CACHE'] is on a {store.kind}. Invalidations are pushed by the "
+            "node that holds each key, and cachefresh tracks one server only.",
+            hint="Turn CACHEFRESH['NEAR_CACHE'] off, or point CACHEFRESH['CACHE'] at a "
+            "Redis that is not a cluster. `python manage.py cachefresh settings` describes "
+            "NEAR_CACHE.",
+            id="cachefresh.E007",
+        )
+    ]
 
 
 @register(Tags.database)

@@ -40,10 +40,18 @@ class ColumnFetch:
             values[index] = value
         return values
 
+    def _param(self, pk: Any, connection: BaseDatabaseWrapper) -> Any:
+        # As an exact lookup prepares its value: get_prep_value(), then the prepared form of
+        # get_db_prep_value(), which skips validate_autopk_value(). MySQL's refuses 0 for an
+        # AutoField, which is right for an insert, while get(pk=0) is DoesNotExist.
+        return self.pk_field.get_db_prep_value(
+            self.pk_field.get_prep_value(pk), connection, prepared=True
+        )
+
     def fetch_one(self, pk: Any) -> list[Any] | None:
         """The converted values of the row with this pk, or ``None`` when it does not exist."""
         connection = connections[self.alias]
-        param = self.pk_field.get_db_prep_value(pk, connection)
+        param = self._param(pk, connection)
         with connection.cursor() as cursor:
             cursor.execute(self.sql, [param])
             row = cursor.fetchone()
@@ -52,7 +60,7 @@ class ColumnFetch:
     def fetch_many(self, pks: Sequence[Any]) -> list[list[Any]]:
         """The converted rows of ``pks`` that exist, in batches the backend accepts."""
         connection = connections[self.alias]
-        params = [self.pk_field.get_db_prep_value(pk, connection) for pk in pks]
+        params = [self._param(pk, connection) for pk in pks]
         head, _, _ = self.sql.rpartition(" = %s")
         size = connection.features.max_query_params or len(params) or 1
         rows: list[list[Any]] = []

@@ -2,9 +2,10 @@
 
 Two questions, answered from wall times observed in this process:
 
-* Which database strategy is cheaper for this model, alias and shape of request (whole row or
-  some fields): ``full`` (``refresh_from_db()``) or ``columns`` (one raw SELECT)? An
-  exponentially weighted average of each one's times answers it.
+* Which database strategy is cheapest for this model, alias and shape of request (whole row or
+  some fields), among those the caller offers (:data:`cachefresh.refresh.DATABASE`:
+  ``full``, that is ``refresh_from_db()``, and ``columns``, one raw SELECT)? An exponentially
+  weighted average of each one's times answers it.
 * Does looking in the cache first pay? It does when the lookup costs less than the database
   time it saves on hits: ``lookup < (1 - miss_rate) * database``.
 
@@ -18,6 +19,7 @@ cheap alternative is re-checked often while a dear one (``full`` against a warm 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -58,8 +60,8 @@ class Estimates:
     shrugs off, and ``auto`` must cost little more than the strategy it picks.
     """
 
-    full: Average = field(default_factory=Average)
-    columns: Average = field(default_factory=Average)
+    #: Each database strategy's time, by its name: whichever strategies the caller offers.
+    database: dict[str, Average] = field(default_factory=dict)
     lookup: Average = field(default_factory=Average)
     # Optimistic at first and blind to warm-up: the first lookups of a process find its rows
     # cold, which says nothing about how often later ones will hit.
@@ -68,6 +70,12 @@ class Estimates:
     database_budget: float = 0.0
     cache_budget: float = 0.0
 
+    def of(self, strategy: str) -> Average:
+        found = self.database.get(strategy)
+        if found is None:
+            found = self.database.setdefault(strategy, Average())
+        return found
+
     def observe_lookup(self, hit: bool, seconds: float) -> None:
         if self.lookup.samples >= WARMUP:
             self.miss_rate += MISS_ALPHA * ((0.0 if hit else 1.0) - self.miss_rate)
@@ -75,7 +83,7 @@ class Estimates:
 
 
 class Decision(NamedTuple):
-    database: str  # "full" or "columns"
+    database: str  # one of the candidates offered
     cache_first: bool
     reason: str  # "warmup", "cost" or "explore"
 
@@ -92,16 +100,15 @@ class CostModel:
         return found
 
     @staticmethod
-    def decide(known: Estimates, cache_allowed: bool) -> Decision:
-        full, columns = known.full, known.columns
-        if full.samples < WARMUP:
-            return Decision("full", False, "warmup")
-        if columns.samples < WARMUP:
-            return Decision("columns", False, "warmup")
-        if columns.value <= full.value:
-            database, other, cheaper, dearer = "columns", "full", columns.value, full.value
-        else:
-            database, other, cheaper, dearer = "full", "columns", full.value, columns.value
+    def decide(known: Estimates, candidates: Sequence[str], cache_allowed: bool) -> Decision:
+        """Which of the database strategies ``candidates`` to run, and whether to look in the
+        cache first. Each candidate is warmed up in turn; the dearest alternative is explored
+        on the budget, the least sampled first when there are several."""
+        for name in candidates:
+            if known.of(name).samples < WARMUP:
+                return Decision(name, False, "warmup")
+        ranked = sorted(candidates, key=lambda name: known.of(name).value)
+        database, cheaper = ranked[0], known.of(ranked[0]).value
         cache_first = False
         if cache_allowed:
             if known.lookup.samples < WARMUP:
@@ -114,9 +121,12 @@ class CostModel:
         else:
             expected = cheaper
         known.database_budget += expected * EXPLORE_SHARE
-        if known.database_budget >= dearer:
-            known.database_budget -= dearer
-            return Decision(other, False, "explore")
+        if len(ranked) > 1:
+            other = min(ranked[1:], key=lambda name: known.of(name).samples)
+            dearer = known.of(other).value
+            if known.database_budget >= dearer:
+                known.database_budget -= dearer
+                return Decision(other, False, "explore")
         if cache_allowed:
             known.cache_budget += expected * EXPLORE_SHARE
             if known.cache_budget >= flipped:
@@ -127,8 +137,7 @@ class CostModel:
     def observe_database(
         self, label: str, alias: str, strategy: str, whole_row: bool, seconds: float
     ) -> None:
-        known = self.of(label, alias, whole_row)
-        (known.columns if strategy == "columns" else known.full).observe(seconds)
+        self.of(label, alias, whole_row).of(strategy).observe(seconds)
 
     def reset(self) -> None:
         self.estimates.clear()

@@ -4,17 +4,23 @@ One alias can name different databases (the test database and the development on
 and production on one Redis), and one database can be reached by different routes (a proxy,
 pgbouncer, another host name): keys must follow the database, not the route. So the identity
 is asked of the server where it can say: PostgreSQL's cluster ``system_identifier`` with the
-database name and schema search path; SQLite's file. Other backends are named by their
-settings (engine, name, host, port).
+database name and schema search path; SQLite's file; on MySQL and MariaDB the random id
+cachefresh's migration stores in :data:`ID_TABLE`, with the server's host name, port and the
+database name. Other backends, and a MySQL database whose id table is absent (cachefresh not
+migrated yet), are named by their settings (engine, name, host, port).
 
 The question costs one query per process and database, on the raw driver connection (not
 logged, not counted by ``assertNumQueries``), asked when Django opens a connection, so it never
-runs inside a transaction.
+runs inside a transaction. MySQL and MariaDB are asked at every new connection, in the same
+one query, which isolation level the session runs (:func:`session_reads_committed`): Django
+sets READ COMMITTED unless ``OPTIONS`` says otherwise, but an ``init_command`` or a ``None``
+level (the server's default) can leave another.
 """
 
 from __future__ import annotations
 
 import os
+import weakref
 from typing import Any
 
 from django.db import connections
@@ -26,6 +32,11 @@ _PG_IDENTITY = (
     "SELECT system_identifier::text, current_database(), current_schemas(false)::text "
     "FROM pg_control_system()"
 )
+
+#: The table cachefresh's migration 0002 creates, holding one random id that names a
+#: MySQL/MariaDB database whichever route (host, port, socket, proxy) reaches it.
+ID_TABLE = "cachefresh_database"
+_MYSQL_ID = f"(SELECT IF(COUNT(*) = 1, MIN(id), NULL) FROM {ID_TABLE})"
 
 #: (alias, identity the settings declare) -> key segment
 _segments: dict[tuple[str, tuple[str, ...]], str] = {}
@@ -92,19 +103,70 @@ def _segment_of(alias: str, declared: tuple[str, ...]) -> str:
     return segment
 
 
+#: connection -> whether its session ran READ COMMITTED when it connected (MySQL/MariaDB)
+_read_committed: weakref.WeakKeyDictionary[BaseDatabaseWrapper, bool] = weakref.WeakKeyDictionary()
+
+
+def session_reads_committed(connection: BaseDatabaseWrapper) -> bool:
+    """Whether the MySQL/MariaDB session of ``connection`` runs READ COMMITTED, as the server
+    said when it connected. Never asks now (the caller may be inside a transaction); a
+    connection made before cachefresh was ready counts as not READ COMMITTED."""
+    return _read_committed.get(connection, False)
+
+
 def on_connection_created(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
     declared = keys.database_identity(connection.settings_dict)
-    if (connection.alias, declared) not in _segments:
+    # MySQL is asked at every connection: its session's isolation level is the connection's
+    # own, and its id table may have come (migrate) or gone since the last one.
+    if connection.vendor == "mysql" or (connection.alias, declared) not in _segments:
         _learn(connection, declared)
 
 
+def relearn(connection: BaseDatabaseWrapper) -> None:
+    """Ask again which database ``connection`` is connected to: cachefresh's migration calls
+    it once it has created or dropped :data:`ID_TABLE`."""
+    _learn(connection, keys.database_identity(connection.settings_dict))
+
+
 def _learn(connection: BaseDatabaseWrapper, declared: tuple[str, ...]) -> str:
-    segment = keys.database_segment(_identity(connection, declared))
-    _segments[connection.alias, declared] = segment
+    key = (connection.alias, declared)
+    segment = keys.database_segment(_identity(connection, declared) or declared)
+    if _segments.get(key) != segment:
+        _recent.pop(connection.alias, None)  # it may hold the segment learned before
+    _segments[key] = segment
     return segment
 
 
-def _identity(connection: BaseDatabaseWrapper, declared: tuple[str, ...]) -> tuple[str, ...]:
+def _ask_mysql(connection: BaseDatabaseWrapper) -> tuple[str, ...] | None:
+    """Learn the session's isolation level; return the id cachefresh's migration stored, with
+    the server's host name and port and the database's name (a dump restored elsewhere carries
+    the id along), or ``None`` while the id table is absent or holds other than one row. One
+    query."""
+    raw = connection.connection
+    # MariaDB (10.11 at least) only has tx_isolation; MySQL 8 removed it for
+    # transaction_isolation.
+    mariadb = "mariadb" in str(raw.get_server_info()).lower()
+    session = "@@session.{}, @@hostname, @@port, DATABASE()".format(
+        "tx_isolation" if mariadb else "transaction_isolation"
+    )
+    cursor = raw.cursor()
+    try:
+        try:
+            cursor.execute(f"SELECT {session}, {_MYSQL_ID}")
+        except connection.Database.DatabaseError:  # type: ignore[attr-defined]  # no id table
+            cursor.execute(f"SELECT {session}, NULL")
+        level, host, port, name, ident = (_text(value) for value in cursor.fetchone())
+    finally:
+        cursor.close()
+    _read_committed[connection] = level.upper().replace(" ", "-") == "READ-COMMITTED"
+    return None if ident is None else ("mysql", ident, str(host), str(port), str(name))
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _identity(connection: BaseDatabaseWrapper, declared: tuple[str, ...]) -> tuple[str, ...] | None:
     if connection.vendor == "postgresql":
         with connection.connection.cursor() as cursor:
             cursor.execute(_PG_IDENTITY)
@@ -114,4 +176,6 @@ def _identity(connection: BaseDatabaseWrapper, declared: tuple[str, ...]) -> tup
         if connection.is_in_memory_db():  # type: ignore[attr-defined]
             return ("sqlite", name, str(os.getpid()))  # private to this process
         return ("sqlite", os.path.realpath(name))
+    if connection.vendor == "mysql":
+        return _ask_mysql(connection)
     return declared

@@ -31,7 +31,7 @@ from typing import Any
 from django.db import connections
 from django.db.models import Field, UniqueConstraint
 
-from cachefresh import codec, entries, keys
+from cachefresh import codec, collations, entries, keys
 from cachefresh.keys import IndexKeys
 from cachefresh.plans import ModelPlan, integer_bounds, normalize_pk
 from cachefresh.signing import mac_key
@@ -55,8 +55,9 @@ _EXACT_TYPES = frozenset(
         "UUIDField",
     }
 )
-#: PostgreSQL's default collations are deterministic and SQLite's ``=`` is BINARY; MySQL and
-#: MariaDB compare case- and accent-insensitively by default, and others are not vouched for.
+#: PostgreSQL's default collations are deterministic and SQLite's ``=`` is BINARY (a
+#: ``db_collation`` of the field's own may compare case-insensitively there); MySQL and MariaDB
+#: are asked for each column's collation; other vendors are not vouched for.
 _VOUCHED_VENDORS = frozenset({"postgresql", "sqlite"})
 
 #: What :meth:`IndexLookup.pk` says of a missing or invalid entry.
@@ -111,7 +112,6 @@ def _build(plan: ModelPlan, name: str) -> IndexedField | None:
         or concrete_model(field.model) is not plan.model  # a parent's column: its table
         # The database computes it from other columns: no write carries its new value.
         or getattr(field, "generated", False)
-        or getattr(field, "db_collation", None)  # may compare case-insensitively
         or field.get_internal_type() not in _EXACT_TYPES
         or not _unique_by_itself(plan, field)
     ):
@@ -136,9 +136,18 @@ def _unique_by_itself(plan: ModelPlan, field: Field[Any, Any]) -> bool:
     )
 
 
-def vouched(alias: str) -> bool:
-    """Whether the database behind ``alias`` compares the indexed types exactly."""
-    return connections[alias].vendor in _VOUCHED_VENDORS
+def vouched(alias: str, plan: ModelPlan, index: IndexedField) -> bool:
+    """Whether ``=`` on ``index``'s column, on the database behind ``alias``, compares exactly
+    the value the index keys: then one key stands for one value."""
+    vendor = connections[alias].vendor
+    if vendor in _VOUCHED_VENDORS:
+        return not getattr(index.field, "db_collation", None)
+    if vendor == "mysql":
+        # A UUID is stored as 32 lowercase hex digits, which no collation confuses.
+        return index.field.get_internal_type() == "UUIDField" or collations.compares_exactly(
+            alias, plan.table, index.column
+        )
+    return False
 
 
 class IndexTokens:

@@ -23,23 +23,21 @@ cases are Django's own.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model, QuerySet
-from django.db.models.fields.files import FieldFile
 
-from cachefresh import entries, stats
-from cachefresh.columns import column_fetch
+from cachefresh import stats
 from cachefresh.conf import Strategy, get_settings
 from cachefresh.cost import Estimates, cost_model
-from cachefresh.entries import Lookup, Tokens
+from cachefresh.database_strategies import DATABASE
+from cachefresh.entries import Lookup
 from cachefresh.parity import RefreshRequest, apply_row, prepare
-from cachefresh.signals import refreshed, report_fill
+from cachefresh.signals import refreshed
 from cachefresh.store import GuardedStore, get_store
-from cachefresh.transactions import ReadMode, read_mode, retire_after_commit
+from cachefresh.transactions import ReadMode, read_mode
 
 
 def resolve_strategy(strategy: str | None) -> Strategy:
@@ -52,16 +50,6 @@ def resolve_strategy(strategy: str | None) -> Strategy:
             f"{', '.join(repr(name.value) for name in Strategy)}."
         )
     return Strategy(strategy)
-
-
-def gone_error(request: RefreshRequest) -> Exception:
-    """The row is gone: retire its entry and raise what ``refresh_from_db()`` raises."""
-    if request.cached:
-        retire_after_commit(request.alias, request.plan.family, [request.pk])
-    model = type(request.instance)
-    # The stubs' plugin gives DoesNotExist to concrete model classes only, not to type[Model].
-    does_not_exist: type[ObjectDoesNotExist] = model.DoesNotExist  # type: ignore[attr-defined]
-    return does_not_exist(f"{model._meta.object_name} matching query does not exist.")
 
 
 def _timed_lookup(
@@ -78,70 +66,11 @@ def _timed_lookup(
     return values
 
 
-def _tokens(request: RefreshRequest, store: GuardedStore) -> tuple[Lookup, Tokens] | None:
-    """Tokens for a fill, taken before the database read; ``None`` when nothing may be stored."""
-    if not request.cached or read_mode(request.alias, request.plan.table) is not ReadMode.FILL:
-        return None
-    lookup = Lookup(request.plan, request.alias, [request.pk])
-    tokens = entries.take_tokens(store, lookup, [0])
-    return None if tokens is None else (lookup, tokens)
-
-
-def _fill(
-    request: RefreshRequest,
-    store: GuardedStore,
-    taken: tuple[Lookup, Tokens],
-    values: Sequence[Any],
-) -> None:
-    lookup, tokens = taken
-    if entries.store_rows(store, lookup, tokens, {0: values}):
-        stats.count(request.label, "fill")
-        report_fill(type(request.instance), request.alias, [request.pk])
-
-
-def _full(request: RefreshRequest, store: GuardedStore, fill: bool) -> None:
-    taken = _tokens(request, store) if fill and request.whole_row else None
-    instance = request.instance
-    try:
-        instance.refresh_from_db(using=request.alias, fields=request.requested)
-        instance._state.db = request.state_db
-    except type(instance).DoesNotExist:  # type: ignore[attr-defined]  # see gone_error()
-        raise gone_error(request) from None
-    if taken is not None:
-        values = [_as_read(instance.__dict__[name]) for name in request.plan.attnames]
-        _fill(request, store, taken, values)
-
-
-def _as_read(value: Any) -> Any:
-    """An attribute's value as the database returned it, which is what entries hold.
-
-    A FileField's descriptor replaces the file name it loaded with a ``FieldFile`` on access,
-    and ``refresh_from_db()`` copies attributes through it: the name is what was read.
-    """
-    return value.name if isinstance(value, FieldFile) else value
-
-
-def _columns(request: RefreshRequest, store: GuardedStore, fill: bool) -> None:
-    taken = _tokens(request, store) if fill else None
-    attnames = request.plan.attnames if taken is not None else request.loaded
-    plan = request.plan
-    fetch = column_fetch(plan.model, attnames, request.alias, plan.schema)
-    row = fetch.fetch_one(request.pk)
-    if row is None:
-        raise gone_error(request)
-    if taken is not None:
-        _fill(request, store, taken, row)
-    apply_row(request, attnames, row)
-
-
 def _run_database(
     request: RefreshRequest, store: GuardedStore, strategy: str, fill: bool
 ) -> Strategy:
     started = time.perf_counter()
-    if strategy == Strategy.COLUMNS:
-        _columns(request, store, fill)
-    else:
-        _full(request, store, fill)
+    DATABASE[Strategy(strategy)].refresh_one(request, store, fill)
     whole = fill or request.whole_row
     cost_model.observe_database(
         request.label, request.alias, strategy, whole, time.perf_counter() - started
@@ -187,7 +116,7 @@ def smart_refresh(
         else:
             used, reason = _run_database(request, store, Strategy.FULL, fill=True), "miss"
     else:
-        used = _run_database(request, store, chosen, fill=chosen == Strategy.FULL)
+        used = _run_database(request, store, chosen, fill=DATABASE[chosen].fills_when_named)
         reason = "forced"
     report_refresh(instance, used, reason, fields)
     return used
@@ -207,7 +136,7 @@ def _auto(
     request: RefreshRequest, store: GuardedStore, cache_allowed: bool
 ) -> tuple[Strategy, str]:
     known = cost_model.of(request.label, request.alias, request.whole_row)
-    decision = cost_model.decide(known, cache_allowed)
+    decision = cost_model.decide(known, tuple(DATABASE), cache_allowed)
     if not decision.cache_first:
         return _run_database(request, store, decision.database, fill=False), decision.reason
     values = _timed_lookup(request, store, known)

@@ -10,13 +10,13 @@ from asgiref.sync import sync_to_async
 from django.db.models import Model
 
 from cachefresh import entries, stats
-from cachefresh.columns import column_fetch
 from cachefresh.conf import Strategy
-from cachefresh.entries import Lookup
+from cachefresh.database_strategies import BATCH_MISSES, DATABASE, gone_error
+from cachefresh.entries import Lookup, Tokens
 from cachefresh.parity import RefreshRequest, apply_row, prepare
-from cachefresh.refresh import gone_error, report_refresh, resolve_strategy
+from cachefresh.refresh import report_refresh, resolve_strategy
 from cachefresh.signals import report_fill
-from cachefresh.store import get_store
+from cachefresh.store import GuardedStore, get_store
 from cachefresh.transactions import ReadMode, read_mode, retire_after_commit
 
 Item = tuple[int, RefreshRequest]
@@ -75,32 +75,19 @@ def _refresh_group(items: list[Item], chosen: Strategy, used: list[Strategy]) ->
     if (chosen == Strategy.CACHE and mode in (ReadMode.FILL, ReadMode.HITS_ONLY)) or (
         chosen == Strategy.AUTO and mode is ReadMode.FILL
     ):
-        lookup.read(store)
-        pending = []
-        for position, (index, request) in enumerate(items):
-            values = lookup.values(position)
-            if values is None:
-                pending.append(position)
-                continue
-            apply_row(request, plan.attnames, values)
-            used[index] = Strategy.CACHE
+        pending = _from_cache(items, lookup, store, used)
     if not pending:
         return []
+    database = chosen if chosen in DATABASE else BATCH_MISSES[chosen]
     tokens = None
-    if chosen != Strategy.COLUMNS and mode is ReadMode.FILL:
+    if mode is ReadMode.FILL and (chosen not in DATABASE or DATABASE[chosen].fills_when_named):
         tokens = entries.take_tokens(store, lookup, pending)
     if tokens is None:
         wanted = {name for p in pending for name in items[p][1].loaded}
         attnames = tuple(name for name in plan.attnames if name in wanted)
     else:
         attnames = plan.attnames
-    pks = [items[p][1].pk for p in pending]
-    database = Strategy.FULL if chosen in (Strategy.FULL, Strategy.CACHE) else Strategy.COLUMNS
-    if database == Strategy.COLUMNS:
-        rows_read = column_fetch(plan.model, attnames, alias, plan.schema).fetch_many(pks)
-    else:
-        queryset = plan.model._base_manager.using(alias).filter(pk__in=pks).order_by()
-        rows_read = [list(row) for row in queryset.values_list(*attnames)]
+    rows_read = DATABASE[database].rows(plan, alias, attnames, [items[p][1].pk for p in pending])
     pk_position = attnames.index(plan.pk_field.attname)
     by_pk = {_row_pk(first, row[pk_position]): row for row in rows_read}
     filled = {}
@@ -116,12 +103,38 @@ def _refresh_group(items: list[Item], chosen: Strategy, used: list[Strategy]) ->
         apply_row(request, attnames, row)
         used[index] = database
     if tokens is not None and filled:
-        stored = entries.store_rows(store, lookup, tokens, filled)
-        stats.count(plan.label, "fill", len(stored))
-        for position in stored:
-            request = items[position][1]
-            report_fill(type(request.instance), alias, [request.pk])
+        _store(items, lookup, store, tokens, filled)
     return gone
+
+
+def _from_cache(
+    items: list[Item], lookup: Lookup, store: GuardedStore, used: list[Strategy]
+) -> list[int]:
+    """Apply the rows the cache holds; return the positions it did not."""
+    lookup.read(store)
+    pending = []
+    for position, (index, request) in enumerate(items):
+        values = lookup.values(position)
+        if values is None:
+            pending.append(position)
+            continue
+        apply_row(request, request.plan.attnames, values)
+        used[index] = Strategy.CACHE
+    return pending
+
+
+def _store(
+    items: list[Item],
+    lookup: Lookup,
+    store: GuardedStore,
+    tokens: Tokens,
+    filled: dict[int, list[Any]],
+) -> None:
+    stored = entries.store_rows(store, lookup, tokens, filled)
+    stats.count(lookup.plan.label, "fill", len(stored))
+    for position in stored:
+        request = items[position][1]
+        report_fill(type(request.instance), request.alias, [request.pk])
 
 
 def _row_pk(request: RefreshRequest, value: Any) -> Any:

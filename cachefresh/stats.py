@@ -11,21 +11,16 @@ expires :data:`SHARED_TTL` after its last flush, so idle counters fade away.
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
 
-from django.core.cache import caches
-
 from cachefresh import keys
 from cachefresh.conf import get_settings
-from cachefresh.store.errors import cache_errors
-from cachefresh.store.redis import raw_client
-
-logger = logging.getLogger("cachefresh")
+from cachefresh.store import get_store
+from cachefresh.strategy import Strategy
 
 #: Events with shared counters, in the order ``manage.py cachefresh stats`` shows them.
 EVENTS = (
@@ -52,9 +47,8 @@ EVENTS = (
     "index_miss",
     "invalidated_rows",
     "invalidated_tables",
-    "refresh_cache",
-    "refresh_full",
-    "refresh_columns",
+    # The strategy smart_refresh() ran, every one there is: "auto" always runs another.
+    *(f"refresh_{strategy}" for strategy in Strategy if strategy is not Strategy.AUTO),
     # Why smart_refresh(strategy="auto") chose what it chose (cachefresh.cost).
     "refresh_reason_warmup",
     "refresh_reason_cost",
@@ -140,67 +134,35 @@ def flush() -> bool:
             }
         if not delta:
             return True
-        try:
-            _add_shared({shared_key(*item): count for item, count in delta.items()})
-        # The cache is an optimisation and statistics are its least part: a cache failure is
-        # retried with the next flush.
-        except cache_errors() as exc:
-            logger.debug("cachefresh: statistics not flushed, cache failed: %s", exc)
+        # The cache is an optimisation and statistics are its least part: what the cache did
+        # not take is retried with the next flush.
+        if not get_store().add_counters(
+            {shared_key(*item): count for item, count in delta.items()}, SHARED_TTL
+        ):
             return False
         with _lock:
             _flushed.update(delta)
         return True
 
 
-def _add_shared(deltas: dict[str, int]) -> None:
-    cache = caches[get_settings().cache_alias]
-    client = raw_client(cache)
-    if client is not None:
-        pipe = client.pipeline(transaction=False)
-        for key, count in deltas.items():
-            full = cache.make_key(key)
-            pipe.incrby(full, count)
-            pipe.expire(full, SHARED_TTL)
-        # A key holding something other than an integer refuses INCRBY; the other keys are
-        # counted all the same, so a retry must not add them twice.
-        pipe.execute(raise_on_error=False)
-        return
-    for key, count in deltas.items():
-        if cache.add(key, count, SHARED_TTL):
-            continue
-        try:
-            cache.incr(key, count)
-            cache.touch(key, SHARED_TTL)
-        except ValueError:  # expired between add and incr
-            cache.set(key, count, SHARED_TTL)
-
-
 def shared_snapshot(names: Iterable[str]) -> dict[str, dict[str, int]]:
-    """``{name: {event: count}}`` summed over every process that flushed into the cache."""
+    """``{name: {event: count}}`` summed over every process that flushed into the cache; the
+    cache's own error when it does not answer (the ``stats`` command reports it)."""
     wanted = {shared_key(name, event): (name, event) for name in names for event in EVENTS}
-    cache = caches[get_settings().cache_alias]
-    client = raw_client(cache)
-    found: dict[str, object]
-    if client is not None:
-        ordered = list(wanted)
-        values = client.mget([cache.make_key(key) for key in ordered])
-        found = dict(zip(ordered, values, strict=True))
-    else:
-        found = cache.get_many(list(wanted))
+    ordered = list(wanted)
+    values = get_store().store.get_many(ordered)
     items = []
-    for key, item in wanted.items():
-        value = found.get(key)
+    for key, value in zip(ordered, values, strict=True):
         # Counters are plain integers; anything else under the key is ignored, never decoded.
         if isinstance(value, bytes) and value.isdigit():
-            items.append((item, int(value)))
+            items.append((wanted[key], int(value)))
         elif type(value) is int:
-            items.append((item, value))
+            items.append((wanted[key], value))
     return _nest(items)
 
 
 def clear_shared(names: Iterable[str]) -> None:
-    cache = caches[get_settings().cache_alias]
-    cache.delete_many([shared_key(name, event) for name in names for event in EVENTS])
+    get_store().store.clear([shared_key(name, event) for name in names for event in EVENTS])
 
 
 def _flush_forever() -> None:

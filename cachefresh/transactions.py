@@ -14,11 +14,11 @@ and ``close()`` of ``BaseDatabaseWrapper`` are wrapped, once per process:
 
 Reads inside a transaction (see :func:`read_mode`): a transaction that wrote the table reads
 the database, since only it sees its own writes. Otherwise a fill is as safe as in autocommit
-when every statement sees every commit made before it began, which is PostgreSQL's READ
-COMMITTED: the tokens are taken before the SELECT, so a commit the SELECT did not see retires
-them. Where one snapshot serves the whole transaction (PostgreSQL's REPEATABLE READ and
-SERIALIZABLE, SQLite, MySQL/MariaDB's default REPEATABLE READ, any other backend) the
-snapshot may predate the tokens, so hits are served and nothing is stored.
+when every statement sees every commit made before it began, which is READ COMMITTED on
+PostgreSQL and on MySQL/MariaDB (InnoDB), Django's default on both: the tokens are taken before
+the SELECT, so a commit the SELECT did not see retires them. Where one snapshot serves the
+whole transaction (REPEATABLE READ and SERIALIZABLE, SQLite, any other backend) the snapshot
+may predate the tokens, so hits are served and nothing is stored.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from cachefresh import entries
+from cachefresh import databases, entries
 from cachefresh.patching import MethodHooks
 from cachefresh.store import get_store
 
@@ -175,12 +175,16 @@ def may_serve_hits(alias: str, table: str) -> bool:
 
 
 def _fresh_snapshot_per_statement(connection: BaseDatabaseWrapper) -> bool:
-    """Whether each statement sees every commit made before it: PostgreSQL at READ COMMITTED.
+    """Whether each statement sees every commit made before it: READ COMMITTED, on PostgreSQL
+    or MySQL/MariaDB.
 
-    Judged from the configured isolation level, which Django applies to every transaction; a
-    server whose default differs must be configured in ``OPTIONS`` (README, "Reads inside
-    transactions").
+    On MySQL/MariaDB, the level the session really runs, asked once when it connected
+    (:func:`cachefresh.databases.session_reads_committed`). On PostgreSQL, the configured
+    level, which Django applies to every transaction; a server whose default differs must be
+    configured in ``OPTIONS`` (docs/limits.md, "Transactions").
     """
+    if connection.vendor == "mysql":
+        return databases.session_reads_committed(connection)
     if connection.vendor != "postgresql":
         return False
     return _is_read_committed(connection.settings_dict.get("OPTIONS", {}).get("isolation_level"))

@@ -42,13 +42,13 @@ def get_by_unique(queryset: QuerySet[M], index: IndexedField, raw_value: Any) ->
     name = index.field.name
     alias = queryset.db
     primary = get_settings().replicas.get(alias, alias)
-    if not indexes.vouched(primary):
+    plan = registry.plan(queryset.model)
+    if not indexes.vouched(primary, plan, index):
         return queryset.get(**{name: raw_value})
     try:
         value = index.normalize(raw_value, alias)
     except Exception:
         return queryset.get(**{name: raw_value})  # Django's own error, or its answer
-    plan = registry.plan(queryset.model)
     label = plan.label
     mode = read_mode(primary, plan.table)
     if mode is ReadMode.DATABASE:

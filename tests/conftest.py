@@ -11,25 +11,50 @@ from tests.routers import ACTIVE
 
 REQUIRE_SERVERS = os.environ.get("CACHEFRESH_REQUIRE_SERVERS") == "1"
 SERVERS = "pg" in settings.DATABASES
+MYSQL_SERVERS = "mysql" in settings.DATABASES
 
 PAIRS = {
     "sqlite-locmem": ("default", "default"),
     "postgres-redis": ("pg", "redis"),
+    "mariadb-redis": ("mysql", "redis"),
 }
 
 
 def pytest_report_header(config):
+    lines = []
     if SERVERS:
-        return "cachefresh: PostgreSQL + Redis reachable; every pair runs"
-    return "cachefresh: PostgreSQL/Redis unreachable; the postgres-redis pair is SKIPPED"
+        lines.append("cachefresh: PostgreSQL + Redis reachable; the postgres-redis pair runs")
+    else:
+        lines.append("cachefresh: PostgreSQL/Redis unreachable; the postgres-redis pair is SKIPPED")
+    if MYSQL_SERVERS:
+        lines.append("cachefresh: MariaDB/MySQL + Redis reachable; the mariadb-redis pair runs")
+    else:
+        lines.append(f"cachefresh: {mysql_missing()}; the mariadb-redis pair is SKIPPED")
+    return lines
+
+
+def _skip_or_fail(message):
+    if REQUIRE_SERVERS:
+        pytest.fail(message + " and CACHEFRESH_REQUIRE_SERVERS=1", pytrace=False)
+    pytest.skip(message)
 
 
 def require_servers():
     if not SERVERS:
-        message = "PostgreSQL or Redis unreachable"
-        if REQUIRE_SERVERS:
-            pytest.fail(message + " and CACHEFRESH_REQUIRE_SERVERS=1", pytrace=False)
-        pytest.skip(message)
+        _skip_or_fail("PostgreSQL or Redis unreachable")
+
+
+def mysql_missing():
+    from tests import settings as test_settings
+
+    if not test_settings.MYSQL_DRIVER:
+        return "the mysqlclient driver is not installed (pip install -e '.[test]')"
+    return "MariaDB/MySQL or Redis unreachable"
+
+
+def require_mysql():
+    if not MYSQL_SERVERS:
+        _skip_or_fail(mysql_missing())
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -37,7 +62,7 @@ def _forget_this_runs_keys():
     """Every key this run wrote to the shared Redis carries the run's KEY_PREFIX: delete them
     all at the end, whatever a test left behind (locks, tokens, entries, counters)."""
     yield
-    if not SERVERS:
+    if not (SERVERS or MYSQL_SERVERS):
         return
     client = caches["redis"].client.get_client(write=True)
     pattern = f"{settings.CACHES['redis']['KEY_PREFIX']}:*"
@@ -66,6 +91,8 @@ def backend(request):
     """Run the test on each database + cache pair, with a fresh key namespace."""
     if request.param == "postgres-redis":
         require_servers()
+    elif request.param == "mariadb-redis":
+        require_mysql()
     alias, cache_alias = PAIRS[request.param]
     config = dict(settings.CACHEFRESH, CACHE=cache_alias, KEY_PREFIX=f"t{uuid.uuid4().hex[:12]}")
     caches["default"].clear()
@@ -83,6 +110,17 @@ def servers(request):
     ACTIVE["alias"] = "pg"
     with override_settings(CACHEFRESH=config):
         yield "pg"
+    ACTIVE["alias"] = "default"
+
+
+@pytest.fixture
+def mysql_servers(request):
+    """MariaDB (or MySQL) + Redis only."""
+    require_mysql()
+    config = dict(settings.CACHEFRESH, CACHE="redis", KEY_PREFIX=f"t{uuid.uuid4().hex[:12]}")
+    ACTIVE["alias"] = "mysql"
+    with override_settings(CACHEFRESH=config):
+        yield "mysql"
     ACTIVE["alias"] = "default"
 
 

@@ -1,6 +1,7 @@
 """One process of the slug storm (tests/test_unique_storm.py): a writer or a reader of Post slugs.
 
-Run as ``python -m tests.slug_storm_worker writer|reader SECONDS POOL KEY_PREFIX SEED``; prints
+Run as ``python -m tests.slug_storm_worker writer|reader SECONDS POOL KEY_PREFIX SEED ALIAS``
+(ALIAS: ``pg`` or ``mysql``); prints
 one JSON line of counts. It reaches the test database and the test run's Redis namespace
 through the environment the pytest process set (tests/settings.py).
 """
@@ -16,17 +17,21 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 from django.conf import settings
 
+ALIAS = "pg"
 
-def setup(prefix: str) -> None:
-    pg = settings.DATABASES["pg"]
-    pg["NAME"] = pg["TEST"]["NAME"]  # the database pytest created, not the development one
+
+def setup(prefix: str, alias: str) -> None:
+    global ALIAS
+    ALIAS = alias
+    database = settings.DATABASES[alias]
+    database["NAME"] = database["TEST"]["NAME"]  # pytest's database, not the development one
     settings.CACHEFRESH = dict(settings.CACHEFRESH, CACHE="redis", KEY_PREFIX=prefix)
     import django
 
     django.setup()
     from tests.routers import ACTIVE
 
-    ACTIVE["alias"] = "pg"
+    ACTIVE["alias"] = alias
 
 
 def write(deadline: float, pool: list[str], rng: random.Random) -> dict:
@@ -38,7 +43,7 @@ def write(deadline: float, pool: list[str], rng: random.Random) -> dict:
     while time.monotonic() < deadline:
         kind = rng.choice(["swap", "swap_save", "rename", "reuse"])
         try:
-            with transaction.atomic(using="pg"):
+            with transaction.atomic(using=ALIAS):
                 rows = list(Post.objects.select_for_update().order_by("pk"))
                 held = {row.slug for row in rows}
                 if kind.startswith("swap") and len(rows) >= 2:
@@ -92,8 +97,8 @@ def read(deadline: float, pool: list[str], rng: random.Random) -> dict:
 
 
 def main() -> None:
-    role, seconds, pool_size, prefix, seed = sys.argv[1:6]
-    setup(prefix)
+    role, seconds, pool_size, prefix, seed, alias = sys.argv[1:7]
+    setup(prefix, alias)
     pool = [f"v{i}" for i in range(int(pool_size))]
     rng = random.Random(int(seed))
     deadline = time.monotonic() + float(seconds)

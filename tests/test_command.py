@@ -17,7 +17,14 @@ from django.db import connections
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from cachefresh import cached_get, cached_get_many, smart_refresh, smart_refresh_many, stats
+from cachefresh import (
+    Strategy,
+    cached_get,
+    cached_get_many,
+    smart_refresh,
+    smart_refresh_many,
+    stats,
+)
 from cachefresh.keys import RowKeys
 from cachefresh.management.commands.cachefresh import STALE_EXIT
 from cachefresh.management.progress import progress_bar
@@ -244,6 +251,19 @@ def test_stats_counts_reads_fills_and_invalidations(backend):
     line = next(line for line in out.splitlines() if line.startswith("testapp.Article"))
     assert line.split()[1:4] == ["2", "1", "1"]
     assert line.split()[-1] == "66.7"
+
+
+def test_every_strategy_smart_refresh_can_run_reaches_the_shared_counters(backend):
+    """A strategy whose counter the flush dropped would vanish from ``stats`` unnoticed."""
+    fresh_stats()
+    article = Article.objects.create(title="a")
+    ran = {smart_refresh(article, strategy=strategy) for strategy in Strategy}
+    ran |= {smart_refresh(article, strategy=strategy) for strategy in Strategy}  # warm: a hit
+    assert ran == set(Strategy) - {Strategy.AUTO}
+    out, _ = run("stats", "--json")
+    counts = json.loads(out)["testapp.Article"]
+    for strategy in ran:
+        assert counts[f"refresh_{strategy}"] >= 1, strategy
 
 
 def test_stats_reset_zeroes_the_shared_counters(backend):

@@ -14,8 +14,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connections
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from cachefresh import cached_get
+from cachefresh.databases import database_segment
 from tests.conftest import require_servers
 from tests.testapp.models import Author
 from tests.unseen import unseen_cursor
@@ -74,3 +76,39 @@ def test_flush_retires_every_cached_table(backend):
             [author.pk, "after flush"],
         )
     assert cached_get(Author, author.pk).name == "after flush"
+
+
+def test_two_routes_to_one_mariadb_see_each_others_invalidations(mysql_servers):
+    """TCP to 127.0.0.1 and the Unix socket by "localhost": the settings differ, the database
+    is one. Before the database named itself (host and port from the settings), the socket
+    route kept serving "before" after the write through TCP."""
+    for alias in ("mysql", "mysqlsocket"):
+        connections[alias].ensure_connection()
+    assert "socket" in connections["mysqlsocket"].connection.get_host_info().lower()
+    assert "tcp" in connections["mysql"].connection.get_host_info().lower()
+    assert database_segment("mysql") == database_segment("mysqlsocket")
+    author = Author.objects.using("mysql").create(name="before")
+    assert cached_get(Author, author.pk, using="mysqlsocket").name == "before"  # fills
+    with CaptureQueriesContext(connections["mysqlsocket"]) as queries:
+        assert cached_get(Author, author.pk, using="mysqlsocket").name == "before"
+    assert len(queries) == 0
+    Author.objects.using("mysql").filter(pk=author.pk).update(name="after")
+    assert cached_get(Author, author.pk, using="mysqlsocket").name == "after"
+    assert cached_get(Author, author.pk, using="mysql").name == "after"
+    Author.objects.using("mysqlsocket").filter(pk=author.pk).update(name="again")
+    assert cached_get(Author, author.pk, using="mysql").name == "again"
+
+
+def test_without_its_id_table_a_mariadb_is_named_by_its_settings(mysql_servers):
+    """cachefresh not migrated: each route is named by its settings (documented), and once the
+    migration has run every connection made after it names the database itself."""
+    try:
+        call_command("migrate", "cachefresh", "0001", database="mysql", verbosity=0)
+        connections["mysqlsocket"].close()
+        connections["mysqlsocket"].ensure_connection()
+        assert database_segment("mysql") != database_segment("mysqlsocket")
+    finally:
+        call_command("migrate", "cachefresh", database="mysql", verbosity=0)
+    connections["mysqlsocket"].close()
+    connections["mysqlsocket"].ensure_connection()
+    assert database_segment("mysql") == database_segment("mysqlsocket")

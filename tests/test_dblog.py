@@ -17,6 +17,7 @@ from django.test import override_settings
 
 from cachefresh.dblog.operations import InstallTriggers
 from cachefresh.dblog.triggers import cached_tables, status
+from tests.conftest import require_mysql
 from tests.dblog_procs import log_rows, logged, raw_connection
 from tests.testapp.models import Author, CharPk, Place, Restaurant
 from tests.unseen import unseen_cursor
@@ -198,3 +199,24 @@ def test_the_migration_operation_covers_the_family_and_reverses(servers):
         operation.database_forwards("testapp", editor, state, state)
     with pytest.raises(ValueError, match="needs the labels"):
         InstallTriggers()
+
+
+def test_install_names_a_cached_table_that_does_not_exist_yet(servers):
+    """An app not migrated yet: the command names the table and what to run, instead of the
+    database's own error on the first CREATE TRIGGER."""
+    execute(f"ALTER TABLE {Author._meta.db_table} RENAME TO cachefresh_test_elsewhere")
+    try:
+        with pytest.raises(CommandError, match=r"testapp_author.*migrate --database pg"):
+            run("triggers", "install", "--database", "pg")
+        assert not [s for s in status("pg") if s.events]  # nothing half-installed
+    finally:
+        execute(f"ALTER TABLE cachefresh_test_elsewhere RENAME TO {Author._meta.db_table}")
+
+
+@pytest.mark.parametrize("alias", ["default", "mysql"])
+def test_triggers_and_listen_say_which_databases_they_support(alias):
+    if alias == "mysql":
+        require_mysql()
+    for args in (("triggers", "install"), ("triggers", "status"), ("listen",)):
+        with pytest.raises(CommandError, match=r"need PostgreSQL.*invalidate"):
+            run(*args, "--database", alias)

@@ -7,6 +7,7 @@ through the ORM, then compares what cached_get returns with the row the database
 from typing import Any
 
 import pytest
+from django.db import connections
 from django.db.models import F, Model, Q
 
 from cachefresh import cached_get, cached_get_many
@@ -137,12 +138,14 @@ def test_bulk_create_after_a_miss(backend):
     assert cached_get_many(Author, [501])[501].name == "newer"
 
 
-def test_bulk_create_upsert(authors):
+def test_bulk_create_upsert(authors, backend):
+    # MySQL's ON DUPLICATE KEY UPDATE names no conflict target: Django refuses one there.
+    target = connections[backend].features.supports_update_conflicts_with_target
     Author.objects.bulk_create(
         [Author(pk=authors[0].pk, name="upserted", age=0), Author(pk=700, name="fresh")],
         update_conflicts=True,
-        unique_fields=["id"],
         update_fields=["name"],
+        **({"unique_fields": ["id"]} if target else {}),
     )
     assert cached_get(Author, authors[0].pk).name == "upserted"
     assert_fresh(Author, authors[0].pk, 700)

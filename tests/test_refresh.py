@@ -12,10 +12,13 @@ from django.test.utils import CaptureQueriesContext, override_settings
 import cachefresh
 from cachefresh import Strategy, cached_get, invalidate, smart_refresh, smart_refresh_many, stats
 from cachefresh.cost import cost_model
+from cachefresh.database_strategies import DATABASE
 from cachefresh.registry import registry
 from tests.refreshapp.models import Gadget
 from tests.testapp.models import Article, Attachment, Author, NotCached, Restaurant
 from tests.unseen import unseen_cursor
+
+CANDIDATES = tuple(DATABASE)  # the database strategies auto chooses among
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -202,7 +205,7 @@ def test_cost_model_prices_the_lookup_against_the_database_time_it_saves():
         model.observe_database("m", "db", "full", False, 300e-6)
         model.observe_database("m", "db", "columns", False, 100e-6)
         model.of("m", "db", False).observe_lookup(True, 40e-6)
-    decisions = [model.decide(model.of("m", "db", False), True) for _ in range(2000)]
+    decisions = [model.decide(model.of("m", "db", False), CANDIDATES, True) for _ in range(2000)]
     chosen = [d for d in decisions if d.reason == "cost"]
     explored = [d for d in decisions if d.reason == "explore"]
     assert {(d.database, d.cache_first) for d in chosen} == {("columns", True)}
@@ -219,19 +222,19 @@ def test_cost_model_prices_the_lookup_against_the_database_time_it_saves():
         cold.observe_database("m", "db", "full", False, 300e-6)
         cold.observe_database("m", "db", "columns", False, 100e-6)
         cold.of("m", "db", False).observe_lookup(False, 40e-6)
-    assert cold.decide(cold.of("m", "db", False), True).cache_first
+    assert cold.decide(cold.of("m", "db", False), CANDIDATES, True).cache_first
     # Mostly misses: a lookup that rarely saves the database trip is not worth making.
     for _ in range(60):
         model.of("m", "db", False).observe_lookup(False, 40e-6)
-    assert not model.decide(model.of("m", "db", False), True).cache_first
+    assert not model.decide(model.of("m", "db", False), CANDIDATES, True).cache_first
     # A far cache: the lookup costs more than the query it would save.
     other = CostModel()
     for _ in range(3):
         other.observe_database("m", "db", "full", True, 300e-6)
         other.observe_database("m", "db", "columns", True, 100e-6)
         other.of("m", "db", True).observe_lookup(True, 2e-3)
-    assert not other.decide(other.of("m", "db", True), True).cache_first
-    assert not other.decide(other.of("m", "db", True), False).cache_first
+    assert not other.decide(other.of("m", "db", True), CANDIDATES, True).cache_first
+    assert not other.decide(other.of("m", "db", True), CANDIDATES, False).cache_first
 
 
 def test_counters_say_which_strategy_ran_and_why(backend):

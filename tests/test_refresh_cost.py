@@ -11,9 +11,12 @@ from django.test.utils import override_settings
 from benchmarks.env.proxy import LatencyProxy
 from cachefresh import Strategy, cached_get, smart_refresh
 from cachefresh.cost import WARMUP, CostModel, cost_model
+from cachefresh.database_strategies import DATABASE
 from tests.conftest import require_servers
 from tests.routers import ACTIVE
 from tests.testapp.models import Article
+
+CANDIDATES = tuple(DATABASE)  # the database strategies auto chooses among
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -67,10 +70,10 @@ def test_one_pause_does_not_flip_the_choice_and_a_lasting_change_does():
     model = CostModel()
     known = model.of("testapp.Article", "default", False)
     for _ in range(WARMUP + 5):
-        known.full.observe(300e-6)
-        known.columns.observe(50e-6)
-    known.columns.observe(20e-3)  # one pause, 400x the usual time
-    assert model.decide(known, cache_allowed=False).database == "columns"
+        known.of("full").observe(300e-6)
+        known.of("columns").observe(50e-6)
+    known.of("columns").observe(20e-3)  # one pause, 400x the usual time
+    assert model.decide(known, CANDIDATES, cache_allowed=False).database == "columns"
     for _ in range(15):  # the column fetch really got slow
-        known.columns.observe(20e-3)
-    assert model.decide(known, cache_allowed=False).database == "full"
+        known.of("columns").observe(20e-3)
+    assert model.decide(known, CANDIDATES, cache_allowed=False).database == "full"

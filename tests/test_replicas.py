@@ -17,7 +17,7 @@ from tests.testapp.models import Article, Post
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
-MIRRORS = {"default": "replica", "pg": "pgreplica"}
+MIRRORS = {"default": "replica", "pg": "pgreplica", "mysql": "mysqlsocket"}
 
 
 @pytest.fixture

@@ -18,10 +18,13 @@ from django.conf import settings
 from django.core.cache import caches
 from django.test import override_settings
 
+import cachefresh.store as store_module
 from cachefresh import cached_get, cached_get_many, codec, entries
 from cachefresh.conf import get_settings
 from cachefresh.keys import RowKeys
 from cachefresh.registry import registry
+from cachefresh.store import BACKENDS, get_store, store_class
+from cachefresh.store.base import Store
 from tests.conftest import require_servers
 from tests.routers import ACTIVE
 from tests.testapp.models import Author
@@ -256,6 +259,37 @@ def test_any_django_cache_backend(generic_cache, django_assert_num_queries):
     assert cached_get_many(Author, [author.pk, 999]) == {author.pk: author}
     with pytest.raises(Author.DoesNotExist):
         cached_get(Author, 999)
+
+
+class CountingStore(Store):
+    """A backend of a user's own: it serves LocMemCache and counts the round trips."""
+
+    reads = 0
+
+    @classmethod
+    def serves(cls, cache: Any) -> bool:
+        return type(cache).__name__ == "LocMemCache"
+
+    def get_many(self, keys: Any) -> list[Any]:
+        CountingStore.reads += 1
+        return super().get_many(keys)
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_a_new_store_backend_is_a_class_and_a_line_in_backends(monkeypatch):
+    """Stores choose themselves: the first in BACKENDS whose serves() accepts the cache."""
+    monkeypatch.setattr(store_module, "BACKENDS", (f"{__name__}.CountingStore", *BACKENDS))
+    store_module.reset()
+    try:
+        assert type(get_store().store) is CountingStore
+        author = Author.objects.create(name="counted")
+        cached_get(Author, author.pk)
+        before = CountingStore.reads
+        assert cached_get(Author, author.pk).name == "counted"
+        assert CountingStore.reads == before + 1
+        assert store_class(caches["redis"]).__name__ == "RedisStore"
+    finally:
+        store_module.reset()
 
 
 def test_signed_entries_refuse_forgeries(backend, caplog, fresh_log, django_assert_num_queries):

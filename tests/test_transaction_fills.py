@@ -1,21 +1,23 @@
 """Reads inside transactions (ATOMIC_REQUESTS): fill where each statement sees every commit.
 
-PostgreSQL at READ COMMITTED takes a new snapshot per statement, so a fill that takes its
-tokens before its SELECT is as safe inside a transaction as in autocommit, as long as the
-transaction has not written the table. One snapshot per transaction (REPEATABLE READ, SQLite)
-may predate the tokens: there nothing is stored, hits are still served.
+PostgreSQL and MySQL/MariaDB (InnoDB) at READ COMMITTED take a new snapshot per statement, so a
+fill that takes its tokens before its SELECT is as safe inside a transaction as in autocommit,
+as long as the transaction has not written the table. One snapshot per transaction (REPEATABLE
+READ, SQLite) may predate the tokens: there nothing is stored, hits are still served. On MySQL
+the level is the one the session runs, asked when it connected, not the one the settings name.
 """
 
 from typing import Any
 
 import pytest
 from django.db import connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from cachefresh import Strategy, cached_get, cached_get_many, smart_refresh
 from cachefresh.keys import RowKeys
 from cachefresh.registry import registry
 from cachefresh.store import get_store
-from tests.conftest import require_servers
+from tests.conftest import require_mysql, require_servers
 from tests.testapp.models import Article, Author
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
@@ -29,7 +31,28 @@ def entry_stored(alias: str, model: type, pk: Any) -> bool:
 
 
 def fills_in_transactions(alias: str) -> bool:
-    return connections[alias].vendor == "postgresql"
+    return connections[alias].vendor in ("postgresql", "mysql")
+
+
+def test_atomic_requests_get_hits(backend):
+    """50 "requests", each an atomic block reading the same 20 rows (ATOMIC_REQUESTS): at READ
+    COMMITTED the first request fills, the other 49 hit. Broken on purpose (nothing stored in
+    any transaction, as MySQL/MariaDB did before), the ratio was 0 %."""
+    pks = [Author.objects.create(name=f"a{n}").pk for n in range(20)]
+    reads = 0
+    with CaptureQueriesContext(connections[backend]) as queries:
+        for _ in range(50):
+            with transaction.atomic(using=backend):
+                for pk in pks:
+                    assert cached_get(Author, pk).name.startswith("a")
+                    reads += 1
+    queried = sum(1 for query in queries if "testapp_author" in query["sql"])
+    ratio = 1 - queried / reads
+    print(f"\n{backend}: {ratio:.1%} hits in atomic requests ({queried} queries, {reads} reads)")
+    if fills_in_transactions(backend):
+        assert ratio >= 0.95, ratio
+    else:
+        assert queried == reads
 
 
 def test_second_read_inside_atomic_runs_no_query(backend, django_assert_num_queries):
@@ -92,6 +115,33 @@ def test_repeatable_read_stores_nothing_but_serves_hits(servers, django_assert_n
     finally:
         connections["pgrepeatable"].close()  # a mirror: its session would block the test DB's drop
     assert not entry_stored("pg", Author, cold.pk)
+
+
+@pytest.mark.parametrize(
+    ("alias", "fills"),
+    # Django sets REPEATABLE READ on the first; the second names no level (the server's default
+    # here is REPEATABLE READ) but its init_command sets READ COMMITTED.
+    [("mysqlrepeatable", False), ("mysqlinit", True)],
+)
+def test_mysql_fills_by_the_level_the_session_runs(mysql_servers, alias, fills):
+    require_mysql()
+    author = Author.objects.using("mysql").create(name="a")
+    cold = Author.objects.using("mysql").create(name="cold")
+    cached_get(Author, author.pk, using="mysql")  # a hit to serve later
+    try:
+        connections[alias].close()  # a session of its own, learned as it connects
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT @@session.tx_isolation")
+            level = cursor.fetchone()[0]
+        assert level == ("READ-COMMITTED" if fills else "REPEATABLE-READ")
+        with transaction.atomic(using=alias):
+            with CaptureQueriesContext(connections[alias]) as queries:
+                assert cached_get(Author, author.pk, using=alias).name == "a"
+            assert len(queries) == 0
+            cached_get(Author, cold.pk, using=alias)
+    finally:
+        connections[alias].close()
+    assert entry_stored("mysql", Author, cold.pk) is fills
 
 
 def test_smart_refresh_inside_a_transaction_follows_the_same_rules(

@@ -9,6 +9,7 @@ import datetime
 import decimal
 import enum
 import ipaddress
+import uuid
 import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -138,6 +139,9 @@ def test_round_trip_of_every_field_type(backend, use_tz):
         links = {"author": author, "solo": article} if linked else {}
         if not use_tz:
             values = dict(values, datetime=naive)
+        if values["uuid"] is not None and connections[backend].vendor == "mysql":
+            # MariaDB's native UUID column refuses versions RFC 9562 does not define.
+            values = dict(values, uuid=uuid.UUID(int=values["uuid"].int, version=4))
         row = AllTypes.objects.create(**values, **links)
         try:
             assert_round_trip(backend, row.pk)

@@ -198,11 +198,13 @@ def test_every_write_that_gives_a_value_retires_its_cached_absence(backend, writ
     elif write == "bulk_create":
         Post.objects.bulk_create([Post(slug="new")])
     elif write == "upsert":
+        # MySQL's ON DUPLICATE KEY UPDATE names no conflict target: Django refuses one there.
+        target = connections[backend].features.supports_update_conflicts_with_target
         Post.objects.bulk_create(
             [Post(slug="old", title="again"), Post(slug="new")],
             update_conflicts=True,
-            unique_fields=["slug"],
             update_fields=["title"],
+            **({"unique_fields": ["slug"]} if target else {}),
         )
     elif write == "raw":  # through Django's connection: the statement net sees it
         with connections[backend].cursor() as cursor:

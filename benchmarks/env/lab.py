@@ -1,6 +1,7 @@
 """A throwaway laboratory for multi-process runs, driven from a process that needs no Django.
 
-A :class:`Lab` creates its own PostgreSQL database (dropped afterwards) holding the hot rows,
+A :class:`Lab` creates its own PostgreSQL or MySQL/MariaDB database (``database["vendor"]``,
+:mod:`benchmarks.env.labdb`; dropped afterwards) holding the hot rows,
 uses its own key prefix on the shared Redis (every key under it is deleted afterwards; nothing
 is ever flushed), and puts latency proxies in front of both. Its ``config`` is what worker
 processes (:mod:`benchmarks.workers.crew`) need to reach them.
@@ -18,21 +19,15 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import redis
 
 from benchmarks.env.backends import CACHEOPS_REDIS_DB
+from benchmarks.env.labdb import Committed, server_for
 from benchmarks.env.proxy import LatencyProxy
 
 LIBRARIES = ("cachefresh", "cacheops", "cachalot")
 #: The worker processes' Django settings read the lab's config from here.
 CONFIG_ENV = "CACHEFRESH_STORM_CONFIG"
-# Mirrors benchmarks.stormapp.models.Row.
-TABLE_SQL = (
-    "CREATE TABLE stormapp_row (id integer PRIMARY KEY, value bigint NOT NULL, "
-    "note varchar(64) NOT NULL, writes integer NOT NULL)"
-)
-Committed = dict[int, tuple[int, str, int]]
 
 
 def default_database() -> dict[str, Any]:
@@ -66,33 +61,6 @@ def _with_address(url: str, host: str, port: int, db: int | None = None) -> str:
     netloc = f"{userinfo}@{host}:{port}" if userinfo else f"{host}:{port}"
     path = f"/{db}" if db is not None else parts.path
     return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment))
-
-
-def _drop_orphans(server: psycopg.Connection[Any]) -> None:
-    """Drop lab databases left by a run that was killed before it could clean up.
-
-    A lab database is named after the process that made it; one whose process is gone and
-    that nobody is connected to is an orphan. Its keys need no sweep: they expire on their own.
-    """
-    names = server.execute(
-        "SELECT datname FROM pg_database WHERE datname LIKE 'cachefresh\\_storm\\_%'"
-    ).fetchall()
-    for (name,) in names:
-        pid = name.split("_")[2]
-        if pid.isdigit() and not _alive(int(pid)):
-            # Without FORCE: a database someone is still connected to is left alone.
-            with contextlib.suppress(psycopg.Error):
-                server.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -148,25 +116,12 @@ class Lab:
             finally:
                 self._drop_database()
 
-    def _server(self, **overrides: Any) -> psycopg.Connection[Any]:
-        params = {**self.database, **overrides}
-        return psycopg.connect(**params, autocommit=True, connect_timeout=5)
-
     def _create_database(self) -> None:
-        with self._server() as server:
-            _drop_orphans(server)
-            server.execute(f'CREATE DATABASE "{self.name}"')
-        with self.connect() as conn:
-            conn.execute(TABLE_SQL)
-            conn.cursor().executemany(
-                "INSERT INTO stormapp_row (id, value, note, writes) VALUES (%s, 0, 'initial', 0)",
-                [(pk,) for pk in self.pks],
-            )
+        server_for(self.database).create(self.name, self.pks)
 
     def _drop_database(self) -> None:
         if self.name:
-            with self._server() as server:
-                server.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            server_for(self.database).drop(self.name)
 
     def _redis_clients(self) -> Iterator[redis.Redis]:
         yield redis.Redis.from_url(self.redis_url)
@@ -196,14 +151,13 @@ class Lab:
     def pks(self) -> list[int]:
         return list(range(1, self.rows + 1))
 
-    def connect(self) -> psycopg.Connection[Any]:
+    def connect(self) -> Any:
         """A direct connection (no proxy) to the lab database, in autocommit."""
-        return self._server(dbname=self.name)
+        return contextlib.closing(server_for(self.database).connect(self.name))
 
-    def committed(self, conn: psycopg.Connection[Any]) -> Committed:
+    def committed(self, conn: Any) -> Committed:
         """Every row as committed, read by raw SQL."""
-        cursor = conn.execute("SELECT id, value, note, writes FROM stormapp_row ORDER BY id")
-        return {pk: (value, note, writes) for pk, value, note, writes in cursor}
+        return server_for(self.database).committed(conn)
 
     def _proxied(
         self, host: str, port: int, delay_ms: float, jitter_ms: float = 0.0
@@ -224,6 +178,7 @@ class Lab:
         return {
             "library": self.library,
             "database": {
+                "ENGINE": server_for(self.database).engine,
                 "HOST": db_host,
                 "PORT": db_port,
                 "NAME": self.name,

@@ -24,6 +24,8 @@ INSTALLED_APPS = ["benchmarks.stormapp"]
 DATABASES = {
     "default": {"ENGINE": "django.db.backends.postgresql", **CONFIG["database"]},
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    DATABASES["default"]["OPTIONS"] = {"charset": "utf8mb4"}
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",

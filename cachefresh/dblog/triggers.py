@@ -147,10 +147,23 @@ def log_table(connection: BaseDatabaseWrapper) -> str:
     return f"{qn(found[0])}.{qn(LOG_TABLE)}"
 
 
+def _require_tables(connection: BaseDatabaseWrapper, tables: Iterable[str]) -> None:
+    """Name the cached tables that do not exist yet (an app not migrated), rather than let
+    ``CREATE TRIGGER`` fail with the database's error on the first of them."""
+    missing = sorted(set(tables) - set(connection.introspection.table_names()))
+    if missing:
+        raise ImproperlyConfigured(
+            f"Cached table(s) {', '.join(missing)} do not exist on {connection.alias!r}: run "
+            f"`manage.py migrate --database {connection.alias}` first, or stop caching their "
+            "models (CACHEFRESH['MODELS'])."
+        )
+
+
 def install(alias: str, tables: dict[str, str] | None = None) -> list[str]:
     """Install (or refresh) the triggers on ``tables`` (default: every cached table)."""
     connection = postgresql(alias)
     tables = cached_tables() if tables is None else tables
+    _require_tables(connection, tables)
     notify = get_settings().log_notify
     with transaction.atomic(using=alias), connection.cursor() as cursor:
         log = log_table(connection)

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
-from django.core.cache import caches
 
 from cachefresh import near, stats
-from cachefresh.conf import get_settings
+from cachefresh.conf import Strategy, get_settings
 from cachefresh.registry import registry
+from cachefresh.store import get_store
 from cachefresh.store.errors import cache_errors
-from cachefresh.store.redis import raw_client
 
 COLUMNS = (
     ("hit", "hits"),
@@ -28,9 +27,7 @@ COLUMNS = (
     ("herd_fallback", "herd db"),
     ("invalidated_rows", "inv rows"),
     ("invalidated_tables", "inv tables"),
-    ("refresh_cache", "rf cache"),
-    ("refresh_full", "rf full"),
-    ("refresh_columns", "rf cols"),
+    *((f"refresh_{s}", f"rf {s}") for s in Strategy if s is not Strategy.AUTO),
 )
 
 
@@ -97,13 +94,11 @@ def _near_stats() -> dict[str, Any] | None:
     counts: dict[str, Any] = dict(stats.shared_snapshot([near.STATS_NAME]).get(near.STATS_NAME, {}))
     counts["max_entries"] = settings_now.near_cache.max_entries
     counts["max_lag"] = settings_now.near_cache.max_lag
-    client = raw_client(caches[settings_now.cache_alias])
-    name = near.CLIENT_NAME + settings_now.key_prefix
     try:
-        clients = [] if client is None else client.client_list()
-        counts["tracking_processes"] = sum(1 for c in clients if c.get("name") == name)
+        tracking = get_store().store.connections_named(near.CLIENT_NAME + settings_now.key_prefix)
     except cache_errors():
-        counts["tracking_processes"] = None
+        tracking = None
+    counts["tracking_processes"] = tracking
     return counts
 
 

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from cachefresh.conf import get_settings
 from cachefresh.near.tier import Marker, NearTier
@@ -78,8 +78,10 @@ def _start() -> NearCache | None:
         near: NearCache | None = None
         if conf.near_cache is not None:
             store = get_store().store
-            if type(store) is RedisStore:
-                near = NearCache(store, conf.near_cache.max_entries, conf.near_cache.max_lag)
+            if store.pushes_invalidations:
+                near = NearCache(
+                    cast(RedisStore, store), conf.near_cache.max_entries, conf.near_cache.max_lag
+                )
                 near.tracker.start()
             else:
                 # The system check (cachefresh.E006) says so at start-up; never serve unpushed.

@@ -17,13 +17,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
+from django.utils.module_loading import import_string
 
 from cachefresh.conf import get_settings
 from cachefresh.store.base import Store
 from cachefresh.store.breaker import Breaker
 from cachefresh.store.errors import cache_errors
 from cachefresh.store.outbox import Outbox
-from cachefresh.store.redis import RedisStore, raw_client
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -103,12 +104,41 @@ class GuardedStore:
                 return
         self.outbox.add(keys)
 
+    @_guarded(False)
+    def add_counters(self, deltas: Mapping[str, int], ttl: int) -> bool:
+        """Add to shared counters; ``False`` when the cache did not take them (try again)."""
+        self.store.add_counters(deltas, ttl)
+        return True
+
     def is_pending(self, key: str) -> bool:
         """Whether a retirement of ``key`` is still waiting in the outbox."""
         return bool(self.outbox) and self.outbox.holds(key)
 
     def close(self) -> None:
         self.outbox.stop()
+
+
+#: The stores, most particular first: the first whose ``serves()`` accepts the cache runs the
+#: protocol on it. A new backend is a module under ``store/`` and a line here.
+BACKENDS = (
+    "cachefresh.store.cluster.ClusterStore",
+    "cachefresh.store.redis.RedisStore",
+    "cachefresh.store.base.Store",
+)
+
+
+def store_class(cache: BaseCache) -> type[Store]:
+    """The store that runs the protocol on ``cache``."""
+    for path in BACKENDS:
+        try:
+            found: type[Store] = import_string(path)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").startswith("cachefresh"):
+                raise  # a bug of ours, not a client library that is not installed
+            continue
+        if found.serves(cache):
+            return found
+    raise AssertionError("the generic Store serves every cache")
 
 
 _store: GuardedStore | None = None
@@ -119,16 +149,7 @@ def get_store() -> GuardedStore:
     if _store is None:
         conf = get_settings()
         cache = caches[conf.cache_alias]
-        client = raw_client(cache)
-        store: Store
-        if client is None:
-            store = Store(cache, conf.timeout)
-        elif type(client).__name__ == "RedisCluster":
-            from cachefresh.store.cluster import ClusterStore
-
-            store = ClusterStore(cache, conf.timeout, client)
-        else:
-            store = RedisStore(cache, conf.timeout, client)
+        store = store_class(cache).create(cache, conf.timeout)
         _store = GuardedStore(store, conf.retry_interval)
     return _store
 

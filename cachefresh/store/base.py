@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from django.core.cache.backends.base import BaseCache
 
@@ -25,9 +25,29 @@ def is_token(value: Any) -> bool:
 
 
 class Store:
+    """Any Django cache: the protocol's operations on the cache API alone."""
+
+    #: Whether the server tells a connection when a key it read changes (Redis client
+    #: tracking): what the near cache needs to hold rows in the process.
+    pushes_invalidations: ClassVar[bool] = False
+    #: Whether each node pushes invalidations of its own keys only (a cluster), so that one
+    #: tracking connection does not cover the cache.
+    pushes_per_node: ClassVar[bool] = False
+    #: What kind of cache this is, as checks and reports name it.
+    kind: ClassVar[str] = "Django cache"
+
     def __init__(self, cache: BaseCache, timeout: int) -> None:
         self.cache = cache
         self.timeout = timeout
+
+    @classmethod
+    def serves(cls, cache: BaseCache) -> bool:
+        """Whether this store runs the protocol on ``cache`` (the first that does is used)."""
+        return True
+
+    @classmethod
+    def create(cls, cache: BaseCache, timeout: int) -> Store:
+        return cls(cache, timeout)
 
     def get_many(self, keys: Sequence[str]) -> list[Any]:
         """The values under ``keys``, in order, ``None`` where absent: one round trip."""
@@ -79,3 +99,23 @@ class Store:
         """Delete tokens or generations: every entry that depended on them stops matching."""
         if keys:
             self.cache.delete_many(keys)
+
+    def add_counters(self, deltas: Mapping[str, int], ttl: int) -> None:
+        """Add to shared integer counters, each living ``ttl`` seconds after its last add."""
+        cache = self.cache
+        for key, count in deltas.items():
+            if cache.add(key, count, ttl):
+                continue
+            try:
+                cache.incr(key, count)
+                cache.touch(key, ttl)
+            except ValueError:  # expired between add and incr
+                cache.set(key, count, ttl)
+
+    def clear(self, keys: Sequence[str]) -> None:
+        """Delete keys that are not part of the protocol (counters)."""
+        self.cache.delete_many(keys)
+
+    def connections_named(self, name: str) -> int | None:
+        """How many connections to the cache carry ``name``; ``None`` where it cannot say."""
+        return None

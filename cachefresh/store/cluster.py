@@ -34,7 +34,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from cachefresh.store.redis import RedisStore
+from cachefresh.store.redis import RedisStore, raw_client
 
 
 class RedisClusterClient(DefaultClient):  # type: ignore[misc]
@@ -77,6 +77,16 @@ class ClusterStore(RedisStore):
     primary costs one timeout and the breaker takes over. After any failure the slot map is
     reloaded before the next call, which follows a failover or a resharding.
     """
+
+    # Each node pushes invalidations of its own keys only: one tracking link does not cover a
+    # cluster (check cachefresh.E007).
+    pushes_invalidations = False
+    pushes_per_node = True
+    kind = "Redis Cluster"
+
+    @classmethod
+    def serves(cls, cache: Any) -> bool:
+        return isinstance(raw_client(cache), RedisCluster)
 
     def __init__(self, cache: Any, timeout: int, client: RedisCluster) -> None:
         super().__init__(cache, timeout, client)

@@ -34,6 +34,20 @@ def raw_client(cache: BaseCache) -> Any | None:
 
 
 class RedisStore(Store):
+    """One Redis server (or a primary with its replicas) behind django-redis or Django's
+    RedisCache: the protocol on the raw client, and tracking for the near cache."""
+
+    pushes_invalidations = True
+    kind = "Redis"
+
+    @classmethod
+    def serves(cls, cache: BaseCache) -> bool:
+        return raw_client(cache) is not None
+
+    @classmethod
+    def create(cls, cache: BaseCache, timeout: int) -> Store:
+        return cls(cache, timeout, raw_client(cache))
+
     def __init__(self, cache: BaseCache, timeout: int, client: Any) -> None:
         super().__init__(cache, timeout)
         self.client = client
@@ -101,3 +115,16 @@ class RedisStore(Store):
     def retire(self, keys: Sequence[str]) -> None:
         if keys:
             self.client.delete(*self._full(keys))
+
+    def add_counters(self, deltas: Mapping[str, int], ttl: int) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for key, count in deltas.items():
+            full = self.make_key(key)
+            pipe.incrby(full, count)
+            pipe.expire(full, ttl)
+        # A key holding something other than an integer refuses INCRBY; the other keys are
+        # counted all the same, so a retry must not add them twice.
+        pipe.execute(raise_on_error=False)
+
+    def connections_named(self, name: str) -> int | None:
+        return sum(1 for client in self.client.client_list() if client.get("name") == name)
