@@ -8,6 +8,7 @@ keys. The shared servers are never flushed.
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from dataclasses import dataclass, field
@@ -39,6 +40,22 @@ class Detection:
     skipped: dict[str, str] = field(default_factory=dict)
     database_url: str | None = None
     redis_url: str | None = None
+
+
+def env_pg() -> dict[str, Any]:
+    """The PostgreSQL server the environment names (``CACHEFRESH_PG_HOST``, ``_PORT``, ``_USER``,
+    ``_PASSWORD``: the tests' variables, which the harness sets for its child processes)."""
+    return {
+        "host": os.environ.get("CACHEFRESH_PG_HOST", "127.0.0.1"),
+        "port": int(os.environ.get("CACHEFRESH_PG_PORT", "5432")),
+        "user": os.environ.get("CACHEFRESH_PG_USER", "postgres"),
+        "password": os.environ.get("CACHEFRESH_PG_PASSWORD", ""),
+    }
+
+
+def env_redis_url() -> str:
+    """The Redis the environment names (``CACHEFRESH_REDIS_URL``)."""
+    return os.environ.get("CACHEFRESH_REDIS_URL", DEFAULT_REDIS_URL)
 
 
 def reachable(host: str, port: int) -> str | None:

@@ -13,6 +13,8 @@ from typing import Any
 
 import psycopg
 
+from benchmarks.env.backends import env_pg
+
 #: The tables written, by their triggers: none, triggers that notify, poll-only triggers.
 TABLES = {"none": "dblog_bench_plain", "notify": "dblog_bench_notify", "poll": "dblog_bench_poll"}
 #: The cached model's table.
@@ -21,20 +23,11 @@ ROWS = 1000
 
 
 def server() -> dict[str, Any]:
-    """The run's PostgreSQL server, and the database to connect to in order to create one."""
-    found = {
-        "host": os.environ.get("CACHEFRESH_PG_HOST", "127.0.0.1"),
-        "port": os.environ.get("CACHEFRESH_PG_PORT", "5432"),
-        "user": os.environ.get("CACHEFRESH_PG_USER", "postgres"),
-        "dbname": os.environ.get("CACHEFRESH_PG_DBNAME", "test"),
-    }
-    if os.environ.get("CACHEFRESH_PG_PASSWORD"):
-        found["password"] = os.environ["CACHEFRESH_PG_PASSWORD"]
-    return found
-
-
-def redis_url() -> str:
-    return os.environ.get("CACHEFRESH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    """The run's PostgreSQL server, and the database to connect to in order to create one
+    (``CACHEFRESH_PG_DBNAME``: the one ``--database-url`` names). No empty password: in a
+    conninfo string ``password=`` would take the next word as its value."""
+    found = {key: value for key, value in env_pg().items() if value != ""}
+    return {**found, "dbname": os.environ.get("CACHEFRESH_PG_DBNAME", "test")}
 
 
 def dsn(conninfo: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from benchmarks.env.backends import CACHEOPS_REDIS_DB
+from benchmarks.env.backends import CACHEOPS_REDIS_DB, env_pg, env_redis_url
 from benchmarks.env.labdb import Committed, server_for
 from benchmarks.env.proxy import LatencyProxy
 
@@ -32,17 +32,7 @@ CONFIG_ENV = "CACHEFRESH_STORM_CONFIG"
 
 def default_database() -> dict[str, Any]:
     """Connection parameters of the server to create the lab database on."""
-    return {
-        "host": os.environ.get("CACHEFRESH_PG_HOST", "127.0.0.1"),
-        "port": int(os.environ.get("CACHEFRESH_PG_PORT", "5432")),
-        "user": os.environ.get("CACHEFRESH_PG_USER", "postgres"),
-        "password": os.environ.get("CACHEFRESH_PG_PASSWORD", ""),
-        "dbname": "postgres",
-    }
-
-
-def default_redis_url() -> str:
-    return os.environ.get("CACHEFRESH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    return {**env_pg(), "dbname": "postgres"}
 
 
 def unavailable(library: str) -> str | None:
@@ -70,7 +60,7 @@ class Lab:
     db_latency_ms: float = 0.0
     redis_latency_ms: float = 0.0
     database: dict[str, Any] = field(default_factory=default_database)
-    redis_url: str = field(default_factory=default_redis_url)
+    redis_url: str = field(default_factory=env_redis_url)
     key_prefix: str = ""
     db_jitter_ms: float = 0.0
     #: The writers' own one-way database latency, when it differs from the readers'.

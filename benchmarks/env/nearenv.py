@@ -12,24 +12,12 @@ import os
 import uuid
 from typing import Any
 
+from benchmarks.env.backends import env_pg, env_redis_url
 from benchmarks.env.djangoenv import redis_cache
 
 #: This process's picks; a spawned child reads its parent's from the environment instead.
 DB_NAME = f"cachefresh_near_bench_{os.getpid()}"
 PREFIX = f"nb{uuid.uuid4().hex[:10]}"
-
-
-def pg() -> dict[str, Any]:
-    return {
-        "host": os.environ.get("CACHEFRESH_PG_HOST", "127.0.0.1"),
-        "port": int(os.environ.get("CACHEFRESH_PG_PORT", "5432")),
-        "user": os.environ.get("CACHEFRESH_PG_USER", "postgres"),
-        "password": os.environ.get("CACHEFRESH_PG_PASSWORD", ""),
-    }
-
-
-def redis_url() -> str:
-    return os.environ.get("CACHEFRESH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def prefix() -> str:
@@ -42,7 +30,7 @@ def setup_django(near: bool, peer: str | None = None) -> None:
     import django
     from django.conf import settings
 
-    db = pg()
+    db = env_pg()
     conf: dict[str, Any] = {
         "SECRET_KEY": "near-bench",
         "USE_TZ": True,
@@ -58,7 +46,7 @@ def setup_django(near: bool, peer: str | None = None) -> None:
                 "NAME": os.environ.get("NB_DB", DB_NAME),
             }
         },
-        "CACHES": {"default": redis_cache(redis_url(), "")},
+        "CACHES": {"default": redis_cache(env_redis_url(), "")},
         "SILENCED_SYSTEM_CHECKS": ["cachefresh.W002"],
     }
     if peer is None:
@@ -70,12 +58,12 @@ def setup_django(near: bool, peer: str | None = None) -> None:
     elif peer == "cacheops":
         # Every key cacheops writes (results, conj and schemes sets) starts with its prefix.
         run = f"{prefix()}-cacheops:"
-        conf["CACHEOPS_REDIS"] = redis_url()
+        conf["CACHEOPS_REDIS"] = env_redis_url()
         conf["CACHEOPS_PREFIX"] = lambda query: run
         conf["CACHEOPS"] = {"testapp.article": {"ops": "get", "timeout": 3600}}
     elif peer == "cachalot":
         # cachalot writes through a Django cache: its KEY_PREFIX is in every key.
-        conf["CACHES"]["cachalot"] = redis_cache(redis_url(), f"{prefix()}-cachalot")
+        conf["CACHES"]["cachalot"] = redis_cache(env_redis_url(), f"{prefix()}-cachalot")
         conf["CACHALOT_CACHE"] = "cachalot"
         conf["CACHALOT_ONLY_CACHABLE_APPS"] = ["testapp"]
         conf["CACHALOT_TIMEOUT"] = 3600

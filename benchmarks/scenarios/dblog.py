@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 
 from benchmarks.env import dblogenv
-from benchmarks.env.backends import delete_prefixed
+from benchmarks.env.backends import delete_prefixed, env_redis_url
 from benchmarks.env.dblogenv import CACHED, ROWS, TABLES, dsn
 from benchmarks.harness import stats
 from benchmarks.harness.child import Job
@@ -73,7 +73,7 @@ SIZES = {
 
 
 def measure(job: Job, results: Results) -> None:
-    sizes, redis = job.sizes(SIZES), dblogenv.redis_url()
+    sizes, redis = job.sizes(SIZES), env_redis_url()
     prefix = f"dblogbench{uuid.uuid4().hex[:8]}"
     with dblogenv.scratch_database(dblogenv.server()) as conninfo:
         Row = dblogenv.setup_django(conninfo, redis, prefix)

@@ -63,6 +63,10 @@ SIZES = {
 
 def measure(job: Job, results: Results) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    # The test settings' database and key namespace are this process's own, never ones it
+    # inherited: run from a test session, those would be the session's, clobbered and dropped.
+    os.environ["CACHEFRESH_TEST_DB"] = f"test_cachefresh_{os.getpid()}"
+    os.environ["CACHEFRESH_TEST_RUN"] = uuid.uuid4().hex[:8]
     prefix = f"bench{uuid.uuid4().hex[:10]}"
     connection = _setup(prefix)
     try:

@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.env.backends import delete_prefixed
-from benchmarks.env.nearenv import DB_NAME, PREFIX, pg, ready_near, redis_url, setup_django, warm
+from benchmarks.env.backends import delete_prefixed, env_pg, env_redis_url
+from benchmarks.env.nearenv import DB_NAME, PREFIX, ready_near, setup_django, warm
 from benchmarks.harness import stats
 from benchmarks.harness.child import Job
 from benchmarks.harness.results import Results
@@ -75,19 +75,19 @@ SIZES = {
 def measure(job: Job, results: Results) -> None:
     import psycopg
 
-    with psycopg.connect(dbname="postgres", autocommit=True, **pg()) as admin:
+    with psycopg.connect(dbname="postgres", autocommit=True, **env_pg()) as admin:
         admin.execute(f'CREATE DATABASE "{DB_NAME}"')
     os.environ["NB_DB"], os.environ["NB_PREFIX"] = DB_NAME, PREFIX  # for the workers
     # Registered before cachefresh is imported, so it runs after cachefresh's own exit hooks
     # (last in, first out): the statistics they flush at exit are under the prefix too.
-    atexit.register(delete_prefixed, redis_url(), f"*{PREFIX}*")
+    atexit.register(delete_prefixed, env_redis_url(), f"*{PREFIX}*")
     try:
         _measure(job, results, job.sizes(SIZES))
     finally:
         from django.db import connections
 
         connections.close_all()
-        with psycopg.connect(dbname="postgres", autocommit=True, **pg()) as admin:
+        with psycopg.connect(dbname="postgres", autocommit=True, **env_pg()) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
 
