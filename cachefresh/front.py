@@ -24,8 +24,7 @@ from django.db.models import Manager, Model, QuerySet
 from django.db.models.manager import BaseManager
 from django.db.models.query import ModelIterable
 
-from cachefresh import hooks, indexes, read, read_many, unique
-from cachefresh import near as near_cache
+from cachefresh import hooks, indexes, read, read_many, tiers, unique
 from cachefresh.conf import get_settings
 from cachefresh.indexes import IndexedField
 from cachefresh.instances import DEFAULT_FETCH_MODE, fetch_mode_of
@@ -115,7 +114,7 @@ NOT_PK: Any = object()
 
 def pk_of_lookup(model: type[Model], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """The pk value if ``get(*args, **kwargs)`` names the primary key alone, else ``NOT_PK``:
-    the question a near hit asks before anything else is resolved."""
+    the question a hit from the local tier asks before anything else is resolved."""
     name_value = _one_exact(args, kwargs)
     pk = model._meta.pk
     if name_value is None or pk is None or name_value[0] not in ("pk", pk.name, pk.attname):
@@ -144,9 +143,10 @@ def _one_exact(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Any]
 
 
 def held_get(manager: Manager[M], using: str | None, pk: Any, *, in_event_loop: bool) -> M | None:
-    """A near hit of ``manager.get(pk=pk)`` (on ``using`` if given), with no queryset built
-    when the manager builds plain ones; ``None`` sends the call down the whole path."""
-    if near_cache.current() is None:
+    """A hit of ``manager.get(pk=pk)`` from the local tier (on ``using`` if given), with no
+    queryset built when the manager builds plain ones; ``None`` sends the call down the whole
+    path."""
+    if tiers.local() is None:
         return None  # the whole path checks all this again: not twice per call
     model = manager.model
     if builds_plain(manager):
@@ -163,8 +163,9 @@ def held_get(manager: Manager[M], using: str | None, pk: Any, *, in_event_loop: 
 
 
 def held_in(queryset: QuerySet[M], pk: Any) -> M | None:
-    """A near hit of ``queryset.get(pk=pk)`` answered on the event loop, else ``None``."""
-    if near_cache.current() is None or not is_plain(queryset):
+    """A hit of ``queryset.get(pk=pk)`` from the local tier, answered on the event loop, else
+    ``None``."""
+    if tiers.local() is None or not is_plain(queryset):
         return None
     found = route(queryset.model, queryset.db)
     return read.get_one_held(

@@ -29,7 +29,7 @@ class CacheFreshQuerySet(QuerySet[M]):
         if pk is not NOT_PK:
             held = held_in(self, pk)
             if held is not None:
-                return held  # a near hit: no I/O, so no thread
+                return held  # held in the process: no I/O, so no thread
         return await sync_to_async(self.cached_get)(*args, **kwargs)
 
     async def acached_get_many(self, pks: Iterable[Any]) -> dict[Any, M]:
@@ -42,7 +42,7 @@ class CacheFreshManager(Manager.from_queryset(CacheFreshQuerySet)):  # type: ign
     #: Read by the registry (cachefresh.registry.CACHING_MANAGER_FLAG), which cannot import us.
     caches_model_instances = True
 
-    # A near hit answered before Django's proxy method builds a queryset to call these on.
+    # A hit held in the process is answered before Django's proxy method builds a queryset.
     def cached_get(self, *args: Any, **kwargs: Any) -> Any:
         pk = pk_of_lookup(self.model, args, kwargs)
         if pk is not NOT_PK and builds_plain(self):

@@ -109,7 +109,7 @@ def _database(queryset: QuerySet[M], route: Route, raw_pk: Any) -> M:
 
 
 def get_one_cached(queryset: QuerySet[M], route: Route, raw_pk: Any) -> M | None:
-    """The row if a valid entry holds it now (near tier or cache), else ``None``: never a
+    """The row if a valid entry holds it now (local tier or cache), else ``None``: never a
     query and never a fill, for reads that only guess the pk (:mod:`cachefresh.unique`)."""
     pk = _servable(route, raw_pk)
     if pk is None:
@@ -128,8 +128,8 @@ def get_one_cached(queryset: QuerySet[M], route: Route, raw_pk: Any) -> M | None
 def get_one_held(
     model: type[M], route: Route, raw_pk: Any, *, in_event_loop: bool, fetch_mode: Any
 ) -> M | None:
-    """The row if this process's near cache holds it, else ``None``: no I/O and no queryset,
-    so the async forms answer a near hit in the event loop (and hop to a thread only for the
+    """The row if this process's local tier holds it, else ``None``: no I/O and no queryset,
+    so the async forms answer such a hit in the event loop (and hop to a thread only for the
     rest), and the function form answers it without building a queryset."""
     if in_event_loop and cache_hit.receivers:
         return None  # a receiver may query the database: not from the event loop
