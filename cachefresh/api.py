@@ -8,16 +8,13 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.db.models import Model, QuerySet
 
-from cachefresh import hooks, read
-from cachefresh.manager import NOT_PK, held_get, is_plain, pk_of_lookup, serve_get
-from cachefresh.registry import registry
+from cachefresh import front
+from cachefresh.front import NOT_PK, held_get, pk_of_lookup
 
 M = TypeVar("M", bound=Model)
 
 
 def _queryset(model: type[M], using: str | None) -> QuerySet[M]:
-    registry.plan(model)  # ImproperlyConfigured for a model that is not cached
-    hooks.ensure_installed()
     queryset = model._default_manager.all()
     return queryset.using(using) if using else queryset
 
@@ -38,17 +35,14 @@ def cached_get(
         held = held_get(model._default_manager, using, wanted, in_event_loop=False)
         if held is not None:
             return held
-    return serve_get(_queryset(model, using), (), lookups)
+    return front.serve_get(_queryset(model, using), (), lookups)
 
 
 def cached_get_many(
     model: type[M], pks: Iterable[Any], *, using: str | None = None
 ) -> dict[Any, M]:
     """Like ``in_bulk(pks)``: ``{pk: instance}``, missing pks absent."""
-    queryset = _queryset(model, using)
-    if not is_plain(queryset):
-        return queryset.in_bulk(list(pks))
-    return read.get_many(queryset, pks)
+    return front.serve_get_many(_queryset(model, using), pks)
 
 
 async def acached_get(

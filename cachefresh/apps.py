@@ -18,9 +18,10 @@ class CacheFreshConfig(AppConfig):
     def ready(self) -> None:
         from django.db.backends.signals import connection_created
 
-        from cachefresh import checks, databases, invalidation, statements, transactions
+        from cachefresh import checks, databases, invalidation, near, statements, transactions
 
-        del checks  # imported for its @register side effect
+        # Imported for what importing them does: checks @register, near offers its local tier.
+        del checks, near
         # Nothing here reads the setting: a bad one is reported by the system checks
         # (E001, E002) and raised on use, never as a traceback from every management command.
         transactions.install()

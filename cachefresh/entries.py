@@ -19,8 +19,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from cachefresh import codec, keys, signals, stats
-from cachefresh import near as near_cache
+from cachefresh import codec, keys, signals, stats, tiers
 from cachefresh.codec import EncodeError
 from cachefresh.conf import get_settings
 from cachefresh.databases import database_segment
@@ -52,44 +51,43 @@ class Lookup:
         wanted.append(generation)
         self.keys = wanted
         self.found: list[Any] | None = None
-        #: Rows answered by the near cache (or validated for it), by position.
+        #: Rows answered by the local tier (or validated for it), by position.
         self.held: list[list[Any] | None] | None = None
 
     def read(self, store: GuardedStore) -> bool:
         """Fetch every key in one round trip; ``False`` when the cache did not answer.
 
-        With the near cache on, rows it holds cost no round trip, and only the others are read.
+        With a local tier in front of the cache, rows it holds cost no round trip, and only the
+        others are read.
         """
-        near = near_cache.current()
-        if near is not None:
-            return self._read_near(store, near)
+        local = tiers.local()
+        if local is not None:
+            return self._read_through(store, local)
         self.found = store.get_many(self.keys)
         return self.found is not None
 
-    def _read_near(self, store: GuardedStore, near: near_cache.NearCache) -> bool:
+    def _read_through(self, store: GuardedStore, local: tiers.LocalTier) -> bool:
         rows, label = self.rows, self.plan.label
-        held = near.tier.get_many([row.entry for row in rows])
-        if held is None:  # not serving: the Redis tier alone, and nothing kept
-            stats.count(label, "near_miss", len(rows))
+        held = local.get_many([row.entry for row in rows])
+        if held is None:  # not serving: the shared cache alone, and nothing kept
+            stats.count(label, local.miss_event, len(rows))
             self.found = store.get_many(self.keys)
             return self.found is not None
         self.held = held
         missed = [position for position, values in enumerate(held) if values is None]
         if len(missed) < len(rows):
-            stats.count(label, "near_hit", len(rows) - len(missed))
+            stats.count(label, local.hit_event, len(rows) - len(missed))
         self.found = [None] * len(self.keys)
         if not missed:
             return True
-        stats.count(label, "near_miss", len(missed))
-        generation = near.full_key(self.keys[-1])
-        # Set before the read is sent: an invalidation heard from now on cancels the fill.
-        markers = near.tier.begin(
-            (rows[p].entry, (near.full_key(rows[p].token), generation)) for p in missed
-        )
+        stats.count(label, local.miss_event, len(missed))
+        generation = self.keys[-1]
+        # Marked before the read is sent: an invalidation heard from now on cancels the fill.
+        fill = local.begin([(rows[p].entry, rows[p].token, generation) for p in missed])
         try:
             wanted = [key for p in missed for key in (rows[p].entry, rows[p].token)]
-            wanted.append(self.keys[-1])
-            found = store.get_many(wanted, via=None if markers is None else near.read)
+            wanted.append(generation)
+            found = store.get_many(wanted) if fill is None else local.read(store, wanted)
             if found is None:
                 self.found = None
                 return False
@@ -100,23 +98,23 @@ class Lookup:
             for index, position in enumerate(missed):
                 values = self._decode(position)
                 held[position] = values
-                if values is not None and markers is not None:
-                    near.tier.keep(markers[index], values)
+                if values is not None and fill is not None:
+                    local.keep(fill, index, values)
             return True
         finally:
-            if markers is not None:
-                near.tier.abandon(markers)
+            if fill is not None:
+                local.end(fill)
 
     def all_values(self) -> list[list[Any] | None]:
         """:meth:`values` of every position, in order, with what all rows share checked once."""
         held, found = self.held, self.found
-        if held is None and found is not None:  # no near cache: every row is in ``found``
+        if held is None and found is not None:  # no local tier: every row is in ``found``
             return _valid_rows(self.plan, found[0:-1:2], found[1:-1:2], found[-1], self.pks)
         values: list[list[Any] | None] = [None] * len(self.pks) if held is None else list(held)
         if found is None:
             return values
         missing = [position for position, row in enumerate(values) if row is None]
-        if not missing:  # the near cache held every row
+        if not missing:  # the local tier held every row
             return values
         rows = _valid_rows(
             self.plan,
@@ -154,31 +152,28 @@ class Lookup:
 
 
 def held_row(plan: ModelPlan, alias: str, pk: Any) -> list[Any] | None:
-    """The row with ``pk`` if this process's near cache holds it (counted as a hit), else
+    """The row with ``pk`` if this process's local tier holds it (counted as a hit), else
     ``None``: the cheapest hit there is, with no :class:`Lookup` and no I/O."""
-    near = near_cache.current()
-    if near is None:
+    local = tiers.local()
+    if local is None:
         return None
-    values = near.tier.get(keys.row_entry_key(plan.keys_of(alias)[1], pk))
+    values = local.get(keys.row_entry_key(plan.keys_of(alias)[1], pk))
     if values is not None:
-        stats.count_events(plan.label, _NEAR_HIT)
+        stats.count_events(plan.label, ("hit", local.hit_event))
     return values
 
 
-_NEAR_HIT = ("hit", "near_hit")
-
-
 def held_rows(plan: ModelPlan, alias: str, pks: Sequence[Any]) -> list[list[Any]] | None:
-    """The rows with ``pks`` if this process's near cache holds every one (counted as hits),
+    """The rows with ``pks`` if this process's local tier holds every one (counted as hits),
     else ``None``: a batch's cheapest hit, with no :class:`Lookup` and no I/O."""
-    near = near_cache.current()
-    if near is None:
+    local = tiers.local()
+    if local is None:
         return None
     tag = plan.keys_of(alias)[1]
-    held = near.tier.get_many([keys.row_entry_key(tag, pk) for pk in pks])
+    held = local.get_many([keys.row_entry_key(tag, pk) for pk in pks])
     if held is None or None in held:
         return None
-    stats.count_events(plan.label, _NEAR_HIT, len(held))
+    stats.count_events(plan.label, ("hit", local.hit_event), len(held))
     return held  # type: ignore[return-value]  # no None in it, checked above
 
 
@@ -346,11 +341,11 @@ def retire(alias: str, tables: Iterable[str], pks: list[Any] | None) -> None:
         get_store().retire(doomed)
     finally:
         # After the retirement, not before: a fill by another thread of this process that read
-        # the old token before Redis retired it is dropped (or its marker killed) here, so this
-        # thread's next read cannot find it: read-your-writes, even while Redis is down.
-        near = near_cache.current()
-        if near is not None:
-            near.retire(doomed)
+        # the old token before the cache retired it is dropped (or its mark killed) here, so
+        # this thread's next read cannot find it: read-your-writes, even while the cache is down.
+        local = tiers.local()
+        if local is not None:
+            local.retire(doomed)
     if signals.invalidated.receivers:
         for table in tables:
             signals.report_invalidated(alias, table, pks)

@@ -16,7 +16,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import router
 from django.db.models import Model
 
-from cachefresh.conf import get_settings
+from cachefresh import front
 from cachefresh.plans import ModelPlan
 from cachefresh.registry import registry
 
@@ -51,10 +51,10 @@ def prepare(
 ) -> RefreshRequest | None:
     """The refresh to run, or ``None`` to hand the call to ``refresh_from_db()``."""
     model = type(instance)
-    plan = registry.plan_or_none(model)
-    cached = plan is not None
-    if plan is None:
-        plan = registry.database_plan(model)
+    alias = using or router.db_for_read(model, instance=instance)
+    # Checks the write hooks and maps a replica to its primary, as every cached read does.
+    route = front.route_or_none(model, alias)
+    plan = route.plan if route is not None else registry.database_plan(model)
     if plan is None or instance.pk is None:
         return None
     meta = model._meta
@@ -78,7 +78,7 @@ def prepare(
                 return None
             wanted.add(attname)
         loaded = tuple(name for name in plan.attnames if name in wanted)
-    alias = using or router.db_for_read(model, instance=instance)
+    cached = route is not None
     try:
         # An uncached model's pk names no key; the database compares it as refresh_from_db().
         pk = (
@@ -88,8 +88,7 @@ def prepare(
         )
     except Exception:
         return None
-    # A replica's rows are its primary's: read them there, never from a lagging copy.
-    primary = get_settings().replicas.get(alias, alias) if cached else alias
+    primary = route.primary if route is not None else alias
     return RefreshRequest(instance, plan, primary, pk, requested, loaded, alias, cached)
 
 

@@ -28,8 +28,7 @@ from django.db.models import ForeignKey, Model, Prefetch, prefetch_related_objec
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.fields.related_descriptors import ForwardManyToOneDescriptor
 
-from cachefresh import hooks, read
-from cachefresh.manager import is_plain
+from cachefresh import front
 from cachefresh.registry import registry
 
 
@@ -40,7 +39,6 @@ def prefetch_cached(
     instances = list(model_instances)
     if not instances:
         return
-    hooks.ensure_installed()
     done: dict[str, list[Model]] = {}
     unserved: list[str | Prefetch[Any]] = []
     for lookup in related_lookups:
@@ -115,7 +113,7 @@ def _fetch_level(objects: list[Model], field: ForeignKey[Any, Any]) -> list[Mode
     keys = set(raw_keys)
     keys.discard(None)
     # A base manager that filters gets Django's own query.
-    found = read.get_many(queryset, keys) if is_plain(queryset) else queryset.in_bulk(keys)
+    found = front.serve_get_many(queryset, keys)
     normalize, alias = registry.plan(target_model).normalize_pk, queryset.db
     # One look-up per distinct key, in the order the keys first appear.
     by_key: dict[Any, Model | None] = {None: None}

@@ -9,8 +9,7 @@ from django import shortcuts
 from django.db.models import Manager, Model, QuerySet
 from django.http import Http404
 
-from cachefresh import hooks
-from cachefresh.manager import serve_get
+from cachefresh.front import serve_get
 from cachefresh.registry import registry
 
 
@@ -22,7 +21,6 @@ def get_object_or_404(klass: Any, *args: Any, **kwargs: Any) -> Any:
         queryset = queryset.all()
     if not isinstance(queryset, QuerySet) or registry.plan_or_none(queryset.model) is None:
         return shortcuts.get_object_or_404(klass, *args, **kwargs)
-    hooks.ensure_installed()
     model: type[Model] = queryset.model
     try:
         return serve_get(queryset, args, kwargs)

@@ -21,11 +21,10 @@ from typing import Any, TypeVar
 from django.db.models import Model, QuerySet
 
 from cachefresh import indexes, read, stats
-from cachefresh.conf import get_settings
 from cachefresh.indexes import IndexedField, IndexLookup
-from cachefresh.registry import registry
+from cachefresh.read import Route
 from cachefresh.signals import cache_hit, report_miss
-from cachefresh.store import get_store
+from cachefresh.store import GuardedStore, get_store
 from cachefresh.transactions import ReadMode, read_mode
 
 M = TypeVar("M", bound=Model)
@@ -37,61 +36,81 @@ _guesses_lock = threading.Lock()
 GUESSES_HELD = 10_000
 
 
-def get_by_unique(queryset: QuerySet[M], index: IndexedField, raw_value: Any) -> M:
+def get_by_unique(queryset: QuerySet[M], route: Route, index: IndexedField, raw_value: Any) -> M:
     """``queryset.get(<field>=raw_value)`` through the cache; ``queryset`` carries no filters."""
-    name = index.field.name
-    alias = queryset.db
-    primary = get_settings().replicas.get(alias, alias)
-    plan = registry.plan(queryset.model)
+    name, plan, alias, primary = index.field.name, route.plan, route.alias, route.primary
     if not indexes.vouched(primary, plan, index):
         return queryset.get(**{name: raw_value})
     try:
         value = index.normalize(raw_value, alias)
     except Exception:
         return queryset.get(**{name: raw_value})  # Django's own error, or its answer
-    label = plan.label
     mode = read_mode(primary, plan.table)
     if mode is ReadMode.DATABASE:
-        stats.count(label, "index_miss")
+        stats.count(plan.label, "index_miss")
         report_miss(queryset.model, alias, [None], mode.value)
         return queryset.get(**{name: value})
     guess_key = (index.column_tag(plan, primary), value)
     guessed = _guesses.get(guess_key)
     if guessed is not None:
-        found = read.get_one_cached(queryset, guessed)
+        found = read.get_one_cached(queryset, route, guessed)
         if found is not None and _holds(found, index, value):
-            stats.count(label, "index_hit")
+            stats.count(plan.label, "index_hit")
             return found
         with _guesses_lock:
             _guesses.pop(guess_key, None)
     store = get_store()
     lookup = IndexLookup(plan, index, primary, value)
     if lookup.read(store):
-        pk = lookup.pk()
-        if pk is indexes.NO_ROW:
-            stats.count(label, "index_hit")
-            # Answered from the cache, though no row: a hit with no pk.
-            if cache_hit.receivers:
-                cache_hit.send(queryset.model, using=alias, pk=None)
-            raise read.does_not_exist(queryset.model)
-        if pk is not indexes.MISSING:
-            found = _row_holding(queryset, index, pk, value)
-            if found is not None:
-                stats.count(label, "index_hit")
-                _guess(guess_key, pk)
-                return found
-    stats.count(label, "index_miss")
+        found = _from_index(queryset, route, lookup, guess_key)
+        if found is not None:
+            return found
+    stats.count(plan.label, "index_miss")
     report_miss(queryset.model, alias, [None], _miss_reason(mode, lookup))
+    return _fill(queryset, route, lookup, store, mode, guess_key)
+
+
+def _from_index(
+    queryset: QuerySet[M], route: Route, lookup: IndexLookup, guess_key: tuple[str, Any]
+) -> M | None:
+    """The row a valid index entry names, if it still holds the value; ``DoesNotExist`` for a
+    valid "no row holds it"; ``None`` when the index cannot answer."""
+    pk = lookup.pk()
+    if pk is indexes.NO_ROW:
+        stats.count(route.plan.label, "index_hit")
+        # Answered from the cache, though no row: a hit with no pk.
+        if cache_hit.receivers:
+            cache_hit.send(queryset.model, using=route.alias, pk=None)
+        raise read.does_not_exist(queryset.model)
+    if pk is indexes.MISSING:
+        return None
+    found = _row_holding(queryset, route, lookup.index, pk, lookup.value)
+    if found is not None:
+        stats.count(route.plan.label, "index_hit")
+        _guess(guess_key, pk)
+    return found
+
+
+def _fill(
+    queryset: QuerySet[M],
+    route: Route,
+    lookup: IndexLookup,
+    store: GuardedStore,
+    mode: ReadMode,
+    guess_key: tuple[str, Any],
+) -> M:
+    """Read the database under index tokens taken first, and store which pk holds the value."""
     tokens = None
     if mode is ReadMode.FILL and lookup.found is not None:
         tokens = lookup.take_tokens(store)
+    source = route.primary if tokens is not None else route.alias
     try:
-        instance = _read(queryset, primary if tokens is not None else alias, name, value)
+        instance = _read(queryset, source, lookup.index.field.name, lookup.value)
     except queryset.model.DoesNotExist:  # type: ignore[attr-defined]
         if tokens is not None:
             lookup.store(store, tokens, None)
         raise
-    pk = plan.normalize_pk(instance.pk, alias)
+    pk = route.plan.normalize_pk(instance.pk, route.alias)
     if tokens is not None:
         lookup.store(store, tokens, pk)
     _guess(guess_key, pk)
@@ -121,10 +140,12 @@ def _guess(guess_key: tuple[str, Any], pk: Any) -> None:
             _guesses.pop(next(iter(_guesses)))  # the oldest
 
 
-def _row_holding(queryset: QuerySet[M], index: IndexedField, pk: Any, value: Any) -> M | None:
+def _row_holding(
+    queryset: QuerySet[M], route: Route, index: IndexedField, pk: Any, value: Any
+) -> M | None:
     """The row with ``pk`` through its own entry, if it still holds ``value``."""
     try:
-        instance = read.get_one(queryset, pk)
+        instance = read.get_one(queryset, route, pk)
     except queryset.model.DoesNotExist:  # type: ignore[attr-defined]
         return None  # deleted since the index entry was stored
     return instance if _holds(instance, index, value) else None

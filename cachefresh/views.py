@@ -8,7 +8,7 @@ class PostDetail(CachedObjectMixin, DetailView):
 
 Placed before ``DetailView``, ``UpdateView``, ``DeleteView`` or any ``SingleObjectMixin``, it
 answers ``get_object()`` as Django would, from the cache when the lookup allows it: by pk, or
-by a slug field unique by itself (:func:`cachefresh.manager.serve_get` decides), on a plain
+by a slug field unique by itself (:func:`cachefresh.front.serve_get` decides), on a plain
 queryset of a cached model. Everything else is Django's own ``get_object()``: a ``get_queryset()``
 that filters (a user's own rows, published ones…), ``select_related()``, a model that is not
 cached, pk and slug together under ``query_pk_and_slug``, neither kwarg (Django's
@@ -23,8 +23,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from cachefresh import hooks
-from cachefresh.manager import is_plain, serve_get
+from cachefresh.front import is_plain, serve_get
 from cachefresh.registry import registry
 
 if TYPE_CHECKING:
@@ -52,7 +51,6 @@ class CachedObjectMixin(_Base):
             or not is_plain(queryset)
         ):
             return super().get_object(queryset)
-        hooks.ensure_installed()
         try:
             return serve_get(queryset, (), lookup)
         except queryset.model.DoesNotExist as exc:

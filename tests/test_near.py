@@ -28,8 +28,8 @@ from cachefresh import (
     cached_get,
     cached_get_many,
     entries,
+    front,
     near,
-    read,
     smart_refresh,
     stats,
 )
@@ -217,7 +217,7 @@ def test_near_hits_keep_a_filtering_default_managers_filter(private: Private) ->
     hidden = Published.objects.create(title="draft", published=False)
     with near_on(private):
         for _ in range(2):  # the row, read past the manager (rows are cached, not querysets)
-            read.get_one(Published._base_manager.all(), hidden.pk)
+            front.serve_get(Published._base_manager.all(), (), {"pk": hidden.pk})
         assert entries.held_row(registry.plan(Published), "pg", hidden.pk) is not None
         with pytest.raises(Published.DoesNotExist):
             Published.objects.cached_get(pk=hidden.pk)

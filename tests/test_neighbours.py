@@ -27,9 +27,16 @@ from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.base.operations import BaseDatabaseOperations
 
-from cachefresh import cached_get
+from cachefresh import (
+    cached_get,
+    cached_get_many,
+    prefetch_cached,
+    smart_refresh,
+    smart_refresh_many,
+)
+from cachefresh.shortcuts import get_object_or_404
 from tests.conftest import SERVERS, require_bench, require_servers
-from tests.testapp.models import Author
+from tests.testapp.models import Article, Author, Publisher
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {"cachalot": "cachalot", "cacheops": "cacheops", "debug_toolbar": "debug_toolbar"}
@@ -165,6 +172,47 @@ def test_a_replaced_hook_is_loud_and_put_back(backend, caplog, owner, name, hook
         setattr(owner, name, django_own)
         from cachefresh import hooks, invalidation, transactions
 
+        invalidation.install()
+        transactions.install()
+        assert not hooks.missing()
+
+
+def _audit(author: Author) -> None:
+    from cachefresh.management.audit import audit
+
+    audit(Author, author._state.db, sample=10)
+
+
+# Every public read that may use the cache: each must find a replaced hook before it reads.
+ENTRY_POINTS = {
+    "cached_get": lambda author: cached_get(Author, author.pk),
+    "manager cached_get": lambda author: Author.objects.cached_get(pk=author.pk),
+    "cached_get by a unique field": lambda author: Publisher.objects.cached_get(code="p"),
+    "cached_get_many": lambda author: cached_get_many(Author, [author.pk]),
+    "get_object_or_404": lambda author: get_object_or_404(Author, pk=author.pk),
+    "prefetch_cached": lambda author: prefetch_cached([Article.objects.get(title="a")], "author"),
+    "smart_refresh": lambda author: smart_refresh(author, strategy="cache"),
+    "smart_refresh_many": lambda author: smart_refresh_many([author], strategy="auto"),
+    "audit": _audit,
+}
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_every_cached_read_puts_a_replaced_hook_back_first(backend, caplog, entry):
+    from cachefresh import hooks, invalidation, transactions
+
+    author = Author.objects.create(name="a")
+    Article.objects.create(title="a", author=author)
+    Publisher.objects.create(code="p")
+    django_own = hide(BaseDatabaseOperations, "compiler")
+    try:
+        with caplog.at_level(logging.ERROR, logger="cachefresh"):
+            ENTRY_POINTS[entry](author)
+        assert not hooks.missing(), f"{entry} read without checking the write hooks"
+        assert any("no longer hooked" in r.getMessage() for r in caplog.records)
+    finally:
+        BaseDatabaseOperations.compiler = django_own
         invalidation.install()
         transactions.install()
         assert not hooks.missing()

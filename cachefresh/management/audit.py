@@ -17,9 +17,9 @@ from typing import Any
 
 from django.db.models import Model
 
+from cachefresh import front
 from cachefresh.entries import Lookup
 from cachefresh.plans import ModelPlan
-from cachefresh.registry import registry
 from cachefresh.store import get_store
 
 BATCH = 500
@@ -65,7 +65,8 @@ def audit(
     Rows deleted out of Django's sight can only be found by naming their pks: a sample is
     drawn from the database, where they no longer are.
     """
-    plan = registry.plan(model)
+    route = front.route(model, using)
+    plan = route.plan
     if not pks:
         queryset = model._base_manager.db_manager(using).all()
         ordered = queryset.order_by("?") if randomly else queryset.order_by("-pk")
@@ -73,20 +74,20 @@ def audit(
     report = AuditReport(model, using)
     for start in range(0, len(pks), BATCH):
         batch = [plan.normalize_pk(pk, using) for pk in pks[start : start + BATCH]]
-        cached = _cached_rows(plan, using, batch)
+        cached = _cached_rows(plan, route.primary, batch)
         report.checked += len(batch)
         report.cached += len(cached)
         suspects = _differences(plan, using, cached)
         if suspects:
             time.sleep(RECHECK_DELAY)
-            again = _cached_rows(plan, using, [d.pk for d in suspects])
+            again = _cached_rows(plan, route.primary, [d.pk for d in suspects])
             report.stale += _differences(plan, using, again)
     return report
 
 
-def _cached_rows(plan: ModelPlan, using: str, pks: list[Any]) -> dict[Any, list[Any]]:
+def _cached_rows(plan: ModelPlan, primary: str, pks: list[Any]) -> dict[Any, list[Any]]:
     """The values of the valid entries among ``pks``, read without filling anything."""
-    lookup = Lookup(plan, using, pks)
+    lookup = Lookup(plan, primary, pks)
     if not lookup.read(get_store()):
         raise CacheUnavailable
     result = {}

@@ -17,10 +17,11 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
+from cachefresh import tiers
 from cachefresh.conf import get_settings
 from cachefresh.near.tier import Marker, NearTier
 from cachefresh.near.tracking import CLIENT_NAME, STATS_NAME, Tracker
-from cachefresh.store import get_store
+from cachefresh.store import GuardedStore, get_store
 from cachefresh.store.redis import RedisStore
 
 logger = logging.getLogger("cachefresh")
@@ -29,7 +30,11 @@ __all__ = ["CLIENT_NAME", "STATS_NAME", "Marker", "NearCache", "current", "reset
 
 
 class NearCache:
-    """The tier, its tracker, and the mapping from cachefresh's keys to full Redis keys."""
+    """The tier, its tracker, and the mapping from cachefresh's keys to full Redis keys: the
+    local tier (:class:`cachefresh.tiers.LocalTier`) in front of Redis."""
+
+    hit_event = "near_hit"
+    miss_event = "near_miss"
 
     def __init__(self, store: RedisStore, max_entries: int, max_lag: float) -> None:
         self.full_key = store.make_key
@@ -38,11 +43,29 @@ class NearCache:
         self.tracker = Tracker(
             self.tier, store.client, conf.retry_interval, CLIENT_NAME + conf.key_prefix
         )
+        # The tier's own methods answer reads (held rows are keyed by cachefresh's keys).
+        self.get = self.tier.get
+        self.get_many = self.tier.get_many
 
-    def read(self, keys: Sequence[str]) -> list[Any]:
+    def begin(self, wanted: Sequence[tuple[str, str, str]]) -> list[Marker] | None:
+        full_key = self.full_key
+        return self.tier.begin(
+            (entry, (full_key(token), full_key(generation))) for entry, token, generation in wanted
+        )
+
+    def read(self, store: GuardedStore, keys: Sequence[str]) -> list[Any] | None:
         """Read ``keys`` on a tracked connection: what is read here will be invalidated."""
+        return store.get_many(keys, reader=self._tracked_read)
+
+    def _tracked_read(self, keys: Sequence[str]) -> list[Any]:
         full_key = self.full_key
         return self.tracker.read([full_key(key) for key in keys])
+
+    def keep(self, fill: list[Marker], position: int, values: list[Any]) -> None:
+        self.tier.keep(fill[position], values)
+
+    def end(self, fill: list[Marker]) -> None:
+        self.tier.abandon(fill)
 
     def retire(self, keys: Iterable[str]) -> None:
         """A write of this process retired these keys: drop what depends on them now."""
@@ -107,3 +130,6 @@ def _forget_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
+
+
+tiers.provide(current)

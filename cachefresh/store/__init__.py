@@ -65,11 +65,12 @@ class GuardedStore:
 
     @_guarded(None)
     def get_many(
-        self, keys: Sequence[str], via: Callable[[Sequence[str]], list[Any]] | None = None
+        self, keys: Sequence[str], reader: Callable[[Sequence[str]], list[Any]] | None = None
     ) -> list[Any] | None:
-        """The values under ``keys``; ``via`` reads them instead of the store's own client
-        (the near cache reads on connections Redis tracks)."""
-        found = self.store.get_many(keys) if via is None else via(keys)
+        """The values under ``keys``; ``reader`` reads them instead of the store's own client,
+        from the same cache on a connection of its own (a local tier's, which the cache tells
+        of later changes)."""
+        found = self.store.get_many(keys) if reader is None else reader(keys)
         if self.outbox:
             # An undelivered retirement: in this process the key is already gone, so the
             # writer never reads its own write stale while the outbox catches up.
