@@ -14,7 +14,7 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models.fields.files import FieldFile
 
-from cachefresh import entries, stats
+from cachefresh import entries, retire, stats
 from cachefresh.columns import column_fetch
 from cachefresh.entries import Lookup, Tokens
 from cachefresh.parity import RefreshRequest, apply_row
@@ -40,7 +40,7 @@ class DatabaseStrategy:
 def gone_error(request: RefreshRequest) -> Exception:
     """The row is gone: retire its entry and raise what ``refresh_from_db()`` raises."""
     if request.cached:
-        retire_after_commit(request.alias, request.plan.family, [request.pk])
+        retire_after_commit(retire.rows(request.alias, request.plan.family, [request.pk]))
     model = type(request.instance)
     # The stubs' plugin gives DoesNotExist to concrete model classes only, not to type[Model].
     does_not_exist: type[ObjectDoesNotExist] = model.DoesNotExist  # type: ignore[attr-defined]

@@ -1,14 +1,18 @@
-"""The entry protocol: the keys a lookup reads, when what came back is a row, how fills store.
+"""The entry protocol, for rows and for index entries alike: the keys a lookup reads, when
+what came back is valid, how fills store.
 
-A lookup of ``n`` rows of one table reads ``2n + 1`` keys in one round trip::
+A lookup of ``n`` entries sharing one generation reads ``2n + 1`` keys in one round trip::
 
-    entry 0, token 0, entry 1, token 1, …, entry n-1, token n-1, table generation
+    entry 0, token 0, entry 1, token 1, …, entry n-1, token n-1, generation
 
-An entry is valid when its header carries the row's current token and the table's current
-generation (and, with signing on, its MAC verifies), and it holds the row it is stored under.
-A fill takes the tokens first (creating missing ones), then reads the database, then stores
-each row under the tokens it took: a write committed after the tokens were taken retires them,
-so a row read before that write can never be served. Retiring deletes tokens or generations.
+Rows of one table share the table's generation; index entries of one unique column share the
+field's (:mod:`cachefresh.indexes`). An entry is valid when its header carries its current
+token and the current generation under its kind's schema (and, with signing on, its MAC
+verifies), and it is its owner's: the row holds the pk it is stored under, the index entry the
+value. A fill takes the tokens first (creating missing ones), then reads the database, then
+stores each entry under the tokens it took: a write committed after the tokens were taken
+retires them (:mod:`cachefresh.retire` deletes tokens or generations), so a value read before
+that write can never be served.
 
 Nothing outside this module knows the order of the keys.
 """
@@ -17,16 +21,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from cachefresh import codec, keys, signals, stats, tiers
+from cachefresh import codec, keys, stats, tiers
 from cachefresh.codec import EncodeError
-from cachefresh.conf import get_settings
-from cachefresh.databases import database_segment
 from cachefresh.keys import RowKeys
 from cachefresh.plans import ModelPlan
 from cachefresh.signing import mac_key
-from cachefresh.store import GuardedStore, get_store
+from cachefresh.store import GuardedStore
 from cachefresh.store.base import is_token
 
 logger = logging.getLogger("cachefresh")
@@ -34,25 +36,76 @@ logger = logging.getLogger("cachefresh")
 _reported_garbage: set[str] = set()
 
 
-class Lookup:
-    """The keys of some rows of one table on one database, and what the cache said of them."""
+class Shape(NamedTuple):
+    """What the entries of one lookup hold."""
 
-    __slots__ = ("found", "held", "keys", "pks", "plan", "rows")
+    schema: bytes
+    #: Values in an entry.
+    width: int
+    #: Which of them names the entry's owner: the row's pk, the index entry's value.
+    owner_at: int
+    #: Whether the owner must have the very type asked for too (an index value: 1 is not True).
+    typed: bool
+
+
+class Lookup:
+    """The keys of some entries of one kind on one database, and what the cache said of them.
+
+    ``Lookup(plan, alias, pks)`` reads rows; :meth:`of` builds any other kind (index entries).
+    """
+
+    __slots__ = ("found", "held", "keys", "local", "owners", "pairs", "plan", "shape")
 
     def __init__(self, plan: ModelPlan, alias: str, pks: Sequence[Any]) -> None:
-        self.plan = plan
-        self.pks = pks
         _, tag, generation = plan.keys_of(alias)
-        self.rows = [RowKeys(tag, pk) for pk in pks]
+        shape = Shape(plan.schema, len(plan.attnames), plan.pk_index, typed=False)
+        self._setup(plan, shape, [RowKeys(tag, pk) for pk in pks], generation, pks, local=True)
+
+    @classmethod
+    def of(
+        cls,
+        plan: ModelPlan,
+        shape: Shape,
+        pairs: Sequence[Any],
+        generation: str,
+        owners: Sequence[Any],
+    ) -> Lookup:
+        """A lookup of entries with keys ``pairs`` (each with ``.entry`` and ``.token``), one
+        per owner, sharing ``generation``; read from the shared cache only."""
+        lookup = cls.__new__(cls)
+        lookup._setup(plan, shape, pairs, generation, owners, local=False)
+        return lookup
+
+    def _setup(
+        self,
+        plan: ModelPlan,
+        shape: Shape,
+        pairs: Sequence[Any],
+        generation: str,
+        owners: Sequence[Any],
+        local: bool,
+    ) -> None:
+        self.plan, self.shape, self.pairs, self.owners = plan, shape, pairs, owners
+        #: Whether a local tier in front of the cache may answer (rows only).
+        self.local = local
         wanted = []
-        for row in self.rows:
-            wanted.append(row.entry)
-            wanted.append(row.token)
+        for pair in pairs:
+            wanted.append(pair.entry)
+            wanted.append(pair.token)
         wanted.append(generation)
         self.keys = wanted
         self.found: list[Any] | None = None
-        #: Rows answered by the local tier (or validated for it), by position.
+        #: Values answered by the local tier (or validated for it), by position.
         self.held: list[list[Any] | None] | None = None
+
+    @property
+    def rows(self) -> Sequence[Any]:
+        """The keys of each row (``.entry``, ``.token``, ``.lock``) of a row lookup."""
+        return self.pairs
+
+    @property
+    def pks(self) -> Sequence[Any]:
+        return self.owners
 
     def read(self, store: GuardedStore) -> bool:
         """Fetch every key in one round trip; ``False`` when the cache did not answer.
@@ -60,7 +113,7 @@ class Lookup:
         With a local tier in front of the cache, rows it holds cost no round trip, and only the
         others are read.
         """
-        local = tiers.local()
+        local = tiers.local() if self.local else None
         if local is not None:
             return self._read_through(store, local)
         self.found = store.get_many(self.keys)
@@ -109,19 +162,19 @@ class Lookup:
         """:meth:`values` of every position, in order, with what all rows share checked once."""
         held, found = self.held, self.found
         if held is None and found is not None:  # no local tier: every row is in ``found``
-            return _valid_rows(self.plan, found[0:-1:2], found[1:-1:2], found[-1], self.pks)
+            return _valid_many(self, found[0:-1:2], found[1:-1:2], found[-1], self.owners)
         values: list[list[Any] | None] = [None] * len(self.pks) if held is None else list(held)
         if found is None:
             return values
         missing = [position for position, row in enumerate(values) if row is None]
         if not missing:  # the local tier held every row
             return values
-        rows = _valid_rows(
-            self.plan,
+        rows = _valid_many(
+            self,
             [found[2 * p] for p in missing],
             [found[2 * p + 1] for p in missing],
             found[-1],
-            [self.pks[p] for p in missing],
+            [self.owners[p] for p in missing],
         )
         for position, row in zip(missing, rows, strict=True):
             values[position] = row
@@ -139,16 +192,17 @@ class Lookup:
         if found is None:
             return None
         return _valid(
-            self.plan, found[2 * position], found[2 * position + 1], found[-1], self.pks[position]
+            self, found[2 * position], found[2 * position + 1], found[-1], self.owners[position]
         )
 
     def token_keys(self, positions: Iterable[int]) -> list[str]:
-        """The row tokens at ``positions``, then the table generation: what a fill takes."""
-        return [self.rows[p].token for p in positions] + [self.keys[-1]]
+        """The tokens at ``positions``, then the generation: what a fill takes."""
+        return [self.pairs[p].token for p in positions] + [self.keys[-1]]
 
     def retirement_pending(self, store: GuardedStore, positions: Iterable[int]) -> bool:
-        """Whether a retirement of any of these rows waits in the outbox: fill none of them."""
-        return any(store.is_pending(self.rows[p].token) for p in positions)
+        """Whether a retirement of any of these entries (or of their generation) waits in the
+        outbox: fill none of them."""
+        return any(store.is_pending(key) for key in self.token_keys(positions))
 
 
 def held_row(plan: ModelPlan, alias: str, pk: Any) -> list[Any] | None:
@@ -217,7 +271,7 @@ def begin_single_fill(store: GuardedStore, lookup: Lookup, lock_ttl: float) -> S
     tokens = Tokens([0], taken)
     values_now = None
     if locked:
-        values_now = _valid(lookup.plan, entry_now, taken[0], taken[-1], lookup.pks[0])
+        values_now = _valid(lookup, entry_now, taken[0], taken[-1], lookup.owners[0])
     return SingleFill(tokens, locked, values_now)
 
 
@@ -228,14 +282,14 @@ def store_rows(
     rows: Mapping[int, Sequence[Any]],
     unlock: Sequence[int] = (),
 ) -> list[int]:
-    """Store each row (by position) under the tokens taken for it, release fill locks;
-    return the positions stored (a row the codec refuses is not)."""
+    """Store each entry's values (by position) under the tokens taken for it, release fill
+    locks; return the positions stored (values the codec refuses are not)."""
     entries = {}
     stored = []
     for position, values in rows.items():
-        entry = encode_row(lookup.plan, tokens.generation, tokens.row_tokens[position], values)
+        entry = _encode(lookup, tokens.generation, tokens.row_tokens[position], values)
         if entry is not None:
-            entries[lookup.rows[position].entry] = entry
+            entries[lookup.pairs[position].entry] = entry
             stored.append(position)
     locks = [lookup.rows[p].lock for p in unlock]
     if entries or locks:
@@ -247,46 +301,46 @@ def release_locks(store: GuardedStore, lookup: Lookup, positions: Sequence[int])
     store.fill({}, [lookup.rows[p].lock for p in positions])
 
 
-def encode_row(
-    plan: ModelPlan, generation: bytes, token: bytes, values: Iterable[Any]
-) -> bytes | None:
+def _encode(lookup: Lookup, generation: bytes, token: bytes, values: Iterable[Any]) -> bytes | None:
     try:
-        return codec.encode(plan.schema, generation, token, list(values), mac_key())
+        return codec.encode(lookup.shape.schema, generation, token, list(values), mac_key())
     except EncodeError as exc:
-        logger.warning("cachefresh: a row of %s cannot be cached: %s", plan.label, exc)
+        logger.warning("cachefresh: an entry of %s cannot be cached: %s", lookup.plan.label, exc)
         return None
 
 
-def _valid(plan: ModelPlan, entry: Any, token: Any, generation: Any, pk: Any) -> list[Any] | None:
-    """The row in ``entry`` if it is valid under ``token`` and ``generation`` and is ``pk``'s."""
-    return _valid_rows(plan, [entry], [token], generation, [pk])[0]
+def _valid(lookup: Lookup, entry: Any, token: Any, generation: Any, owner: Any) -> list[Any] | None:
+    """The values in ``entry`` if it is valid under ``token`` and ``generation`` and is
+    ``owner``'s."""
+    return _valid_many(lookup, [entry], [token], generation, [owner])[0]
 
 
-def _valid_rows(
-    plan: ModelPlan,
+def _valid_many(
+    lookup: Lookup,
     entries: Sequence[Any],
     tokens: Sequence[Any],
     generation: Any,
-    pks: Sequence[Any],
+    owners: Sequence[Any],
 ) -> list[list[Any] | None]:
-    """For each entry, its row if it is valid under its token and ``generation`` and is its
-    pk's, else ``None``. What every row shares (the signing key, the header up to the row
+    """For each entry, its values if it is valid under its token and ``generation`` and is its
+    owner's, else ``None``. What every entry shares (the signing key, the header up to the
     token) is worked out once: a prefetch checks a hundred rows at a time.
 
-    The row must be the one with ``pk``: with signing on, an entry copied with its token from
-    another row's keys verifies, and must still be refused.
+    The entry must be its owner's: with signing on, an entry copied with its token from
+    another row's (or value's) keys verifies, and must still be refused.
     """
+    plan, shape = lookup.plan, lookup.shape
     key = mac_key()
-    # Every valid entry starts with this, then the row's own token.
+    # Every valid entry starts with this, then its own token.
     shared = (
-        codec.header(plan.schema, generation, b"", key is not None)
+        codec.header(shape.schema, generation, b"", key is not None)
         if is_token(generation)
         else None
     )
     token_at = codec.HEADER_SIZE - codec.TOKEN_SIZE
-    field_count, pk_index = len(plan.attnames), plan.pk_index
+    width, owner_at, typed = shape.width, shape.owner_at, shape.typed
     rows: list[list[Any] | None] = []
-    for entry, token, pk in zip(entries, tokens, pks, strict=True):
+    for entry, token, owner in zip(entries, tokens, owners, strict=True):
         if entry is None:
             rows.append(None)
             continue
@@ -303,11 +357,11 @@ def _valid_rows(
         ):
             rows.append(None)
             continue
-        values = codec.decode(entry, field_count, key)
+        values = codec.decode(entry, width, key)
         if values is None:
             report_garbage(plan, "an entry that does not decode")
-        elif values[pk_index] != pk:
-            report_garbage(plan, "an entry of another row")
+        elif values[owner_at] != owner or (typed and type(values[owner_at]) is not type(owner)):
+            report_garbage(plan, "an entry of another row or value")
             values = None
         rows.append(values)
     return rows
@@ -318,34 +372,3 @@ def report_garbage(plan: ModelPlan, what: str) -> None:
     if label not in _reported_garbage:
         _reported_garbage.add(label)
         logger.warning("cachefresh: %s under a key of %s; treated as a miss", what, label)
-
-
-def retire(alias: str, tables: Iterable[str], pks: list[Any] | None) -> None:
-    """Retire rows (by normalised pk) of ``tables``, or every row of them when ``pks`` is None.
-
-    Call only once the write is committed: a filler that took the old token before that must
-    find it gone.
-    """
-    prefix = get_settings().key_prefix
-    database = database_segment(alias)
-    tables = tuple(tables)
-    doomed: list[str] = []
-    for table in tables:
-        if pks is None:
-            doomed.append(keys.generation_key(prefix, database, table))
-        else:
-            tag = keys.table_tag(prefix, database, table)
-            doomed.extend(RowKeys(tag, pk).token for pk in pks)
-        stats.count_invalidation(table, None if pks is None else len(pks))
-    try:
-        get_store().retire(doomed)
-    finally:
-        # After the retirement, not before: a fill by another thread of this process that read
-        # the old token before the cache retired it is dropped (or its mark killed) here, so
-        # this thread's next read cannot find it: read-your-writes, even while the cache is down.
-        local = tiers.local()
-        if local is not None:
-            local.retire(doomed)
-    if signals.invalidated.receivers:
-        for table in tables:
-            signals.report_invalidated(alias, table, pks)

@@ -34,9 +34,7 @@ from django.db.models import Field, UniqueConstraint
 from cachefresh import codec, collations, entries, keys
 from cachefresh.keys import IndexKeys
 from cachefresh.plans import ModelPlan, integer_bounds, normalize_pk
-from cachefresh.signing import mac_key
 from cachefresh.store import GuardedStore
-from cachefresh.store.base import is_token
 from cachefresh.support import column, concrete_model
 
 #: Column types whose ``=`` we can vouch for: the database compares exactly the prepared value
@@ -72,7 +70,8 @@ class IndexedField:
 
     field: Field[Any, Any]
     column: str
-    schema: bytes
+    #: Its entries: ``[value, pk]``, owned by the value (of the very type asked for).
+    shape: entries.Shape
 
     def normalize(self, value: Any, alias: str) -> Any:
         """``value`` as the database compares it; raises for what Django would refuse or
@@ -119,7 +118,7 @@ def _build(plan: ModelPlan, name: str) -> IndexedField | None:
     schema = codec.fingerprint(
         [("index", plan.table, column(field), field.get_internal_type()), ("pk", *plan.attnames)]
     )
-    return IndexedField(field, column(field), schema)
+    return IndexedField(field, column(field), entries.Shape(schema, 2, 0, typed=True))
 
 
 def _unique_by_itself(plan: ModelPlan, field: Field[Any, Any]) -> bool:
@@ -150,75 +149,53 @@ def vouched(alias: str, plan: ModelPlan, index: IndexedField) -> bool:
     return False
 
 
-class IndexTokens:
-    __slots__ = ("generation", "token")
-
-    def __init__(self, token: bytes, generation: bytes) -> None:
-        self.token = token
-        self.generation = generation
-
-
 class IndexLookup:
-    """The keys of one value of one indexed column on one database, and what the cache said."""
+    """One value of one indexed column on one database, read as an entry of the entry protocol
+    (:mod:`cachefresh.entries`): its entry holds ``[value, pk]``, under the value's token and
+    the field's generation."""
 
-    __slots__ = ("found", "index", "keys", "plan", "value")
+    __slots__ = ("index", "lookup", "value")
 
     def __init__(self, plan: ModelPlan, index: IndexedField, alias: str, value: Any) -> None:
-        self.plan = plan
         self.index = index
         self.value = value
         column_tag = index.column_tag(plan, alias)
-        value_keys = IndexKeys(column_tag, value)
-        self.keys = [value_keys.entry, value_keys.token, keys.field_generation_key(column_tag)]
-        self.found: list[Any] | None = None
+        self.lookup = entries.Lookup.of(
+            plan,
+            index.shape,
+            [IndexKeys(column_tag, value)],
+            keys.field_generation_key(column_tag),
+            [value],
+        )
+
+    @property
+    def found(self) -> list[Any] | None:
+        """What the cache answered (entry, token, generation), ``None`` when it did not."""
+        return self.lookup.found
+
+    @property
+    def keys(self) -> list[str]:
+        """Its entry, token and generation keys, in that order."""
+        return self.lookup.keys
 
     def read(self, store: GuardedStore) -> bool:
         """Fetch the three keys in one round trip; ``False`` when the cache did not answer."""
-        self.found = store.get_many(self.keys)
-        return self.found is not None
+        return self.lookup.read(store)
 
     def pk(self) -> Any:
         """The pk the valid entry names, :data:`NO_ROW`, or :data:`MISSING`."""
-        if self.found is None:
-            return MISSING
-        entry, token, generation = self.found
-        if entry is None:
-            return MISSING
-        if type(entry) is not bytes or len(entry) < codec.HEADER_SIZE or entry[:2] != codec.MAGIC:
-            entries.report_garbage(self.plan, "an index entry that cachefresh did not write")
-            return MISSING
-        if not is_token(token) or not is_token(generation):
-            return MISSING
-        key = mac_key()
-        if not entry.startswith(
-            codec.header(self.index.schema, generation, token, key is not None)
-        ):
-            return MISSING
-        body = codec.decode(entry, 2, key)
-        # The value is checked as well as the MAC: with signing on, an entry copied with its
-        # token from another value's keys verifies, and must still be refused.
-        if body is None or type(body[0]) is not type(self.value) or body[0] != self.value:
-            entries.report_garbage(self.plan, "an index entry that does not decode or is another's")
+        body = self.lookup.values(0)
+        if body is None:
             return MISSING
         return NO_ROW if body[1] is None else body[1]
 
-    def take_tokens(self, store: GuardedStore) -> IndexTokens | None:
+    def take_tokens(self, store: GuardedStore) -> entries.Tokens | None:
         """The tokens for a fill, taken before the database read; ``None``: store nothing."""
-        token_keys = self.keys[1:]
-        if any(store.is_pending(key) for key in token_keys):
-            return None
-        taken = store.ensure_tokens(token_keys)
-        return None if taken is None else IndexTokens(taken[0], taken[1])
+        return entries.take_tokens(store, self.lookup, [0])
 
-    def store(self, store: GuardedStore, tokens: IndexTokens, pk: Any) -> None:
+    def store(self, store: GuardedStore, tokens: entries.Tokens, pk: Any) -> None:
         """Store that the row with ``pk`` holds the value (``None``: no row does)."""
-        try:
-            entry = codec.encode(
-                self.index.schema, tokens.generation, tokens.token, [self.value, pk], mac_key()
-            )
-        except codec.EncodeError:
-            return  # a pk type the codec does not carry: the lookup just stays uncached
-        store.fill({self.keys[0]: entry}, ())
+        entries.store_rows(store, self.lookup, tokens, {0: [self.value, pk]})
 
 
 def retirement_keys(

@@ -34,14 +34,14 @@ from django.db.models.expressions import Col
 from django.db.models.lookups import Exact, In
 from django.db.models.sql.where import AND, WhereNode
 
-from cachefresh import indexes, statements, transactions
+from cachefresh import indexes, retire, statements, transactions
 from cachefresh.patching import MethodHooks
-from cachefresh.plans import ModelPlan, integer_bounds, normalize_pk
+from cachefresh.plans import integer_bounds, normalize_pk
 from cachefresh.registry import registry
-from cachefresh.transactions import Pks
+from cachefresh.retire import Doomed
 
 
-def written_pks(query: Any, alias: str) -> Pks:
+def written_pks(query: Any, alias: str) -> list[Any] | None:
     """The primary keys a write statement's filter confines it to, or ``None`` when unknown.
 
     Only the written table's own key names its rows: a filter through a relation
@@ -82,62 +82,74 @@ def _watched_tables(query: Any) -> tuple[str, ...] | None:
     return registry.watched_family(query.model) if query.model is not None else None
 
 
-def _after_update_or_delete(compiler: Any) -> None:
+def _rows_written(compiler: Any) -> Doomed:
+    """The rows of cached tables the statement wrote: those its filter names by the written
+    table's own key, or every row of the table."""
     tables = _watched_tables(compiler.query)
-    if tables is not None:
-        pks = written_pks(compiler.query, compiler.using)
-        transactions.retire_after_commit(compiler.using, tables, pks)
+    if tables is None:
+        return Doomed(compiler.using)
+    return retire.rows(compiler.using, tables, written_pks(compiler.query, compiler.using))
+
+
+def _after_update(compiler: Any) -> None:
+    doomed = _rows_written(compiler)
+    # Only the values set matter to index entries (module docstring of cachefresh.indexes);
+    # an UPDATE that sets no unique column cannot change which row holds a value.
+    doomed.add(
+        _index_values(compiler, ((field, value) for field, _, value in compiler.query.values))
+    )
+    _retire(compiler, doomed)
 
 
 def _after_delete(compiler: Any) -> None:
-    _after_update_or_delete(compiler)
+    doomed = _rows_written(compiler)
     model = compiler.query.model
     if model is not None:
         # The database deletes or changes these rows itself: no statement names their tables.
         reached = registry.registration().deletes_reach.get(model._meta.db_table)
         if reached:
-            transactions.retire_after_commit(compiler.using, reached, None)
-
-
-def _after_update(compiler: Any) -> None:
-    _after_update_or_delete(compiler)
-    # Only the values set matter to index entries (module docstring of cachefresh.indexes);
-    # an UPDATE that sets no unique column cannot change which row holds a value.
-    _retire_index_values(compiler, ((field, value) for field, _, value in compiler.query.values))
+            doomed.add(retire.rows(compiler.using, reached, None))
+    _retire(compiler, doomed)
 
 
 def _after_insert(compiler: Any) -> None:
-    query = compiler.query
+    query, using = compiler.query, compiler.using
     tables = _watched_tables(query)
-    # A plain insert changes no row anyone could have cached; an upsert may change any.
-    if tables is not None and query.on_conflict == OnConflict.UPDATE:
-        transactions.retire_after_commit(compiler.using, tables, None)
-    elif tables is not None:
-        # Nothing to retire, but the transaction has written the table: reading the new row
-        # inside it must not store a row that a rollback would take away.
-        for table in tables:
-            transactions.retire_keys_after_commit(compiler.using, table, [])
+    doomed = Doomed(using)
+    # A plain insert changes no row anyone could have cached; an upsert may change any. Either
+    # way the transaction has written the table: reading the new row inside it must not store
+    # a row that a rollback would take away.
+    if tables is not None:
+        upsert = query.on_conflict == OnConflict.UPDATE
+        doomed.add(retire.rows(using, tables, None) if upsert else retire.written(using, tables))
     # Inserted rows (and an upsert's updated ones) hold the proposed rows' values: a cached
     # "no row holds this value" must die. A raw insert's objects carry the values unprepared.
-    _retire_index_values(
-        compiler,
-        ((field, getattr(obj, field.attname)) for obj in query.objs for field in query.fields),
+    doomed.add(
+        _index_values(
+            compiler,
+            ((field, getattr(obj, field.attname)) for obj in query.objs for field in query.fields),
+        )
     )
+    _retire(compiler, doomed)
 
 
-def _retire_index_values(compiler: Any, written: Iterable[tuple[Field[Any, Any], Any]]) -> None:
+def _index_values(compiler: Any, written: Iterable[tuple[Field[Any, Any], Any]]) -> Doomed:
     model = compiler.query.model
     plan = registry.plan_or_none(model) if model is not None else None
     if plan is None:
-        return
+        return Doomed(compiler.using)
     pairs = []
     for field, value in written:
         index = indexes.indexed_field(plan, field.name)
         if index is not None and index.column == field.column:
             pairs.append((index, value))
-    if pairs:
-        doomed = indexes.retirement_keys(plan, compiler.using, pairs)
-        transactions.retire_keys_after_commit(compiler.using, plan.table, doomed)
+    return retire.index_values(plan, compiler.using, pairs) if pairs else Doomed(compiler.using)
+
+
+def _retire(compiler: Any, doomed: Doomed) -> None:
+    # On the compiler's own connection: its transaction is the one that wrote.
+    if doomed.written:
+        transactions.retire_after_commit(doomed, compiler.connection)
 
 
 _AFTER: dict[str, Callable[[Any], None]] = {
@@ -239,32 +251,26 @@ def invalidate(model_or_instance: type[Model] | Model, *pks: Any, using: str | N
             )
     plan = registry.plan(model)
     alias = using or router.db_for_write(model)
-    transactions.retire_after_commit(
-        alias, plan.family, [plan.normalize_pk(pk, alias) for pk in pks]
-    )
-    _retire_indexes(plan, alias)
+    doomed = retire.rows(alias, plan.family, [plan.normalize_pk(pk, alias) for pk in pks])
+    # A write out of Django's sight may have set any value of any unique column.
+    doomed.add(retire.every_index(plan, alias))
+    transactions.retire_after_commit(doomed)
 
 
 def invalidate_model(model: type[Model], using: str | None = None) -> None:
     """Retire every cached row of ``model`` (and the tables it shares rows with)."""
     plan = registry.plan(model)
     alias = using or router.db_for_write(model)
-    transactions.retire_after_commit(alias, plan.family, None)
-    _retire_indexes(plan, alias)
-
-
-def _retire_indexes(plan: ModelPlan, alias: str) -> None:
-    # A write out of Django's sight may have set any value of any unique column.
-    doomed = indexes.generation_keys(plan, alias)
-    if doomed:
-        transactions.retire_keys_after_commit(alias, plan.table, doomed)
+    doomed = retire.rows(alias, plan.family, None)
+    doomed.add(retire.every_index(plan, alias))
+    transactions.retire_after_commit(doomed)
 
 
 def retire_flushed(alias: str) -> None:
     """Every cached table on ``alias`` was emptied: retire them whole."""
     models = registry.cached_models()
     tables = sorted({table for m in models for table in registry.plan(m).family})
-    if tables:
-        transactions.retire_after_commit(alias, tables, None)
+    doomed = retire.rows(alias, tables, None)
     for model in models:
-        _retire_indexes(registry.plan(model), alias)
+        doomed.add(retire.every_index(registry.plan(model), alias))
+    transactions.retire_after_commit(doomed)

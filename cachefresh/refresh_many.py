@@ -9,7 +9,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db.models import Model
 
-from cachefresh import entries, stats
+from cachefresh import entries, retire, stats
 from cachefresh.conf import Strategy
 from cachefresh.database_strategies import BATCH_MISSES, DATABASE, gone_error
 from cachefresh.entries import Lookup, Tokens
@@ -59,7 +59,7 @@ def smart_refresh_many(
     if gone:
         for request in gone[1:]:
             if request.cached:
-                retire_after_commit(request.alias, request.plan.family, [request.pk])
+                retire_after_commit(retire.rows(request.alias, request.plan.family, [request.pk]))
         raise gone_error(gone[0])
     return used
 

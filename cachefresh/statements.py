@@ -26,7 +26,7 @@ from typing import Any
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from cachefresh import indexes, transactions
+from cachefresh import retire, transactions
 from cachefresh.registry import registry
 
 #: Set while the compiler hook runs a statement it accounts for itself.
@@ -126,12 +126,11 @@ def retire_written(connection: BaseDatabaseWrapper, sql: str) -> None:
     if not named:
         return
     tables = sorted({reached for table in named for reached in registration.whole_writes[table]})
-    alias = connection.alias
-    transactions.retire_after_commit(alias, tables, None, connection)
+    doomed = retire.rows(connection.alias, tables, None)
     # Any unique column of these tables may hold any value now.
     for table in tables:
         owner = registration.owners.get(table)
         plan = registry.plan_or_none(owner) if owner is not None else None
-        doomed = indexes.generation_keys(plan, alias) if plan is not None else []
-        if doomed:
-            transactions.retire_keys_after_commit(alias, table, doomed, connection)
+        if plan is not None:
+            doomed.add(retire.every_index(plan, connection.alias))
+    transactions.retire_after_commit(doomed, connection)

@@ -27,18 +27,15 @@ import enum
 import functools
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from cachefresh import databases, entries
+from cachefresh import databases, retire
 from cachefresh.patching import MethodHooks
-from cachefresh.store import get_store
-
-# pks=None means "every row of these tables".
-Pks = list[Any] | None
+from cachefresh.retire import Doomed
 
 
 class ReadMode(enum.Enum):
@@ -50,8 +47,14 @@ class ReadMode(enum.Enum):
     DATABASE = "written_in_transaction"
 
 
-#: (savepoint ids open at the write, rows per table, tables written whole, other keys per table)
-_Group = tuple[frozenset[str], dict[str, set[Any]], set[str], dict[str, set[str]]]
+class _Group:
+    """The writes made while one set of savepoints was open."""
+
+    __slots__ = ("doomed", "savepoints")
+
+    def __init__(self, savepoints: frozenset[str], doomed: Doomed) -> None:
+        self.savepoints = savepoints
+        self.doomed = doomed
 
 
 class _Writes:
@@ -63,48 +66,22 @@ class _Writes:
         self.alias = alias
         self.groups: list[_Group] = []
 
-    def _group(self, savepoints: frozenset[str]) -> _Group:
-        if not self.groups or self.groups[-1][0] != savepoints:
-            self.groups.append((savepoints, {}, set(), {}))
-        return self.groups[-1]
-
-    def add(self, savepoints: frozenset[str], tables: Iterable[str], pks: Pks) -> None:
-        _, rows, whole, _ = self._group(savepoints)
-        for table in tables:
-            if pks is None:
-                whole.add(table)
-            else:
-                rows.setdefault(table, set()).update(pks)
-
-    def add_keys(self, savepoints: frozenset[str], table: str, doomed: Iterable[str]) -> None:
-        self._group(savepoints)[3].setdefault(table, set()).update(doomed)
+    def add(self, savepoints: frozenset[str], doomed: Doomed) -> None:
+        if not self.groups or self.groups[-1].savepoints != savepoints:
+            self.groups.append(_Group(savepoints, Doomed(self.alias)))
+        self.groups[-1].doomed.add(doomed)
 
     def touched(self, table: str) -> bool:
-        return any(
-            table in rows or table in whole or table in other
-            for _, rows, whole, other in self.groups
-        )
+        return any(table in group.doomed.written for group in self.groups)
 
     def forget_since(self, savepoint: str) -> None:
-        self.groups = [group for group in self.groups if savepoint not in group[0]]
+        self.groups = [group for group in self.groups if savepoint not in group.savepoints]
 
     def retire(self) -> None:
-        whole: set[str] = set()
-        rows: dict[str, set[Any]] = {}
-        other: set[str] = set()
-        for _, group_rows, group_whole, group_other in self.groups:
-            whole |= group_whole
-            for table, pks in group_rows.items():
-                rows.setdefault(table, set()).update(pks)
-            for doomed in group_other.values():
-                other |= doomed
-        if other:
-            get_store().retire(sorted(other))
-        for table in sorted(whole):
-            entries.retire(self.alias, (table,), None)
-        for table, pks in rows.items():
-            if table not in whole and pks:
-                entries.retire(self.alias, (table,), list(pks))
+        everything = Doomed(self.alias)
+        for group in self.groups:
+            everything.add(group.doomed)
+        retire.deliver(everything)
 
 
 _open: weakref.WeakKeyDictionary[BaseDatabaseWrapper, _Writes] = weakref.WeakKeyDictionary()
@@ -120,10 +97,6 @@ def _in_transaction(connection: BaseDatabaseWrapper) -> bool:
     )
 
 
-def in_transaction(alias: str) -> bool:
-    return _in_transaction(connections[alias])
-
-
 def _writes_of(connection: BaseDatabaseWrapper, alias: str) -> _Writes:
     writes = _open.get(connection)
     if writes is None:
@@ -132,28 +105,15 @@ def _writes_of(connection: BaseDatabaseWrapper, alias: str) -> _Writes:
     return writes
 
 
-def retire_after_commit(
-    alias: str, tables: Iterable[str], pks: Pks, connection: BaseDatabaseWrapper | None = None
-) -> None:
-    """Retire rows now in autocommit, or once the open transaction commits: the transaction of
-    ``connection``, the one that wrote (``connections[alias]`` of this thread by default)."""
-    connection = connection or connections[alias]
+def retire_after_commit(doomed: Doomed, connection: BaseDatabaseWrapper | None = None) -> None:
+    """Retire ``doomed`` now in autocommit, or once the open transaction commits: the
+    transaction of ``connection``, the one that wrote (``connections[doomed.alias]`` of this
+    thread by default), which counts the tables as written by it meanwhile."""
+    connection = connection or connections[doomed.alias]
     if not _in_transaction(connection):
-        entries.retire(alias, tables, pks)
+        retire.deliver(doomed)
         return
-    _writes_of(connection, alias).add(frozenset(connection.savepoint_ids), tables, pks)
-
-
-def retire_keys_after_commit(
-    alias: str, table: str, doomed: list[str], connection: BaseDatabaseWrapper | None = None
-) -> None:
-    """Retire other keys of ``table`` (index tokens and generations) now in autocommit, or once
-    the open transaction commits; either way the transaction counts as having written it."""
-    connection = connection or connections[alias]
-    if not _in_transaction(connection):
-        get_store().retire(doomed)
-        return
-    _writes_of(connection, alias).add_keys(frozenset(connection.savepoint_ids), table, doomed)
+    _writes_of(connection, doomed.alias).add(frozenset(connection.savepoint_ids), doomed)
 
 
 def read_mode(alias: str, table: str) -> ReadMode:

@@ -135,3 +135,34 @@ def collector_off():
         yield
     finally:
         gc.enable()
+
+
+#: The servers each pair's tests may use besides the SQLite databases every test has.
+_PAIR_SERVERS = {"sqlite-locmem": (), "postgres-redis": ("pg",), "mariadb-redis": ("mysql",)}
+
+
+def pytest_collection_modifyitems(config, items):
+    """A transactional test flushes every database it may use after it runs. A test run on one
+    backend pair (``backend``) uses that pair's server only, besides the in-memory SQLite
+    databases: flush that one (its mirrors share it), not every server's. A test that reads
+    every database whatever its pair says so with ``@pytest.mark.every_database``."""
+    sqlite = [alias for alias, db in settings.DATABASES.items() if "sqlite" in db["ENGINE"]]
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        callspec = getattr(item, "callspec", None)
+        pair = callspec.params.get("backend") if callspec is not None else None
+        if (
+            marker is None
+            or marker.kwargs.get("databases") != "__all__"
+            or pair not in PAIRS
+            or item.get_closest_marker("every_database")
+        ):
+            continue
+        servers = [
+            alias
+            for alias, db in settings.DATABASES.items()
+            if alias in _PAIR_SERVERS[pair]
+            or db.get("TEST", {}).get("MIRROR") in _PAIR_SERVERS[pair]
+        ]
+        kwargs = {**marker.kwargs, "databases": [*sqlite, *servers]}
+        item.add_marker(pytest.mark.django_db(*marker.args, **kwargs))

@@ -225,6 +225,7 @@ def test_audit_ignores_retired_entries(backend):
 # stats
 
 
+@pytest.mark.every_database  # the stats command reads every database's log backlog
 def test_stats_counts_reads_fills_and_invalidations(backend):
     fresh_stats()
     article = Article.objects.create(title="a")
@@ -253,6 +254,7 @@ def test_stats_counts_reads_fills_and_invalidations(backend):
     assert line.split()[-1] == "66.7"
 
 
+@pytest.mark.every_database  # the stats command reads every database's log backlog
 def test_every_strategy_smart_refresh_can_run_reaches_the_shared_counters(backend):
     """A strategy whose counter the flush dropped would vanish from ``stats`` unnoticed."""
     fresh_stats()
@@ -266,6 +268,7 @@ def test_every_strategy_smart_refresh_can_run_reaches_the_shared_counters(backen
         assert counts[f"refresh_{strategy}"] >= 1, strategy
 
 
+@pytest.mark.every_database  # the stats command reads every database's log backlog
 def test_stats_reset_zeroes_the_shared_counters(backend):
     fresh_stats()
     article = Article.objects.create(title="a")
@@ -276,6 +279,7 @@ def test_stats_reset_zeroes_the_shared_counters(backend):
     assert "testapp.Article" not in json.loads(out)
 
 
+@pytest.mark.every_database  # the stats command reads every database's log backlog
 def test_stats_json_includes_the_log_backlog(backend):
     """What the table's last lines say of the invalidation log, ``--json`` says too."""
     out, _ = run("stats", "--json")
@@ -341,6 +345,7 @@ def test_stats_add_up_across_processes(servers):
     assert counts == {"hit": 8, "miss": 1, "miss_absent": 1, "fill": 1}
 
 
+@pytest.mark.every_database  # the stats command reads every database's log backlog
 def test_stats_kept_while_the_cache_is_down_are_flushed_later(backend):
     """A failed flush loses nothing: the counts go with the next flush that succeeds."""
     fresh_stats()

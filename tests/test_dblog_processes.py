@@ -210,8 +210,8 @@ def test_a_writer_killed_after_its_commit_is_retired_by_the_listener(logged):
     # The ORM write commits, then the process dies where it would have retired the row.
     killed = django_child(
         "import os, signal\n"
-        "import cachefresh.entries as entries\n"
-        "entries.retire = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "import cachefresh.retire as retire\n"
+        "retire.deliver = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
         "from tests.testapp.models import Article\n"
         f"Article.objects.filter(pk={article.pk}).update(title='new')\n",
         settings.CACHEFRESH,

@@ -16,8 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cachefresh import cached_get, cached_get_many, codec
-from cachefresh.entries import encode_row
+from cachefresh import cached_get, cached_get_many, codec, entries
 from cachefresh.keys import RowKeys, database_segment, generation_key, table_tag
 from cachefresh.registry import registry
 from cachefresh.store import get_store
@@ -249,7 +248,11 @@ def test_an_entry_that_cannot_be_encoded_is_not_cached(backend: str) -> None:
     article = Article.objects.create(title="x")
     values = [getattr(article, name) for name in plan.attnames]
     values[plan.attnames.index("body")] = object()
-    assert encode_row(plan, bytes(8), bytes(8), values) is None
+    store = get_store()
+    lookup = entries.Lookup(plan, backend, [article.pk])
+    tokens = entries.take_tokens(store, lookup, [0])
+    assert tokens is not None
+    assert entries.store_rows(store, lookup, tokens, {0: values}) == []
 
 
 # --- Keys never collide -------------------------------------------------------------------------

@@ -22,8 +22,7 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from cachefresh import cached_get, cached_get_many, smart_refresh
-from cachefresh.entries import encode_row
+from cachefresh import cached_get, cached_get_many, codec, smart_refresh
 from cachefresh.keys import RowKeys
 from cachefresh.registry import registry
 from cachefresh.store import get_store
@@ -190,7 +189,7 @@ def test_pause_undelivered_invalidations_reach_other_processes(private_slow: Pri
         row = RowKeys(plan.table_tag("pg"), victim)
         token, generation = get_store().ensure_tokens([row.token, plan.generation_key("pg")])
         old_values = Article.objects.filter(pk=victim).values_list(*plan.attnames).get()
-        stale_entry = encode_row(plan, generation, token, old_values)
+        stale_entry = codec.encode(plan.schema, generation, token, list(old_values), None)
         assert stale_entry is not None
         full_entry_key = get_store().store.make_key(row.entry).encode()
         stale_fill = resp(b"SET", full_entry_key, stale_entry, b"EX", b"600")

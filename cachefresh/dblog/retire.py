@@ -11,8 +11,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from cachefresh.entries import retire
-from cachefresh.indexes import generation_keys
+from cachefresh import retire
 from cachefresh.plans import ModelPlan
 from cachefresh.registry import registry
 from cachefresh.store import get_store
@@ -70,19 +69,17 @@ def retire_rows(alias: str, rows: Iterable[tuple[str, str | None]]) -> int:
                 "cannot read primary key %r of %s (%s): retiring the table", text, table, exc
             )
             pending[plan.family] = None
+    doomed = retire.Doomed(alias)
     for family, family_pks in pending.items():
-        retire(alias, family, None if family_pks is None else list(family_pks))
+        doomed.add(retire.rows(alias, family, family_pks))
     # A log row names a row, not the values written to it: any unique value may have moved.
     written = {table for family in pending for table in family}
-    cached_plans = [registry.plan(model) for model in registry.cached_models()]
-    doomed = [
-        key
-        for cached in cached_plans
-        if cached.table in written
-        for key in generation_keys(cached, alias)
-    ]
-    if doomed:
-        get_store().retire(doomed)
+    for model in registry.cached_models():
+        cached = registry.plan(model)
+        if cached.table in written:
+            doomed.add(retire.every_index(cached, alias))
+    # The log's rows are committed writes: deliver now, whatever this connection is doing.
+    retire.deliver(doomed)
     if not delivered():
         raise Undelivered("the cache did not take the retirements")
     return sum(1 if pks is None else len(pks) for pks in pending.values())
