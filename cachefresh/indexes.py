@@ -56,7 +56,7 @@ _EXACT_TYPES = frozenset(
 #: PostgreSQL's default collations are deterministic and SQLite's ``=`` is BINARY (a
 #: ``db_collation`` of the field's own may compare case-insensitively there); MySQL and MariaDB
 #: are asked for each column's collation; other vendors are not vouched for.
-_VOUCHED_VENDORS = frozenset({"postgresql", "sqlite"})
+_EXACT_VENDORS = frozenset({"postgresql", "sqlite"})
 
 #: What :meth:`IndexLookup.pk` says of a missing or invalid entry.
 MISSING: Any = object()
@@ -135,11 +135,11 @@ def _unique_by_itself(plan: ModelPlan, field: Field[Any, Any]) -> bool:
     )
 
 
-def vouched(alias: str, plan: ModelPlan, index: IndexedField) -> bool:
+def compares_exactly(alias: str, plan: ModelPlan, index: IndexedField) -> bool:
     """Whether ``=`` on ``index``'s column, on the database behind ``alias``, compares exactly
     the value the index keys: then one key stands for one value."""
     vendor = connections[alias].vendor
-    if vendor in _VOUCHED_VENDORS:
+    if vendor in _EXACT_VENDORS:
         return not getattr(index.field, "db_collation", None)
     if vendor == "mysql":
         # A UUID is stored as 32 lowercase hex digits, which no collation confuses.

@@ -38,7 +38,7 @@ from cachefresh import indexes, retire, statements, transactions
 from cachefresh.patching import MethodHooks
 from cachefresh.plans import integer_bounds, normalize_pk
 from cachefresh.registry import registry
-from cachefresh.retire import Doomed
+from cachefresh.retire import Retirement
 
 
 def written_pks(query: Any, alias: str) -> list[Any] | None:
@@ -82,74 +82,76 @@ def _watched_tables(query: Any) -> tuple[str, ...] | None:
     return registry.watched_family(query.model) if query.model is not None else None
 
 
-def _rows_written(compiler: Any) -> Doomed:
+def _rows_written(compiler: Any) -> Retirement:
     """The rows of cached tables the statement wrote: those its filter names by the written
     table's own key, or every row of the table."""
     tables = _watched_tables(compiler.query)
     if tables is None:
-        return Doomed(compiler.using)
+        return Retirement(compiler.using)
     return retire.rows(compiler.using, tables, written_pks(compiler.query, compiler.using))
 
 
 def _after_update(compiler: Any) -> None:
-    doomed = _rows_written(compiler)
+    retirement = _rows_written(compiler)
     # Only the values set matter to index entries (module docstring of cachefresh.indexes);
     # an UPDATE that sets no unique column cannot change which row holds a value.
-    doomed.add(
+    retirement.add(
         _index_values(compiler, ((field, value) for field, _, value in compiler.query.values))
     )
-    _retire(compiler, doomed)
+    _retire(compiler, retirement)
 
 
 def _after_delete(compiler: Any) -> None:
-    doomed = _rows_written(compiler)
+    retirement = _rows_written(compiler)
     model = compiler.query.model
     if model is not None:
         # The database deletes or changes these rows itself: no statement names their tables.
         reached = registry.registration().deletes_reach.get(model._meta.db_table)
         if reached:
-            doomed.add(retire.rows(compiler.using, reached, None))
-    _retire(compiler, doomed)
+            retirement.add(retire.rows(compiler.using, reached, None))
+    _retire(compiler, retirement)
 
 
 def _after_insert(compiler: Any) -> None:
     query, using = compiler.query, compiler.using
     tables = _watched_tables(query)
-    doomed = Doomed(using)
+    retirement = Retirement(using)
     # A plain insert changes no row anyone could have cached; an upsert may change any. Either
     # way the transaction has written the table: reading the new row inside it must not store
     # a row that a rollback would take away.
     if tables is not None:
         upsert = query.on_conflict == OnConflict.UPDATE
-        doomed.add(retire.rows(using, tables, None) if upsert else retire.written(using, tables))
+        retirement.add(
+            retire.rows(using, tables, None) if upsert else retire.written(using, tables)
+        )
     # Inserted rows (and an upsert's updated ones) hold the proposed rows' values: a cached
     # "no row holds this value" must die. A raw insert's objects carry the values unprepared.
-    doomed.add(
+    retirement.add(
         _index_values(
             compiler,
             ((field, getattr(obj, field.attname)) for obj in query.objs for field in query.fields),
         )
     )
-    _retire(compiler, doomed)
+    _retire(compiler, retirement)
 
 
-def _index_values(compiler: Any, written: Iterable[tuple[Field[Any, Any], Any]]) -> Doomed:
+def _index_values(compiler: Any, written: Iterable[tuple[Field[Any, Any], Any]]) -> Retirement:
     model = compiler.query.model
     plan = registry.plan_or_none(model) if model is not None else None
     if plan is None:
-        return Doomed(compiler.using)
+        return Retirement(compiler.using)
     pairs = []
     for field, value in written:
         index = indexes.indexed_field(plan, field.name)
         if index is not None and index.column == field.column:
             pairs.append((index, value))
-    return retire.index_values(plan, compiler.using, pairs) if pairs else Doomed(compiler.using)
+    return retire.index_values(plan, compiler.using, pairs) if pairs else Retirement(compiler.using)
 
 
-def _retire(compiler: Any, doomed: Doomed) -> None:
+def _retire(compiler: Any, retirement: Retirement) -> None:
     # On the compiler's own connection: its transaction is the one that wrote.
-    if doomed.written:
-        transactions.retire_after_commit(doomed, compiler.connection)
+    if retirement.written:
+        transactions.retire_after_commit(retirement, compiler.connection)
 
 
 _AFTER: dict[str, Callable[[Any], None]] = {
@@ -251,26 +253,26 @@ def invalidate(model_or_instance: type[Model] | Model, *pks: Any, using: str | N
             )
     plan = registry.plan(model)
     alias = using or router.db_for_write(model)
-    doomed = retire.rows(alias, plan.family, [plan.normalize_pk(pk, alias) for pk in pks])
+    retirement = retire.rows(alias, plan.family, [plan.normalize_pk(pk, alias) for pk in pks])
     # A write out of Django's sight may have set any value of any unique column.
-    doomed.add(retire.every_index(plan, alias))
-    transactions.retire_after_commit(doomed)
+    retirement.add(retire.every_index(plan, alias))
+    transactions.retire_after_commit(retirement)
 
 
 def invalidate_model(model: type[Model], using: str | None = None) -> None:
     """Retire every cached row of ``model`` (and the tables it shares rows with)."""
     plan = registry.plan(model)
     alias = using or router.db_for_write(model)
-    doomed = retire.rows(alias, plan.family, None)
-    doomed.add(retire.every_index(plan, alias))
-    transactions.retire_after_commit(doomed)
+    retirement = retire.rows(alias, plan.family, None)
+    retirement.add(retire.every_index(plan, alias))
+    transactions.retire_after_commit(retirement)
 
 
 def retire_flushed(alias: str) -> None:
     """Every cached table on ``alias`` was emptied: retire them whole."""
     models = registry.cached_models()
     tables = sorted({table for m in models for table in registry.plan(m).family})
-    doomed = retire.rows(alias, tables, None)
+    retirement = retire.rows(alias, tables, None)
     for model in models:
-        doomed.add(retire.every_index(registry.plan(model), alias))
-    transactions.retire_after_commit(doomed)
+        retirement.add(retire.every_index(registry.plan(model), alias))
+    transactions.retire_after_commit(retirement)

@@ -59,7 +59,7 @@ def _serve(instances: list[Model], lookup: str, done: dict[str, list[Model]]) ->
         if path in done:
             objects = done[path]
             continue
-        field = _servable_field(objects[0], name)
+        field = _cached_target_field(objects[0], name)
         if field is None:
             return False
         cache_name = field.cache_name
@@ -76,7 +76,7 @@ def _serve(instances: list[Model], lookup: str, done: dict[str, list[Model]]) ->
     return True
 
 
-def _servable_field(obj: Model, name: str) -> ForeignKey[Any, Any] | None:
+def _cached_target_field(obj: Model, name: str) -> ForeignKey[Any, Any] | None:
     """The forward FK or one-to-one ``name`` of ``obj`` if its target is cached, by its pk."""
     descriptor = getattr(type(obj), name, None)
     if not isinstance(descriptor, ForwardManyToOneDescriptor):

@@ -73,10 +73,9 @@ def get_one(queryset: QuerySet[M], route: Route, raw_pk: Any) -> M:
     """``queryset.get(pk=raw_pk)`` through the cache; ``queryset`` must carry no filters."""
     plan, alias, primary = route.plan, route.alias, route.primary
     model, label = queryset.model, plan.label
-    servable = _servable(route, raw_pk)
-    if servable is None:  # a pk Django must judge, or the transaction wrote the table
+    pk = _pk_to_serve(route, raw_pk)
+    if pk is None:  # a pk Django must judge, or the transaction wrote the table
         return _database(queryset, route, raw_pk)
-    pk = servable
     held = entries.held_row(plan, primary, pk)
     if held is not None:
         return _hit(model, plan, alias, pk, held, fetch_mode_of(queryset))
@@ -111,7 +110,7 @@ def _database(queryset: QuerySet[M], route: Route, raw_pk: Any) -> M:
 def get_one_cached(queryset: QuerySet[M], route: Route, raw_pk: Any) -> M | None:
     """The row if a valid entry holds it now (local tier or cache), else ``None``: never a
     query and never a fill, for reads that only guess the pk (:mod:`cachefresh.unique`)."""
-    pk = _servable(route, raw_pk)
+    pk = _pk_to_serve(route, raw_pk)
     if pk is None:
         return None
     plan = route.plan
@@ -133,7 +132,7 @@ def get_one_held(
     rest), and the function form answers it without building a queryset."""
     if in_event_loop and cache_hit.receivers:
         return None  # a receiver may query the database: not from the event loop
-    pk = _servable(route, raw_pk)
+    pk = _pk_to_serve(route, raw_pk)
     if pk is None:
         return None
     if in_event_loop and learned_segment(route.primary) is None:
@@ -142,7 +141,7 @@ def get_one_held(
     return None if values is None else _hit(model, route.plan, route.alias, pk, values, fetch_mode)
 
 
-def _servable(route: Route, raw_pk: Any) -> Any:
+def _pk_to_serve(route: Route, raw_pk: Any) -> Any:
     """The normalised pk if a hit may answer this read; ``None`` when the pk is one Django
     must judge (its own error, or its answer) or the open transaction wrote the table."""
     try:

@@ -2,7 +2,7 @@
 
 Every kind of write comes here to say what it retires: rows by primary key, tables whole (by
 their generation), values of unique columns (their index tokens), or every index of a table
-(its field generations). A :class:`Doomed` collects that, and :func:`deliver` deletes the keys
+(its field generations). A :class:`Retirement` collects that, and :func:`deliver` deletes the keys
 in one round trip, tells the local tier, counts and signals. When to deliver is
 :mod:`cachefresh.transactions`' call: at once in autocommit, at commit inside a transaction
 (which also counts the tables as written by it). The writers are the compiler hook
@@ -30,7 +30,7 @@ from cachefresh.store import get_store
 
 
 @dataclass
-class Doomed:
+class Retirement:
     """What writes on one database retire."""
 
     alias: str
@@ -44,7 +44,7 @@ class Doomed:
     #: with nothing to retire (a plain insert).
     written: set[str] = field(default_factory=set)
 
-    def add(self, other: Doomed) -> None:
+    def add(self, other: Retirement) -> None:
         for table, pks in other.rows.items():
             self.rows.setdefault(table, set()).update(pks)
         self.tables |= other.tables
@@ -52,45 +52,49 @@ class Doomed:
         self.written |= other.written
 
 
-def rows(alias: str, tables: Iterable[str], pks: Iterable[Any] | None) -> Doomed:
+def rows(alias: str, tables: Iterable[str], pks: Iterable[Any] | None) -> Retirement:
     """Rows ``pks`` of each of ``tables`` (its family), or every row when ``pks`` is None."""
     tables = tuple(tables)
     if pks is None:
-        return Doomed(alias, tables=set(tables), written=set(tables))
+        return Retirement(alias, tables=set(tables), written=set(tables))
     wanted = set(pks)
-    return Doomed(alias, rows={table: set(wanted) for table in tables}, written=set(tables))
+    return Retirement(alias, rows={table: set(wanted) for table in tables}, written=set(tables))
 
 
-def written(alias: str, tables: Iterable[str]) -> Doomed:
+def written(alias: str, tables: Iterable[str]) -> Retirement:
     """Nothing to retire, but the tables were written (a plain insert): a transaction that
     wrote them must not store what it reads of them."""
-    return Doomed(alias, written=set(tables))
+    return Retirement(alias, written=set(tables))
 
 
-def index_values(plan: ModelPlan, alias: str, pairs: Iterable[tuple[IndexedField, Any]]) -> Doomed:
+def index_values(
+    plan: ModelPlan, alias: str, pairs: Iterable[tuple[IndexedField, Any]]
+) -> Retirement:
     """What writing ``(field, value)`` pairs to ``plan``'s table makes wrong in its indexes:
     each value's token, or the field's generation where the value is not known here."""
-    doomed = indexes.retirement_keys(plan, alias, pairs)
-    return Doomed(alias, index_keys=set(doomed), written={plan.table})
+    dead = indexes.retirement_keys(plan, alias, pairs)
+    return Retirement(alias, index_keys=set(dead), written={plan.table})
 
 
-def every_index(plan: ModelPlan, alias: str) -> Doomed:
+def every_index(plan: ModelPlan, alias: str) -> Retirement:
     """A write of unknown values (out of Django's sight) may have set any value of any unique
     column: every field generation of ``plan``'s table."""
-    return Doomed(alias, index_keys=set(indexes.generation_keys(plan, alias)), written={plan.table})
+    return Retirement(
+        alias, index_keys=set(indexes.generation_keys(plan, alias)), written={plan.table}
+    )
 
 
-def deliver(doomed: Doomed) -> None:
-    """Delete every key ``doomed`` names, in one round trip; then drop what the local tier
+def deliver(retirement: Retirement) -> None:
+    """Delete every key ``retirement`` names, in one round trip; then drop what the local tier
     holds of them, count and signal."""
-    alias, prefix = doomed.alias, get_settings().key_prefix
+    alias, prefix = retirement.alias, get_settings().key_prefix
     database = database_segment(alias)
-    dead = sorted(doomed.index_keys)
-    for table in sorted(doomed.tables):
+    dead = sorted(retirement.index_keys)
+    for table in sorted(retirement.tables):
         dead.append(keys.generation_key(prefix, database, table))
         stats.count_invalidation(table, None)
-    for table, pks in doomed.rows.items():
-        if table in doomed.tables or not pks:
+    for table, pks in retirement.rows.items():
+        if table in retirement.tables or not pks:
             continue  # retired whole already
         tag = keys.table_tag(prefix, database, table)
         dead.extend(RowKeys(tag, pk).token for pk in pks)
@@ -105,8 +109,8 @@ def deliver(doomed: Doomed) -> None:
         if local is not None:
             local.retire(dead)
     if signals.invalidated.receivers:
-        for table in sorted(doomed.tables):
+        for table in sorted(retirement.tables):
             signals.report_invalidated(alias, table, None)
-        for table, pks in doomed.rows.items():
-            if table not in doomed.tables and pks:
+        for table, pks in retirement.rows.items():
+            if table not in retirement.tables and pks:
                 signals.report_invalidated(alias, table, list(pks))

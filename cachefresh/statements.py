@@ -126,11 +126,11 @@ def retire_written(connection: BaseDatabaseWrapper, sql: str) -> None:
     if not named:
         return
     tables = sorted({reached for table in named for reached in registration.whole_writes[table]})
-    doomed = retire.rows(connection.alias, tables, None)
+    retirement = retire.rows(connection.alias, tables, None)
     # Any unique column of these tables may hold any value now.
     for table in tables:
         owner = registration.owners.get(table)
         plan = registry.plan_or_none(owner) if owner is not None else None
         if plan is not None:
-            doomed.add(retire.every_index(plan, connection.alias))
-    transactions.retire_after_commit(doomed, connection)
+            retirement.add(retire.every_index(plan, connection.alias))
+    transactions.retire_after_commit(retirement, connection)

@@ -35,7 +35,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from cachefresh import databases, retire
 from cachefresh.patching import MethodHooks
-from cachefresh.retire import Doomed
+from cachefresh.retire import Retirement
 
 
 class ReadMode(enum.Enum):
@@ -50,11 +50,11 @@ class ReadMode(enum.Enum):
 class _Group:
     """The writes made while one set of savepoints was open."""
 
-    __slots__ = ("doomed", "savepoints")
+    __slots__ = ("retirement", "savepoints")
 
-    def __init__(self, savepoints: frozenset[str], doomed: Doomed) -> None:
+    def __init__(self, savepoints: frozenset[str], retirement: Retirement) -> None:
         self.savepoints = savepoints
-        self.doomed = doomed
+        self.retirement = retirement
 
 
 class _Writes:
@@ -66,21 +66,21 @@ class _Writes:
         self.alias = alias
         self.groups: list[_Group] = []
 
-    def add(self, savepoints: frozenset[str], doomed: Doomed) -> None:
+    def add(self, savepoints: frozenset[str], retirement: Retirement) -> None:
         if not self.groups or self.groups[-1].savepoints != savepoints:
-            self.groups.append(_Group(savepoints, Doomed(self.alias)))
-        self.groups[-1].doomed.add(doomed)
+            self.groups.append(_Group(savepoints, Retirement(self.alias)))
+        self.groups[-1].retirement.add(retirement)
 
     def touched(self, table: str) -> bool:
-        return any(table in group.doomed.written for group in self.groups)
+        return any(table in group.retirement.written for group in self.groups)
 
     def forget_since(self, savepoint: str) -> None:
         self.groups = [group for group in self.groups if savepoint not in group.savepoints]
 
     def retire(self) -> None:
-        everything = Doomed(self.alias)
+        everything = Retirement(self.alias)
         for group in self.groups:
-            everything.add(group.doomed)
+            everything.add(group.retirement)
         retire.deliver(everything)
 
 
@@ -105,15 +105,17 @@ def _writes_of(connection: BaseDatabaseWrapper, alias: str) -> _Writes:
     return writes
 
 
-def retire_after_commit(doomed: Doomed, connection: BaseDatabaseWrapper | None = None) -> None:
-    """Retire ``doomed`` now in autocommit, or once the open transaction commits: the
-    transaction of ``connection``, the one that wrote (``connections[doomed.alias]`` of this
+def retire_after_commit(
+    retirement: Retirement, connection: BaseDatabaseWrapper | None = None
+) -> None:
+    """Retire ``retirement`` now in autocommit, or once the open transaction commits: the
+    transaction of ``connection``, the one that wrote (``connections[retirement.alias]`` of this
     thread by default), which counts the tables as written by it meanwhile."""
-    connection = connection or connections[doomed.alias]
+    connection = connection or connections[retirement.alias]
     if not _in_transaction(connection):
-        retire.deliver(doomed)
+        retire.deliver(retirement)
         return
-    _writes_of(connection, doomed.alias).add(frozenset(connection.savepoint_ids), doomed)
+    _writes_of(connection, retirement.alias).add(frozenset(connection.savepoint_ids), retirement)
 
 
 def read_mode(alias: str, table: str) -> ReadMode:

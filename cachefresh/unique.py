@@ -39,7 +39,7 @@ GUESSES_HELD = 10_000
 def get_by_unique(queryset: QuerySet[M], route: Route, index: IndexedField, raw_value: Any) -> M:
     """``queryset.get(<field>=raw_value)`` through the cache; ``queryset`` carries no filters."""
     name, plan, alias, primary = index.field.name, route.plan, route.alias, route.primary
-    if not indexes.vouched(primary, plan, index):
+    if not indexes.compares_exactly(primary, plan, index):
         return queryset.get(**{name: raw_value})
     try:
         value = index.normalize(raw_value, alias)

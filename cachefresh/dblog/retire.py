@@ -69,17 +69,17 @@ def retire_rows(alias: str, rows: Iterable[tuple[str, str | None]]) -> int:
                 "cannot read primary key %r of %s (%s): retiring the table", text, table, exc
             )
             pending[plan.family] = None
-    doomed = retire.Doomed(alias)
+    retirement = retire.Retirement(alias)
     for family, family_pks in pending.items():
-        doomed.add(retire.rows(alias, family, family_pks))
+        retirement.add(retire.rows(alias, family, family_pks))
     # A log row names a row, not the values written to it: any unique value may have moved.
     written = {table for family in pending for table in family}
     for model in registry.cached_models():
         cached = registry.plan(model)
         if cached.table in written:
-            doomed.add(retire.every_index(cached, alias))
+            retirement.add(retire.every_index(cached, alias))
     # The log's rows are committed writes: deliver now, whatever this connection is doing.
-    retire.deliver(doomed)
+    retire.deliver(retirement)
     if not delivered():
         raise Undelivered("the cache did not take the retirements")
     return sum(1 if pks is None else len(pks) for pks in pending.values())
