@@ -14,9 +14,10 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models.fields.files import FieldFile
 
-from cachefresh import entries, retire, stats
+from cachefresh import fills, retire, stats
 from cachefresh.columns import column_fetch
-from cachefresh.entries import Lookup, Tokens
+from cachefresh.entries import Lookup
+from cachefresh.fills import Tokens
 from cachefresh.parity import RefreshRequest, apply_row
 from cachefresh.plans import ModelPlan
 from cachefresh.signals import report_fill
@@ -52,7 +53,7 @@ def _tokens(request: RefreshRequest, store: GuardedStore) -> tuple[Lookup, Token
     if not request.cached or read_mode(request.alias, request.plan.table) is not ReadMode.FILL:
         return None
     lookup = Lookup(request.plan, request.alias, [request.pk])
-    tokens = entries.take_tokens(store, lookup, [0])
+    tokens = fills.take_tokens(store, lookup, [0])
     return None if tokens is None else (lookup, tokens)
 
 
@@ -63,7 +64,7 @@ def _fill(
     values: Sequence[Any],
 ) -> None:
     lookup, tokens = taken
-    if entries.store_rows(store, lookup, tokens, {0: values}):
+    if fills.store_rows(store, lookup, tokens, {0: values}):
         stats.count(request.label, "fill")
         report_fill(type(request.instance), request.alias, [request.pk])
 

@@ -20,11 +20,10 @@ Nothing outside this module knows the order of the keys.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from cachefresh import codec, keys, stats, tiers
-from cachefresh.codec import EncodeError
 from cachefresh.keys import RowKeys
 from cachefresh.plans import ModelPlan
 from cachefresh.signing import mac_key
@@ -191,7 +190,7 @@ class Lookup:
         found = self.found
         if found is None:
             return None
-        return _valid(
+        return valid(
             self, found[2 * position], found[2 * position + 1], found[-1], self.owners[position]
         )
 
@@ -231,85 +230,7 @@ def held_rows(plan: ModelPlan, alias: str, pks: Sequence[Any]) -> list[list[Any]
     return held  # type: ignore[return-value]  # no None in it, checked above
 
 
-class Tokens:
-    """The tokens a fill took before its database read, for some positions of a lookup."""
-
-    __slots__ = ("generation", "row_tokens")
-
-    def __init__(self, positions: Sequence[int], taken: Sequence[bytes]) -> None:
-        self.row_tokens = dict(zip(positions, taken, strict=False))
-        self.generation = taken[-1]
-
-
-def take_tokens(store: GuardedStore, lookup: Lookup, positions: Sequence[int]) -> Tokens | None:
-    """Tokens for filling ``positions``, or ``None`` when nothing may be stored."""
-    if lookup.retirement_pending(store, positions):
-        return None
-    taken = store.ensure_tokens(lookup.token_keys(positions))
-    return None if taken is None else Tokens(positions, taken)
-
-
-class SingleFill:
-    """The first steps of a one-row fill: tokens, the fill lock, and the entry once locked."""
-
-    __slots__ = ("locked", "tokens", "values_now")
-
-    def __init__(self, tokens: Tokens, locked: bool, values_now: list[Any] | None) -> None:
-        self.tokens = tokens
-        self.locked = locked
-        #: A valid row that another filler stored between our miss and our lock.
-        self.values_now = values_now
-
-
-def begin_single_fill(store: GuardedStore, lookup: Lookup, lock_ttl: float) -> SingleFill | None:
-    """Take tokens and the fill lock of ``lookup``'s one row in one round trip."""
-    row = lookup.rows[0]
-    begun = store.begin_fill(lookup.token_keys([0]), row.lock, lock_ttl, row.entry)
-    if begun is None:
-        return None
-    taken, locked, entry_now = begun
-    tokens = Tokens([0], taken)
-    values_now = None
-    if locked:
-        values_now = _valid(lookup, entry_now, taken[0], taken[-1], lookup.owners[0])
-    return SingleFill(tokens, locked, values_now)
-
-
-def store_rows(
-    store: GuardedStore,
-    lookup: Lookup,
-    tokens: Tokens,
-    rows: Mapping[int, Sequence[Any]],
-    unlock: Sequence[int] = (),
-) -> list[int]:
-    """Store each entry's values (by position) under the tokens taken for it, release fill
-    locks; return the positions stored (values the codec refuses are not)."""
-    entries = {}
-    stored = []
-    for position, values in rows.items():
-        entry = _encode(lookup, tokens.generation, tokens.row_tokens[position], values)
-        if entry is not None:
-            entries[lookup.pairs[position].entry] = entry
-            stored.append(position)
-    locks = [lookup.rows[p].lock for p in unlock]
-    if entries or locks:
-        store.fill(entries, locks)
-    return stored
-
-
-def release_locks(store: GuardedStore, lookup: Lookup, positions: Sequence[int]) -> None:
-    store.fill({}, [lookup.rows[p].lock for p in positions])
-
-
-def _encode(lookup: Lookup, generation: bytes, token: bytes, values: Iterable[Any]) -> bytes | None:
-    try:
-        return codec.encode(lookup.shape.schema, generation, token, list(values), mac_key())
-    except EncodeError as exc:
-        logger.warning("cachefresh: an entry of %s cannot be cached: %s", lookup.plan.label, exc)
-        return None
-
-
-def _valid(lookup: Lookup, entry: Any, token: Any, generation: Any, owner: Any) -> list[Any] | None:
+def valid(lookup: Lookup, entry: Any, token: Any, generation: Any, owner: Any) -> list[Any] | None:
     """The values in ``entry`` if it is valid under ``token`` and ``generation`` and is
     ``owner``'s."""
     return _valid_many(lookup, [entry], [token], generation, [owner])[0]

@@ -31,7 +31,7 @@ from typing import Any
 from django.db import connections
 from django.db.models import Field, UniqueConstraint
 
-from cachefresh import codec, collations, entries, keys
+from cachefresh import codec, collations, entries, fills, keys
 from cachefresh.keys import IndexKeys
 from cachefresh.plans import ModelPlan, integer_bounds, normalize_pk
 from cachefresh.store import GuardedStore
@@ -189,13 +189,13 @@ class IndexLookup:
             return MISSING
         return NO_ROW if body[1] is None else body[1]
 
-    def take_tokens(self, store: GuardedStore) -> entries.Tokens | None:
+    def take_tokens(self, store: GuardedStore) -> fills.Tokens | None:
         """The tokens for a fill, taken before the database read; ``None``: store nothing."""
-        return entries.take_tokens(store, self.lookup, [0])
+        return fills.take_tokens(store, self.lookup, [0])
 
-    def store(self, store: GuardedStore, tokens: entries.Tokens, pk: Any) -> None:
+    def store(self, store: GuardedStore, tokens: fills.Tokens, pk: Any) -> None:
         """Store that the row with ``pk`` holds the value (``None``: no row does)."""
-        entries.store_rows(store, self.lookup, tokens, {0: [self.value, pk]})
+        fills.store_rows(store, self.lookup, tokens, {0: [self.value, pk]})
 
 
 def retirement_keys(

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model, QuerySet
 
-from cachefresh import entries, stats
+from cachefresh import entries, fills, stats
 from cachefresh.columns import column_fetch
 from cachefresh.databases import learned_segment
 from cachefresh.entries import Lookup
@@ -164,7 +164,7 @@ def _fill_one(queryset: QuerySet[M], primary: str, store: GuardedStore, lookup: 
     model, alias, plan, pk = queryset.model, queryset.db, lookup.plan, lookup.pks[0]
     label = plan.label
     herd = HerdWait(label)
-    begun = entries.begin_single_fill(store, lookup, LOCK_TTL)
+    begun = fills.begin_single_fill(store, lookup, LOCK_TTL)
     if begun is None:
         return queryset.get(pk=pk)
     if not begun.locked:
@@ -172,7 +172,7 @@ def _fill_one(queryset: QuerySet[M], primary: str, store: GuardedStore, lookup: 
     # Another fill may have landed between our miss and our lock: serve it, don't query again.
     # Without this a herd refilled the row once per released lock (4 queries; test_herd.py).
     if begun.values_now is not None:
-        entries.release_locks(store, lookup, [0])
+        fills.release_locks(store, lookup, [0])
         stats.count(label, "hit_after_wait")
         return plan.builder(model).build(alias, begun.values_now, fetch_mode_of(queryset))
     rows: list[list[Any]] = []
@@ -182,7 +182,7 @@ def _fill_one(queryset: QuerySet[M], primary: str, store: GuardedStore, lookup: 
         rows = select_rows(plan, primary, [pk])
     finally:
         filled = dict(enumerate(rows[:1]))
-        stored = entries.store_rows(store, lookup, begun.tokens, filled, unlock=[0])
+        stored = fills.store_rows(store, lookup, begun.tokens, filled, unlock=[0])
     herd.observe_fill(time.monotonic() - started)
     if not rows:
         raise does_not_exist(model)

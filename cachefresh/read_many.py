@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from django.db.models import Model, QuerySet
 
-from cachefresh import entries, stats
+from cachefresh import entries, fills, stats
 from cachefresh.entries import Lookup
 from cachefresh.instances import fetch_mode_of, link_peers
 from cachefresh.read import Route, miss_reason, select_rows
@@ -86,7 +86,7 @@ def _fill(
     reason = miss_reason(read_mode(primary, plan.table), lookup, store, missed)
     stats.count_events(label, ("miss", f"miss_{reason}"), len(missed))
     report_miss(model, alias, [pks[p] for p in missed], reason)
-    tokens = entries.take_tokens(store, lookup, missed) if reason == "absent" else None
+    tokens = fills.take_tokens(store, lookup, missed) if reason == "absent" else None
     position_of = {pks[p]: p for p in missed}
     builder, fetch_mode = plan.builder(model), fetch_mode_of(queryset)
     filled = {}
@@ -96,7 +96,7 @@ def _fill(
         if pk in position_of:
             filled[position_of[pk]] = row
     if tokens is not None and filled:
-        stored = entries.store_rows(store, lookup, tokens, filled)
+        stored = fills.store_rows(store, lookup, tokens, filled)
         stats.count(label, "fill", len(stored))
         report_fill(model, alias, [pks[p] for p in stored])
     link_peers(result.values(), fetch_mode)  # hits and fills came back together

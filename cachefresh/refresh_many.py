@@ -9,10 +9,11 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db.models import Model
 
-from cachefresh import entries, retire, stats
+from cachefresh import fills, retire, stats
 from cachefresh.conf import Strategy
 from cachefresh.database_strategies import BATCH_MISSES, DATABASE, gone_error
-from cachefresh.entries import Lookup, Tokens
+from cachefresh.entries import Lookup
+from cachefresh.fills import Tokens
 from cachefresh.parity import RefreshRequest, apply_row, prepare
 from cachefresh.refresh import report_refresh, resolve_strategy
 from cachefresh.signals import report_fill
@@ -81,7 +82,7 @@ def _refresh_group(items: list[Item], chosen: Strategy, used: list[Strategy]) ->
     database = chosen if chosen in DATABASE else BATCH_MISSES[chosen]
     tokens = None
     if mode is ReadMode.FILL and (chosen not in DATABASE or DATABASE[chosen].fills_when_named):
-        tokens = entries.take_tokens(store, lookup, pending)
+        tokens = fills.take_tokens(store, lookup, pending)
     if tokens is None:
         wanted = {name for p in pending for name in items[p][1].loaded}
         attnames = tuple(name for name in plan.attnames if name in wanted)
@@ -130,7 +131,7 @@ def _store(
     tokens: Tokens,
     filled: dict[int, list[Any]],
 ) -> None:
-    stored = entries.store_rows(store, lookup, tokens, filled)
+    stored = fills.store_rows(store, lookup, tokens, filled)
     stats.count(lookup.plan.label, "fill", len(stored))
     for position in stored:
         request = items[position][1]

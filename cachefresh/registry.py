@@ -62,7 +62,27 @@ class Registration:
 
 
 def _register(models: list[ModelType]) -> Registration:
-    patterns = get_settings().models
+    cached, skipped, problems = _choose(models, get_settings().models)
+    watched, deletes_reach, whole_writes = _reach_of_writes(cached, models)
+    return Registration(
+        frozenset(cached),
+        skipped,
+        tuple(problems),
+        watched,
+        models,
+        deletes_reach,
+        whole_writes,
+        {model._meta.db_table: model for model in cached},
+        _named_pattern(whole_writes),
+        _by_lower_name(whole_writes),
+    )
+
+
+def _choose(
+    models: list[ModelType], patterns: tuple[str, ...]
+) -> tuple[set[ModelType], dict[ModelType, str], list[Problem]]:
+    """The concrete models to cache, the ones a wildcard matched that cannot be (and why), and
+    the problems of the models the settings or a manager ask for by name."""
     cached: set[ModelType] = set()
     skipped: dict[ModelType, str] = {}
     problems = []
@@ -78,20 +98,13 @@ def _register(models: list[ModelType]) -> Registration:
         reason = unsupported_reason(model)
         if reason is None:
             cached.add(concrete_model(model))
-        elif by_manager:
-            problems.append(
-                Problem(
-                    f"cachefresh cannot cache {meta.label}: {reason}.",
-                    f"Give {meta.label} a plain models.Manager as its default manager.",
-                )
+        elif by_manager or named:
+            hint = (
+                f"Give {meta.label} a plain models.Manager as its default manager."
+                if by_manager
+                else f"Remove {meta.label!r} from CACHEFRESH['MODELS']."
             )
-        elif named:
-            problems.append(
-                Problem(
-                    f"cachefresh cannot cache {meta.label}: {reason}.",
-                    f"Remove {meta.label!r} from CACHEFRESH['MODELS'].",
-                )
-            )
+            problems.append(Problem(f"cachefresh cannot cache {meta.label}: {reason}.", hint))
         else:
             skipped[model] = reason
     problems += [
@@ -103,19 +116,7 @@ def _register(models: list[ModelType]) -> Registration:
         for p in patterns
         if p != "*" and not p.endswith(".*") and not _label_exists(p)
     ]
-    watched, deletes_reach, whole_writes = _reach_of_writes(cached, models)
-    return Registration(
-        frozenset(cached),
-        skipped,
-        tuple(problems),
-        watched,
-        models,
-        deletes_reach,
-        whole_writes,
-        {model._meta.db_table: model for model in cached},
-        _named_pattern(whole_writes),
-        _by_lower_name(whole_writes),
-    )
+    return cached, skipped, problems
 
 
 _TableMap = dict[str, tuple[str, ...]]

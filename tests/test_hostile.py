@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cachefresh import cached_get, cached_get_many, codec, entries
+from cachefresh import cached_get, cached_get_many, codec, entries, fills
 from cachefresh.keys import RowKeys, database_segment, generation_key, table_tag
 from cachefresh.registry import registry
 from cachefresh.store import get_store
@@ -250,9 +250,9 @@ def test_an_entry_that_cannot_be_encoded_is_not_cached(backend: str) -> None:
     values[plan.attnames.index("body")] = object()
     store = get_store()
     lookup = entries.Lookup(plan, backend, [article.pk])
-    tokens = entries.take_tokens(store, lookup, [0])
+    tokens = fills.take_tokens(store, lookup, [0])
     assert tokens is not None
-    assert entries.store_rows(store, lookup, tokens, {0: values}) == []
+    assert fills.store_rows(store, lookup, tokens, {0: values}) == []
 
 
 # --- Keys never collide -------------------------------------------------------------------------
