@@ -120,8 +120,9 @@ def crates(backend, django_assert_num_queries):
         "bottle": bottle,
         "cork": Cork.objects.create(bottle=bottle),
         "tag": Tag.objects.create(crate=crate),
-        "sticker": Sticker.objects.create(bottle=bottle),
     }
+    if connections[backend].features.supports_on_delete_db_default:
+        rows["sticker"] = Sticker.objects.create(bottle=bottle)
     warm(django_assert_num_queries, backend, *(row for row in rows.values() if row is not crate))
     return rows
 
@@ -150,11 +151,14 @@ def test_the_databases_own_on_delete_is_seen(crates, backend, how):
             cursor.execute(f"DELETE FROM {crate._meta.db_table} WHERE id = %s", [crate.pk])
     assert_gone(crates["bottle"], crates["cork"])
     assert cached_get(type(crates["tag"]), crates["tag"].pk).crate_id is None
-    assert cached_get(type(crates["sticker"]), crates["sticker"].pk).bottle_id is None
+    if "sticker" in crates:
+        assert cached_get(type(crates["sticker"]), crates["sticker"].pk).bottle_id is None
 
 
 @needs_database_on_delete
 def test_db_set_default_is_seen_and_rolled_back_deletes_are_not(crates, backend):
+    if "sticker" not in crates:
+        pytest.skip(f"{connections[backend].display_name} has no ON DELETE SET DEFAULT")
     bottle, sticker = crates["bottle"], crates["sticker"]
     bottle_pk = bottle.pk
     with pytest.raises(RuntimeError), transaction.atomic(using=backend):
