@@ -168,16 +168,17 @@ def check_near_cache() -> list[CheckMessage]:
 @register(Tags.database)
 def check_log_triggers(databases: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Run with the database checks only (``migrate``, ``check --database``): it queries."""
+    from cachefresh.dblog.dialect import Unsupported, supported
     from cachefresh.dblog.triggers import status
 
     messages: list[CheckMessage] = []
     for alias in databases or ():
-        if connections[alias].vendor != "postgresql":
+        if not supported(connections[alias]):
             continue
         try:
             found = [s for s in status(alias) if s.cached]
-        except DatabaseError:
-            continue  # an unreachable database is reported by whatever needs it
+        except (DatabaseError, Unsupported):
+            continue  # unreachable, or too old: reported by whatever needs the log
         missing = [s.table for s in found if not s.installed]
         if missing and len(missing) < len(found):
             messages.append(
