@@ -125,7 +125,7 @@ def next_log_id(alias: str) -> int:
             "INSERT INTO cachefresh_log (table_name) VALUES ('cachefresh_probe') RETURNING id"
         )
         found = int(cursor.fetchone()[0])
-        cursor.execute("DELETE FROM cachefresh_log WHERE id = %d" % found)
+        cursor.execute(f"DELETE FROM cachefresh_log WHERE id = {found}")
     return found
 
 
@@ -142,7 +142,9 @@ def sqlite_file(tmp_path: Path) -> Iterator[str]:
     connection.settings_dict["NAME"] = str(path)
     connection.close()
     try:
-        call_command("migrate", database=SQLITE_FILE, verbosity=0, stdout=io.StringIO())
+        call_command(
+            "migrate", database=SQLITE_FILE, run_syncdb=True, verbosity=0, stdout=io.StringIO()
+        )
         yield SQLITE_FILE
     finally:
         connection.close()
