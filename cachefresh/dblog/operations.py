@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
@@ -37,10 +38,11 @@ class InstallTriggers(Operation):
     def state_forwards(self, app_label: str, state: ProjectState) -> None:
         pass  # triggers are not part of Django's model state
 
-    def _tables(self, state: ProjectState) -> dict[str, str]:
+    def _tables(self, state: ProjectState, connection: BaseDatabaseWrapper) -> dict[str, str]:
+        # Only the tables Django creates on this database, as its own operations do.
         tables: dict[str, str] = {}
         for label in self.models:
-            tables.update(triggers.family_tables(state.apps, label))
+            tables.update(triggers.family_tables(state.apps, label, connection))
         return tables
 
     def database_forwards(
@@ -68,7 +70,9 @@ class InstallTriggers(Operation):
         if not supported(connection):
             return
         found = dialect(connection)
-        for statement in triggers.statements(connection, found, self._tables(state), install):
+        for statement in triggers.statements(
+            connection, found, self._tables(state, connection), install
+        ):
             schema_editor.execute(statement, params=None)
 
     def describe(self) -> str:

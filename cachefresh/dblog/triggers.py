@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.apps.registry import Apps
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 
@@ -36,16 +36,20 @@ class TableStatus:
         return self.events == self.needed
 
 
-def cached_tables() -> dict[str, str]:
-    """Every table sharing rows with a cached model, mapped to its primary key column."""
+def cached_tables(connection: BaseDatabaseWrapper | None = None) -> dict[str, str]:
+    """Every table sharing rows with a cached model, mapped to its primary key column; with
+    ``connection``, only the tables Django creates there (routers, ``required_db_features``)."""
     tables: dict[str, str] = {}
     for model in cached_models():
-        tables.update(family_tables(apps, model._meta.label))
+        tables.update(family_tables(apps, model._meta.label, connection))
     return tables
 
 
-def family_tables(apps: Apps, label: str) -> dict[str, str]:
-    """The tables sharing rows with ``label``'s model, each with its primary key column."""
+def family_tables(
+    apps: Apps, label: str, connection: BaseDatabaseWrapper | None = None
+) -> dict[str, str]:
+    """The tables sharing rows with ``label``'s model, each with its primary key column; with
+    ``connection``, those of models Django migrates there."""
     model: type[Model] = apps.get_model(label)
     root = model._meta.concrete_model
     assert root is not None
@@ -55,7 +59,9 @@ def family_tables(apps: Apps, label: str) -> dict[str, str]:
     return {
         member._meta.db_table: str(member._meta.pk.column)
         for member in apps.get_models()
-        if not member._meta.proxy and (member is root or root in member._meta.get_parent_list())
+        if not member._meta.proxy
+        and (member is root or root in member._meta.get_parent_list())
+        and (connection is None or router.allow_migrate_model(connection.alias, member))
     }
 
 
@@ -104,7 +110,7 @@ def _execute(alias: str, connection: BaseDatabaseWrapper, sql: list[str]) -> Non
 def install(alias: str, tables: dict[str, str] | None = None) -> list[str]:
     """Install (or refresh) the triggers on ``tables`` (default: every cached table)."""
     connection, dialect = for_alias(alias)
-    tables = cached_tables() if tables is None else tables
+    tables = cached_tables(connection) if tables is None else tables
     require_log(connection)
     _require_tables(connection, tables)
     _execute(alias, connection, statements(connection, dialect, tables, install=True))
@@ -122,7 +128,7 @@ def drop(alias: str, tables: Iterable[str] | None = None) -> list[str]:
 def status(alias: str) -> list[TableStatus]:
     """Every cached table, and every other table that has cachefresh triggers."""
     connection, dialect = for_alias(alias)
-    cached = cached_tables()
+    cached = cached_tables(connection)
     events: dict[str, set[str]] = {}
     notifies: dict[str, bool] = {}
     for table, event, wakes in dialect.found(connection):

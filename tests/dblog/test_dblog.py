@@ -127,9 +127,10 @@ def test_install_is_idempotent_and_status_lists_every_cached_table(log_db):
     assert len(log_rows(log_db)) == 1
     out = run("triggers", "status", "--database", log_db)
     wake = "notify" if vendor(log_db) == "postgresql" else "poll only"
-    for table in cached_tables():
+    covered = cached_tables(connections[log_db])  # not a model Django skips there (6.1's Sticker)
+    for table in covered:
         assert f"\n{table} " in out
-    assert out.count(f"yes       {wake}") == len(cached_tables())
+    assert out.count(f"yes       {wake}") == len(covered)
     assert "testapp_notcached" not in out
     # Multi-table inheritance: the child's table is covered with its parent's.
     assert {Place._meta.db_table, Restaurant._meta.db_table} <= set(cached_tables())

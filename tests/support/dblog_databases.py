@@ -138,14 +138,16 @@ def sqlite_file(tmp_path: Path) -> Iterator[str]:
     path = tmp_path / "log.sqlite3"
     with contextlib.closing(sqlite3.connect(path)) as setup:
         setup.execute("PRAGMA journal_mode=WAL")
-    # NAME first: SQLite's close() keeps an in-memory database open, and it names a file now.
+    # Set aside, not closed: closing the last connection to the alias's in-memory test
+    # database would destroy it, and later tests use it.
+    in_memory, connection.connection = connection.connection, None
     connection.settings_dict["NAME"] = str(path)
-    connection.close()
     try:
         call_command(
             "migrate", database=SQLITE_FILE, run_syncdb=True, verbosity=0, stdout=io.StringIO()
         )
         yield SQLITE_FILE
     finally:
-        connection.close()
+        connection.close()  # the file's connection
         connection.settings_dict["NAME"] = original
+        connection.connection = in_memory
