@@ -61,8 +61,15 @@ def family_tables(
         for member in apps.get_models()
         if not member._meta.proxy
         and (member is root or root in member._meta.get_parent_list())
-        and (connection is None or router.allow_migrate_model(connection.alias, member))
+        and (connection is None or _migrated(connection, member))
     }
+
+
+def _migrated(connection: BaseDatabaseWrapper, model: type[Model]) -> bool:
+    """Whether Django creates ``model``'s table on ``connection``, as its migrations decide."""
+    return model._meta.can_migrate(connection) and router.allow_migrate_model(
+        connection.alias, model
+    )
 
 
 def require_log(connection: BaseDatabaseWrapper) -> None:
