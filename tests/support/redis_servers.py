@@ -68,13 +68,15 @@ class RedisServer:
     def client(self, **kwargs: Any) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, **kwargs)
 
-    def start(self) -> RedisServer:
-        command = [
+    def command(self) -> list[str]:
+        return [
             "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no", "--dir", self.dir, "--logfile", "redis.log",
             *self.args,
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+
+    def start(self) -> RedisServer:
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + STARTUP_DEADLINE
         while True:
             try:
