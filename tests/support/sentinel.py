@@ -20,7 +20,6 @@ import redis
 from benchmarks.env.proxy import LatencyProxy
 from tests.support.redis_servers import STARTUP_DEADLINE, RedisServer, require_redis_server
 
-SERVICE = "cfprimary"
 #: How long the Sentinel waits before it calls the primary down (milliseconds).
 DOWN_AFTER_MS = 400
 
@@ -28,16 +27,15 @@ DOWN_AFTER_MS = 400
 class Sentinel(RedisServer):
     """``redis-server <conf> --sentinel``: the config file is Sentinel's own (it rewrites it)."""
 
-    def __init__(self, primary_port: int) -> None:
+    def __init__(self, service: str, primary_port: int, failover_timeout_ms: int) -> None:
         super().__init__()
+        name = service
         config = os.path.join(self.dir, "sentinel.conf")
         with open(config, "w") as out:
             out.write(
-                f"sentinel monitor {SERVICE} 127.0.0.1 {primary_port} 1\n"
-                f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}\n"
-                # Also how long before the Sentinel "fixes" a replica whose master address is not
-                # the primary's (one behind the proxy): longer than any test.
-                f"sentinel failover-timeout {SERVICE} 120000\n"
+                f"sentinel monitor {name} 127.0.0.1 {primary_port} 1\n"
+                f"sentinel down-after-milliseconds {name} {DOWN_AFTER_MS}\n"
+                f"sentinel failover-timeout {name} {failover_timeout_ms}\n"
             )
         self.config = config
 
@@ -51,7 +49,10 @@ class Sentinel(RedisServer):
 
 class SentinelSetup:
     def __init__(self, lag_ms: float = 0.0) -> None:
-        self.primary = RedisServer()
+        # Redis waits 5 s for more replicas before a diskless full sync, by default.
+        self.primary = RedisServer("--repl-diskless-sync-delay", "0")
+        # A name of its own: django-redis keeps its pools, per process, by LOCATION.
+        self.service = f"cf{self.primary.port}"
         self.lag_ms = lag_ms
         self.proxy: LatencyProxy | None = None
         self.replica: RedisServer | None = None
@@ -64,8 +65,12 @@ class SentinelSetup:
             self.proxy = LatencyProxy("127.0.0.1", port, self.lag_ms).start()
             port = self.proxy.port
         self.replica = RedisServer("--replicaof", "127.0.0.1", str(port)).start()
-        self._until(lambda: self._link_up(self.replica), "the replica did not sync")
-        self.sentinel = Sentinel(self.primary.port).start()
+        self.replica_synced()
+        # The failover timeout is also how long the Sentinel waits before it turns a demoted
+        # primary into a replica, and before it "fixes" a replica whose primary address is not
+        # the primary's own (one behind the proxy): then longer than any test.
+        timeout = 120_000 if self.proxy is not None else 1000
+        self.sentinel = Sentinel(self.service, self.primary.port, timeout).start()
         self._until(lambda: self._knows_replica(), "the Sentinel did not find the replica")
         return self
 
@@ -76,6 +81,11 @@ class SentinelSetup:
         if self.proxy is not None:
             self.proxy.close()
 
+    def replica_synced(self) -> bool:
+        """Wait until the replica's link to the primary is up (a full resync after a restart)."""
+        self._until(lambda: self._link_up(self.replica), "the replica did not sync")
+        return True
+
     @property
     def sentinels(self) -> list[tuple[str, int]]:
         assert self.sentinel is not None
@@ -85,7 +95,7 @@ class SentinelSetup:
         """A django-redis ``CACHES`` entry that finds the primary through the Sentinel."""
         return {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://{SERVICE}/0",
+            "LOCATION": f"redis://{self.service}/0",
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.SentinelClient",
                 "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
@@ -98,7 +108,7 @@ class SentinelSetup:
     def primary_port(self) -> int:
         assert self.sentinel is not None
         with contextlib.closing(self.sentinel.client()) as client:
-            return int(client.sentinel_get_master_addr_by_name(SERVICE)[1])
+            return int(client.sentinel_get_master_addr_by_name(self.service)[1])
 
     def crash_primary(self) -> None:
         """The primary's host dies: the replication stream still in flight to the replica is
@@ -132,7 +142,7 @@ class SentinelSetup:
     def _knows_replica(self) -> bool:
         assert self.sentinel is not None
         with contextlib.closing(self.sentinel.client()) as client:
-            return bool(client.sentinel_slaves(SERVICE))
+            return bool(client.sentinel_slaves(self.service))
 
     @staticmethod
     def _until(test: Any, failure: str, deadline: float = STARTUP_DEADLINE) -> None:
