@@ -141,6 +141,4 @@ class ClusterStore(RedisStore):
             self._run(deletes)
             return
         # Each primary replicates its own keys: WAIT on every one that took a retirement.
-        waits = self._run_per_node(deletes, ("WAIT", self.replicas, self.wait_ms))[1]
-        for node, acknowledged in waits.items():
-            self._replicated(acknowledged, node)
+        self._replicated(self._run_per_node(deletes, ("WAIT", self.replicas, self.wait_ms))[1])

@@ -38,9 +38,10 @@ def raw_client(cache: BaseCache) -> Any | None:
 
 
 def wait_timeout_ms(socket_timeout: float | None) -> int:
-    """How long ``WAIT`` may block a retirement: half the socket timeout, so its reply comes
-    before the socket gives up, and at most :data:`MAX_WAIT` (a write's commit waits for it)."""
-    seconds = MAX_WAIT if not socket_timeout else min(socket_timeout / 2, MAX_WAIT)
+    """How long ``WAIT`` may block a retirement: a quarter of the socket timeout, so its reply
+    comes before the socket gives up (Redis ends a timed-out WAIT on its next clock tick, up to
+    100 ms late at the default ``hz 10``), and at most :data:`MAX_WAIT` (a commit waits for it)."""
+    seconds = MAX_WAIT if not socket_timeout else min(socket_timeout / 4, MAX_WAIT)
     return max(1, int(seconds * 1000))
 
 
@@ -138,14 +139,18 @@ class RedisStore(Store):
         pipe = self.client.pipeline(transaction=False)
         pipe.delete(*self._full(keys))
         pipe.execute_command("WAIT", self.replicas, self.wait_ms)
-        self._replicated(pipe.execute()[-1], "the primary")
+        self._replicated({"the primary": pipe.execute()[-1]})
 
-    def _replicated(self, acknowledged: Any, node: str) -> None:
-        """Raise :class:`NotReplicated` unless ``WAIT`` saw enough replicas take the retirement."""
-        if int(acknowledged) < self.replicas:
+    def _replicated(self, acknowledged: Mapping[str, Any]) -> None:
+        """Raise :class:`NotReplicated` unless every node's ``WAIT`` saw enough replicas take
+        the retirement (``acknowledged``: each node's reply)."""
+        short = {node: int(count) for node, count in acknowledged.items()}
+        short = {node: count for node, count in short.items() if count < self.replicas}
+        if short:
+            counts = ", ".join(f"{count} of {node}" for node, count in sorted(short.items()))
             raise NotReplicated(
-                f"{acknowledged} of CACHEFRESH['WAIT_FOR_REPLICAS'] = {self.replicas} replicas "
-                f"of {node} acknowledged a retirement within {self.wait_ms} ms"
+                f"fewer than CACHEFRESH['WAIT_FOR_REPLICAS'] = {self.replicas} replicas "
+                f"acknowledged a retirement within {self.wait_ms} ms ({counts})"
             )
 
     def add_counters(self, deltas: Mapping[str, int], ttl: int) -> None:

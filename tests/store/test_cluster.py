@@ -218,3 +218,26 @@ def test_the_near_cache_on_a_cluster_is_E007_with_a_hint_the_user_can_follow(
     assert error.id == "cachefresh.E007"
     # The installed package ships no docs/ pages: the hint names a command instead.
     assert ".md" not in error.hint and "python manage.py cachefresh settings" in error.hint
+
+
+def test_wait_for_replicas_waits_on_each_node_that_took_a_retirement(
+    on_cluster: dict[str, Any], cluster: RedisCluster
+) -> None:
+    """Each primary replicates its own keys, so WAIT goes to every node a retirement touched,
+    and only those. This cluster has no replicas: each such node answers 0 within the wait,
+    and the shortfall names exactly them."""
+    from cachefresh.store.errors import NotReplicated
+
+    store = get_store().store
+    store.replicas = 1
+    nodes = {node.name for node in store.client.get_primaries()}  # type: ignore[attr-defined]
+    keys = [f"wait-{index}" for index in range(40)]
+    owners = {store.client.get_node_from_key(store.make_key(k)).name for k in keys[:1]}  # type: ignore[attr-defined]
+    with pytest.raises(NotReplicated) as one:
+        store.retire(keys[:1])
+    assert [name for name in nodes if name in str(one.value)] == sorted(owners)
+    with pytest.raises(NotReplicated) as every:
+        store.retire(keys)
+    spread = {store.client.get_node_from_key(store.make_key(k)).name for k in keys}  # type: ignore[attr-defined]
+    assert spread == nodes  # 40 keys reach all three primaries
+    assert sorted(name for name in nodes if name in str(every.value)) == sorted(nodes)
