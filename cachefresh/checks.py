@@ -8,7 +8,7 @@
 ``E005``           cachefresh's write hooks were replaced: writes go unseen
 ``E006``           ``NEAR_CACHE`` is on, but the cache cannot push invalidations (not Redis)
 ``E007``           ``NEAR_CACHE`` is on a Redis Cluster, which cachefresh does not track
-``E008``           the cache's Sentinel setup is incomplete (client, factory, ``SENTINELS``, replicas)
+``E008``           the cache's Sentinel setup is incomplete (client, factory, ``SENTINELS``)
 ``E009``           ``WAIT_FOR_REPLICAS`` is above 0 on a cache that cannot wait for replicas
 ``W001``           a model matched by a wildcard in ``MODELS`` cannot be cached and is skipped
 ``W002``           a process-local cache (LocMem, Dummy) with ``DEBUG`` off

@@ -154,7 +154,9 @@ def setup_problems(alias: str) -> list[str]:
         if (exc.name or "").startswith("cachefresh"):
             raise
         return []  # no redis client installed: no Sentinel setup to judge
-    return sentinel_problems(alias, settings.CACHES[alias])
+    # Typed loosely: django-stubs infers CACHES' shape from whichever settings module it reads.
+    config: Any = settings.CACHES[alias]
+    return sentinel_problems(alias, config)
 
 
 _store: GuardedStore | None = None

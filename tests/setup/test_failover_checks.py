@@ -76,6 +76,9 @@ def test_wait_for_replicas_on_a_cache_without_replicas_is_E009_and_refused_on_us
     assert "no replicas to wait for" in messages[0].msg
     assert found(locmem, WAIT_FOR_REPLICAS=0) == []
     caches = {**settings.CACHES, "sentinel": locmem}
-    with override_settings(CACHES=caches, CACHEFRESH={"CACHE": "sentinel", "WAIT_FOR_REPLICAS": 2}):
-        with pytest.raises(ImproperlyConfigured, match="WAIT_FOR_REPLICAS"):
-            get_store()
+    cachefresh = {"CACHE": "sentinel", "WAIT_FOR_REPLICAS": 2}
+    with (
+        override_settings(CACHES=caches, CACHEFRESH=cachefresh),
+        pytest.raises(ImproperlyConfigured, match="WAIT_FOR_REPLICAS"),
+    ):
+        get_store()

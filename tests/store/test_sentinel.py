@@ -111,7 +111,9 @@ def test_a_retirement_is_on_the_replica_when_it_returns(sentinel: SentinelSetup)
         assert not get_store().outbox
 
 
-def _held_then_delivered(sentinel: SentinelSetup, cut: Callable[[], None], mend: Callable[[], None]) -> None:
+def _held_then_delivered(
+    sentinel: SentinelSetup, cut: Callable[[], None], mend: Callable[[], None]
+) -> None:
     """A retirement no replica acknowledges: applied on the primary, held in the outbox, and
     the cache treated as down here (reads from the database) until a replica takes it."""
     with through(sentinel, WAIT_FOR_REPLICAS=1):
@@ -180,4 +182,3 @@ def test_the_near_cache_tracks_the_promoted_replica(sentinel: SentinelSetup) -> 
             assert client.delete(token) == 1
         assert until(lambda: len(cache.tier) == 0, 2), "the push from the new primary was missed"
         assert cached_get(Article, article.pk).views == 8
-

@@ -40,7 +40,9 @@ class Failover:
     checked_after: float
 
 
-def worker(caches: dict, cachefresh: dict, index: int, pks: list[int], events: Any, out: Any) -> None:
+def worker(
+    caches: dict, cachefresh: dict, index: int, pks: list[int], events: Any, out: Any
+) -> None:
     """Write own rows (each write followed by a cached read of it), read samples of all rows."""
     child_setup(caches, cachefresh)
     from cachefresh import cached_get, cached_get_many
@@ -50,7 +52,13 @@ def worker(caches: dict, cachefresh: dict, index: int, pks: list[int], events: A
     rng = random.Random(index)
     own = pks[index::WORKERS]
     written = dict(Article.objects.filter(pk__in=own).values_list("pk", "views"))
-    report: dict[str, Any] = {"index": index, "writes": 0, "reads": 0, "errors": [], "stale_own": []}
+    report: dict[str, Any] = {
+        "index": index,
+        "writes": 0,
+        "reads": 0,
+        "errors": [],
+        "stale_own": [],
+    }
     out.put(("ready", index))
     while not stop.is_set():
         pk = rng.choice(own)
