@@ -182,3 +182,47 @@ def test_the_near_cache_tracks_the_promoted_replica(sentinel: SentinelSetup) -> 
             assert client.delete(token) == 1
         assert until(lambda: len(cache.tier) == 0, 2), "the push from the new primary was missed"
         assert cached_get(Article, article.pk).views == 8
+
+
+def test_the_near_cache_follows_a_failover_of_a_live_primary(sentinel: SentinelSetup) -> None:
+    """``SENTINEL FAILOVER``: the old primary lives on, and its clients are disconnected (as the
+    Sentinel does when it turns it into a replica), its subscribers aside. The next read
+    reaches the new primary: the near cache must not turn tracking on there with the old
+    server's client id, and must follow the reads to the new primary.
+
+    Broken on purpose (data connections not compared with the subscriber's server), the near
+    cache stayed subscribed to the old primary."""
+    replica, old = sentinel.replica, sentinel.primary
+    assert replica is not None
+    with through(sentinel, NEAR_CACHE=True):
+        cache = near.current()
+        assert cache is not None and cache.wait_serving(5)
+        first, other = make_articles(2)
+        article = Article.objects.get(pk=first)
+        for _ in range(3):
+            cached_get(Article, article.pk)
+        assert len(cache.tier) == 1
+        sentinel.hand_over()
+        with contextlib.closing(old.client()) as client:
+            client.execute_command("CLIENT", "KILL", "TYPE", "normal")
+        name = near.CLIENT_NAME + get_settings().key_prefix
+
+        def subscribed_to_new_primary() -> bool:
+            cached_get(Article, other)  # not held near: a read on a data connection
+            with contextlib.closing(replica.client()) as client:
+                return name in [c.get("name") for c in client.client_list()]
+
+        assert until(subscribed_to_new_primary, 10), "the near cache stayed on the old primary"
+        entry = row_keys(article, "pg").entry
+        assert entry not in cache.tier._rows, "a row read from the old primary is still held"
+        assert until(cache.tier.serving, 5)
+        assert until(lambda: cached_get(Article, first).views == 0 and len(cache.tier) >= 1)
+        assert entry in cache.tier._rows
+        with unseen_cursor("pg") as cursor:
+            table = Article._meta.db_table
+            cursor.execute(f"UPDATE {table} SET views = 5 WHERE id = %s", [first])
+        token = get_store().store.make_key(row_keys(article, "pg").token)  # type: ignore[attr-defined]
+        with contextlib.closing(replica.client()) as client:
+            assert client.delete(token) == 1
+        assert until(lambda: entry not in cache.tier._rows, 2), "the push was missed"
+        assert cached_get(Article, first).views == 5
