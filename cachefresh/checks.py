@@ -144,7 +144,8 @@ def check_cache_setup() -> list[CheckMessage]:
     return [
         Error(
             problem,
-            hint="README's 'Redis Sentinel' section shows a complete CACHES entry.",
+            hint="`python -m pydoc cachefresh.store.sentinel` shows a complete CACHES entry "
+            "for Sentinel.",
             id="cachefresh.E008",
         )
         for problem in setup_problems(alias)

@@ -59,7 +59,7 @@ def test_an_incomplete_sentinel_setup_is_E008(entry: dict[str, Any], text: str) 
     messages = found(entry)
     assert [m.id for m in messages] == ["cachefresh.E008"]
     assert text in messages[0].msg
-    assert "README" in messages[0].hint
+    assert "pydoc cachefresh.store.sentinel" in messages[0].hint
 
 
 def test_wait_for_replicas_must_be_a_whole_number() -> None:

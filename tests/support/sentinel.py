@@ -122,17 +122,6 @@ class SentinelSetup:
         self.crash_primary()
         self.wait_promoted()
 
-    def hand_over(self) -> None:
-        """``SENTINEL FAILOVER``: promote the replica while the primary lives on; asked again
-        while the Sentinel finds no replica good enough yet."""
-        assert self.sentinel is not None
-        with contextlib.closing(self.sentinel.client()) as client:
-            self._until(
-                lambda: client.execute_command("SENTINEL", "FAILOVER", self.service),
-                "the Sentinel refused the failover",
-            )
-        self.wait_promoted()
-
     def wait_promoted(self, deadline: float = 20.0) -> None:
         assert self.replica is not None
         replica = self.replica
