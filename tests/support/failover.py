@@ -16,17 +16,30 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 
 from tests.support.redis_servers import child_setup
-from tests.support.sentinel import SentinelSetup
+
+
+class Failing(Protocol):
+    """A private Redis whose primary can crash and be replaced by its replica: a Sentinel
+    setup, or a cluster whose primaries have replicas."""
+
+    def cache_entry(self, timeout: float = 0.2) -> dict[str, Any]: ...
+
+    def crash_primary(self) -> None: ...
+
+    def wait_promoted(self, deadline: float = 20.0) -> None: ...
+
 
 #: Writes stop, the primary dies: the cache must be fresh this long after (or, when the
 #: promotion itself took longer, this long after the write stopped and the replica answered).
 QUIET = 2.5
 ROWS = 60
+#: Seconds of writes and reads before the crash.
+STORM = 1.0
 WORKERS = 3
 
 
@@ -90,12 +103,12 @@ def checker(caches: dict, cachefresh: dict, pks: list[int], go: Any, out: Any) -
     out.put(("checked", ([pk for pk in pks if seen.get(pk) != truth[pk]], hits)))
 
 
-def run_failover(setup: SentinelSetup, pks: list[int], wait_for_replicas: int) -> Failover:
-    """The storm on ``setup`` for a second and a half, then the kill and the check."""
-    caches = {**settings.CACHES, "sentinel": setup.cache_entry(timeout=0.5)}
+def run_failover(setup: Failing, pks: list[int], wait_for_replicas: int) -> Failover:
+    """The storm on ``setup`` for STORM seconds, then the kill and the check."""
+    caches = {**settings.CACHES, "failing": setup.cache_entry(timeout=0.5)}
     cachefresh = {
         **settings.CACHEFRESH,
-        "CACHE": "sentinel",
+        "CACHE": "failing",
         "KEY_PREFIX": f"t{uuid.uuid4().hex[:12]}",
         "RETRY_INTERVAL": 0.2,
         "WAIT_FOR_REPLICAS": wait_for_replicas,
@@ -113,7 +126,7 @@ def run_failover(setup: SentinelSetup, pks: list[int], wait_for_replicas: int) -
     try:
         for _ in processes:
             assert out.get(timeout=60)[0] == "ready"
-        time.sleep(1.5)
+        time.sleep(STORM)
         killed = time.monotonic()
         setup.crash_primary()
         stop.set()
