@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.failover import ROWS, Failover, run_failover
+from tests.support.failover import ROWS, ClusterFailing, Failover, run_failover
 from tests.support.private_cache import make_articles
 from tests.support.redis_servers import RedisCluster, redis_cluster
 from tests.support.routers import ACTIVE
@@ -97,6 +97,7 @@ def test_no_row_is_stale_after_a_cluster_failover_with_wait_for_replicas(
     retirement waited on every primary it touched. (Replication here is not slowed, so the
     default loses little on this cluster: the Sentinel test above is the one that proves the
     setting necessary.)"""
-    result = run_failover(replicated_cluster, make_articles(ROWS), wait_for_replicas=1)
+    failing = ClusterFailing(replicated_cluster)
+    result = run_failover(failing, make_articles(ROWS), wait_for_replicas=1)
     _sound(result)
     assert result.stale == [], result

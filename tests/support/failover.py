@@ -11,6 +11,7 @@ hold what the failover interrupted, and deliver it to the promoted replica.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import random
 import time
@@ -20,7 +21,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from tests.support.redis_servers import child_setup
+from tests.support.redis_servers import RedisCluster, RedisServer, cache_entry, child_setup
 
 
 class Failing(Protocol):
@@ -41,6 +42,40 @@ ROWS = 60
 #: Seconds of writes and reads before the crash.
 STORM = 1.0
 WORKERS = 3
+
+
+class ClusterFailing:
+    """A private cluster whose primaries have replicas, as :func:`run_failover` crashes it."""
+
+    def __init__(self, cluster: RedisCluster) -> None:
+        self.cluster = cluster
+        self.successor: RedisServer | None = None
+
+    def cache_entry(self, timeout: float = 0.2) -> dict[str, Any]:
+        client = "cachefresh.store.cluster.RedisClusterClient"
+        return cache_entry(self.cluster.url, timeout, CLIENT_CLASS=client)
+
+    def crash_primary(self) -> None:
+        """SIGKILL a primary (not the one ``url`` names): its replica takes over its slots."""
+        nodes = self.cluster.nodes
+        crashed = next(node for node in nodes[1:] if _replication(node)["role"] == "master")
+        self.successor = next(
+            node for node in nodes if _replication(node).get("master_port") == crashed.port
+        )
+        crashed.kill()
+
+    def wait_promoted(self, deadline: float = 20.0) -> None:
+        successor, end = self.successor, time.monotonic() + deadline
+        assert successor is not None
+        while _replication(successor)["role"] != "master" or not self.cluster.ready():
+            if time.monotonic() > end:
+                raise RuntimeError("no replica took over the crashed primary's slots")
+            time.sleep(0.05)
+
+
+def _replication(node: RedisServer) -> dict[str, Any]:
+    with contextlib.closing(node.client()) as probe:
+        return dict(probe.info("replication"))
 
 
 @dataclass

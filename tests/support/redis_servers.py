@@ -23,7 +23,6 @@ import pytest
 import redis
 
 STARTUP_DEADLINE = 10.0
-CLUSTER_CLIENT = "cachefresh.store.cluster.RedisClusterClient"
 
 
 def _port_free(port: int) -> bool:
@@ -139,8 +138,6 @@ class RedisCluster:
         args = ("--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
         args += ("--repl-diskless-sync-delay", "0")
         self.nodes = [RedisServer(*args) for _ in range(masters * (1 + replicas))]
-        #: The replica that takes over from a crashed primary (crash_primary()).
-        self.successor: RedisServer | None = None
 
     @property
     def url(self) -> str:
@@ -171,34 +168,16 @@ class RedisCluster:
         synced = replication["role"] == "master" or replication["master_link_status"] == "up"
         return "cluster_state:ok" in text and synced
 
+    def ready(self) -> bool:
+        """Whether the first node sees the cluster serving every slot."""
+        return self._ready(self.nodes[0])
+
     def client(self) -> redis.cluster.RedisCluster:
         return redis.cluster.RedisCluster(host="127.0.0.1", port=self.nodes[0].port)
 
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
-
-    # --- a failover (with replicas): what tests.support.failover needs ---------------------
-
-    def cache_entry(self, timeout: float = 0.2) -> dict[str, Any]:
-        return cache_entry(self.url, timeout, CLIENT_CLASS=CLUSTER_CLIENT)
-
-    def crash_primary(self) -> None:
-        """SIGKILL a primary (not the one ``url`` names): its replica takes over its slots."""
-        crashed = next(node for node in self.nodes[1:] if _replication(node)["role"] == "master")
-        self.successor = next(
-            node for node in self.nodes if _replication(node).get("master_port") == crashed.port
-        )
-        crashed.kill()
-
-    def wait_promoted(self, deadline: float = 20.0) -> None:
-        end = time.monotonic() + deadline
-        assert self.successor is not None
-        successor = self.successor
-        while _replication(successor)["role"] != "master" or not self._ready(self.nodes[0]):
-            if time.monotonic() > end:
-                raise RuntimeError("no replica took over the crashed primary's slots")
-            time.sleep(0.05)
 
 
 @contextlib.contextmanager
@@ -209,11 +188,6 @@ def redis_cluster(replicas: int = 0) -> Iterator[RedisCluster]:
         yield cluster.start()
     finally:
         cluster.stop()
-
-
-def _replication(node: RedisServer) -> dict[str, Any]:
-    with contextlib.closing(node.client()) as probe:
-        return dict(probe.info("replication"))
 
 
 def cache_entry(url: str, timeout: float = 0.2, **options: Any) -> dict[str, Any]:
