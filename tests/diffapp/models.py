@@ -1,5 +1,5 @@
 # ruff: noqa: DJ008, RUF012  -- test models: no __str__ needed; Meta sets as Django documents them.
-"""The differential test's models (tests/test_differential.py): a little of every shape a
+"""The differential test's models (tests/write/test_differential.py): a little of every shape a
 cached row can have, each cached by its default manager.
 
 - ``Item``: a unique field, a unique ``GeneratedField``, ``db_default``, JSON, Decimal, and two

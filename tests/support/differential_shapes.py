@@ -1,4 +1,4 @@
-"""More of the differential test's steps (tests/diff_writes.py has the rest): multi-table
+"""More of the differential test's steps (differential_writes.py has the rest): multi-table
 inheritance, raw SQL on Django's own cursor, and, on Django 6.1, the deletes the database
 carries out by itself (``DB_CASCADE``, ``DB_SET_NULL``, ``DB_SET_DEFAULT``)."""
 
@@ -10,9 +10,9 @@ from django.db import connections
 from django.db.models import F
 from hypothesis import strategies as st
 
-from tests.diff_writes import maybe, names, pick, row, slugs, small, write
 from tests.diffapp import models as diff
 from tests.diffapp.models import Base, Derived, Item, Owner
+from tests.support.differential_writes import maybe, names, pick, row, slugs, small, write
 
 # --- multi-table inheritance --------------------------------------------------------------------
 

@@ -1,13 +1,13 @@
 """Same as Django, shown by difference: random sequences of writes, and after each step every
-cached answer compared with the database's own (tests/diff_oracle.py).
+cached answer compared with the database's own (tests/support/differential_oracle.py).
 
-The steps (tests/diff_writes.py, tests/diff_writes_shapes.py) are plain Django writes of every
-kind: saves (whole, ``update_fields``, ``F()``), ``update()`` with joins and ``F()``, deletes
-through relations with ``CASCADE``/``SET_NULL`` (and Django 6.1's ``DB_*``), bulk creates and
-upserts, ``bulk_update``, ``update_or_create``, raw SQL on Django's cursor; alone, several in a
-row with no read between, or inside a transaction that commits or rolls back, read from inside.
-The models (tests/diffapp) have a unique generated field, ``db_default``, JSON, Decimal,
-multi-table inheritance, a proxy and nullable foreign keys.
+The steps (tests/support/differential_writes.py and differential_shapes.py) are plain Django
+writes of every kind: saves (whole, ``update_fields``, ``F()``), ``update()`` with joins and
+``F()``, deletes through relations with ``CASCADE``/``SET_NULL`` (and Django 6.1's ``DB_*``),
+bulk creates and upserts, ``bulk_update``, ``update_or_create``, raw SQL on Django's cursor;
+alone, several in a row with no read between, or inside a transaction that commits or rolls
+back, read from inside. The models (tests/diffapp) have a unique generated field,
+``db_default``, JSON, Decimal, multi-table inheritance, a proxy and nullable foreign keys.
 
 Runs on every backend pair, and on the Redis pairs with the near cache on too. Derandomized:
 a failure in CI is the same failure here. ``CACHEFRESH_DIFFERENTIAL_EXAMPLES=500`` searches
@@ -29,14 +29,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from cachefresh import near, stats
-from tests import diff_writes_shapes
-from tests.diff_oracle import Oracle
-from tests.diff_writes import Op, ops, run
 from tests.diffapp import models as diff
+from tests.support import differential_shapes
+from tests.support.differential_oracle import Oracle
+from tests.support.differential_writes import Op, ops, run
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
-del diff_writes_shapes  # imported for the steps it adds
+del differential_shapes  # imported for the steps it adds
 
 #: Every cached model of tests/diffapp this database has a table for.
 CACHED = ("Owner", "Item", "ItemProxy", "Base", "Derived", "Box", "Part", "Piece", "Tag", "Chip")

@@ -16,8 +16,8 @@ from typing import Any
 from django.db import models
 
 from cachefresh import Strategy, cached_get, prefetch_cached, smart_refresh
-from tests.diff_writes import CODES, SLUGS
 from tests.diffapp.models import Item
+from tests.support.differential_writes import CODES, SLUGS
 
 GONE = "DoesNotExist"
 #: Each refresh strategy in turn, on all fields and then on these.
