@@ -139,6 +139,17 @@ def create_item(alias: str, via_save: bool, owner: Any, helper: Any, **values: A
         Item.objects.bulk_create([item])
 
 
+@write(item=st.none() | pick, slug=slugs, code=codes, force_insert=st.booleans())
+def save_with_pk(alias: str, item: int | None, slug: str, code: str, force_insert: bool) -> None:
+    """A new instance given an existing row's pk (Django tries an ``UPDATE`` first), or the
+    pk of the last row deleted, or of a row never seen (an ``INSERT`` of an explicit pk)."""
+    pk = row(Item, item)
+    if pk is None:
+        last = Item.objects.order_by("-pk").values_list("pk", flat=True).first()
+        pk = (last or 0) + (1 if item is None else 2)
+    Item(pk=pk, slug=slug, code=code).save(force_insert=force_insert and item is None)
+
+
 @write(item=pick, code=codes, count=small, price=prices, data=data, proxy=st.booleans())
 def save_item(alias: str, item: int, proxy: bool, **values: Any) -> None:
     if (pk := row(Item, item)) is not None:

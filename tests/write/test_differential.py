@@ -16,6 +16,7 @@ longer.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from typing import Any
@@ -104,20 +105,28 @@ class Differential(RuleBasedStateMachine):
         for op in ops:
             run(op, self.alias, savepoint=False)
 
-    @rule(ops=st.lists(STEPS, min_size=1, max_size=3), commit=st.booleans())
-    def in_transaction(self, ops: list[Op], commit: bool) -> None:
-        """Reads before the writes (they may fill), between them and after them, inside."""
-        try:
-            with transaction.atomic(using=self.alias):
+    @rule(
+        ops=st.lists(STEPS, min_size=1, max_size=3),
+        undone=st.lists(STEPS, max_size=2),
+        commit=st.booleans(),
+    )
+    def in_transaction(self, ops: list[Op], undone: list[Op], commit: bool) -> None:
+        """Reads before the writes (they may fill), between them and after them, inside; then
+        ``undone`` in a savepoint rolled back, read from inside it and after it."""
+        with contextlib.suppress(Rollback), transaction.atomic(using=self.alias):
+            self.oracle.check(refresh=False)
+            for op in ops:
+                run(op, self.alias, savepoint=True)
                 self.oracle.check(refresh=False)
-                for op in ops:
-                    run(op, self.alias, savepoint=True)
+            if undone:
+                with contextlib.suppress(Rollback), transaction.atomic(using=self.alias):
+                    for op in undone:
+                        run(op, self.alias, savepoint=True)
                     self.oracle.check(refresh=False)
-                self.oracle.check()
-                if not commit:
                     raise Rollback
-        except Rollback:
-            pass
+            self.oracle.check()
+            if not commit:
+                raise Rollback
 
     @invariant()
     def cached_answers_are_the_databases(self) -> None:
