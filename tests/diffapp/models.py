@@ -2,8 +2,9 @@
 """The differential test's models (tests/write/test_differential.py): a little of every shape a
 cached row can have, each cached by its default manager.
 
-- ``Item``: a unique field, a unique ``GeneratedField``, ``db_default``, JSON, Decimal, and two
-  nullable foreign keys to ``Owner`` (``CASCADE`` and ``SET_NULL``); ``ItemProxy`` is its proxy.
+- ``Item``: a unique field, a unique ``GeneratedField``, ``db_default``, JSON, Decimal, an
+  ``auto_now`` datetime, and two nullable foreign keys to ``Owner`` (``CASCADE`` and
+  ``SET_NULL``); ``ItemProxy`` is its proxy.
 - ``Base``/``Derived``: multi-table inheritance, with a generated column on the child.
 - On Django 6.1, a family of its own whose deletes the database carries out (``DB_CASCADE``,
   ``DB_SET_NULL``, ``DB_SET_DEFAULT``): Django refuses to mix those with Python-level
@@ -39,6 +40,7 @@ class Item(models.Model):
     rank = models.IntegerField(db_default=5)
     price = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0.00"))
     data = models.JSONField(default=dict)
+    touched = models.DateTimeField(auto_now=True)
     owner = models.ForeignKey(Owner, null=True, on_delete=models.CASCADE, related_name="items")
     helper = models.ForeignKey(Owner, null=True, on_delete=models.SET_NULL, related_name="helped")
 

@@ -3,7 +3,7 @@ plain Django on the same connection (so inside a transaction, what that transact
 
 Compared: every concrete field's value (``Decimal`` by its text, so ``1.5`` is not ``1.50``),
 the instance's class, ``_state.db`` and ``_state.adding``; and existence (``DoesNotExist``, or
-absent from ``cached_get_many``'s dict). Asked about: every row, the last rows deleted, and the
+absent from ``cached_get_many``'s dict). Asked about: every row, the last row deleted, and the
 pk the next insert will take.
 """
 
@@ -87,7 +87,7 @@ class Oracle:
             self._prefetch(truths)
 
     def _asked(self, model: type[models.Model], truth: dict[Any, Any]) -> list[Any]:
-        gone = sorted(self.seen[model] - set(truth))[-2:]
+        gone = sorted(self.seen[model] - set(truth))[-1:]
         following = max(self.seen[model], default=0) + 1  # cached as absent before it exists
         return sorted(truth) + gone + [following]
 

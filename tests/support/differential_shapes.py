@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import connections
 from django.db.models import F
+from django.utils import timezone
 from hypothesis import strategies as st
 
 from tests.diffapp import models as diff
@@ -87,11 +88,11 @@ def raw_delete_item(alias: str, item: int) -> None:
 @write(slug=slugs, code=st.sampled_from(["a", "d"]))
 def raw_insert_item(alias: str, slug: str, code: str) -> None:
     """Leaves out the generated column and the one with a ``db_default``."""
-    table, *columns = _names(alias, Item, "slug", "code", "count", "price", "data")
+    table, *columns = _names(alias, Item, "slug", "code", "count", "price", "data", "touched")
     with connections[alias].cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES (%s, %s, 0, 1, '{{}}')",
-            [slug, code],
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES (%s, %s, 0, 1, '{{}}', %s)",
+            [slug, code, timezone.now()],
         )
 
 
