@@ -3,8 +3,8 @@ plain Django on the same connection (so inside a transaction, what that transact
 
 Compared: every concrete field's value (``Decimal`` by its text, so ``1.5`` is not ``1.50``),
 the instance's class, ``_state.db`` and ``_state.adding``; and existence (``DoesNotExist``, or
-absent from ``cached_get_many``'s dict). Asked about: every row, the last row deleted, and the
-pk the next insert will take.
+absent from ``cached_get_many``'s dict). Asked about: every row and the last row deleted (and,
+of ``cached_get_many``, the pk the next insert will take).
 """
 
 from __future__ import annotations
@@ -71,11 +71,14 @@ class Oracle:
         truths = {model: {o.pk: o for o in model.objects.all()} for model in self.checked}
         for model, truth in truths.items():
             self.seen[model].update(truth)
-            asked = self._asked(model, truth)
+            gone = sorted(self.seen[model] - set(truth))[-1:]
+            asked = sorted(truth) + gone
             expected = {pk: seen_as(truth.get(pk)) for pk in asked}
             for pk in asked:
                 got = answer(lambda m=model, pk=pk: cached_get(m, pk))
                 self._agree(f"cached_get({model.__name__}, {pk})", expected[pk], got)
+            # And the pk the next insert takes (nothing is cached of a row that is not there).
+            asked.append(max(self.seen[model], default=0) + 1)
             many = model.objects.cached_get_many(asked)
             got = {pk: seen_as(instance) for pk, instance in many.items()}
             wanted = {pk: value for pk, value in expected.items() if value != GONE}
@@ -85,11 +88,6 @@ class Oracle:
         self._unique(truths)
         if refresh:
             self._prefetch(truths)
-
-    def _asked(self, model: type[models.Model], truth: dict[Any, Any]) -> list[Any]:
-        gone = sorted(self.seen[model] - set(truth))[-1:]
-        following = max(self.seen[model], default=0) + 1  # cached as absent before it exists
-        return sorted(truth) + gone + [following]
 
     def _refresh(self, model: type[models.Model], truth: dict[Any, Any], expected: Any) -> None:
         """``smart_refresh`` of the instances read at the last check, each strategy in turn."""

@@ -151,3 +151,26 @@ if hasattr(diff, "Box"):
         if (key := row(Box, box)) is not None:
             with connections[alias].cursor() as cursor:
                 cursor.execute(f"DELETE FROM {table} WHERE {pk} = %s", [key])
+
+
+# --- where every example starts ------------------------------------------------------------------
+
+
+def seed(alias: str) -> None:
+    """A few rows of every model, related as the steps relate them: without them, random steps
+    would seldom reach the rarer shapes (a multi-table child, a piece two cascades down)."""
+    first, second = (Owner.objects.create(name=name) for name in ("n0", "n1"))
+    Item.objects.create(slug="s0", code="a", owner=first, data={"k": 1})
+    Item.objects.create(slug="s1", code="b", owner=second, helper=first)
+    Item.objects.create(slug="s2", code="c")
+    Base.objects.create(label="n0", owner=first)
+    Derived.objects.create(label="n1", extra=1, owner=second)
+    Derived.objects.create(label="n2", extra=2)
+    if hasattr(diff, "Box"):
+        box = Box.objects.create(name="b")
+        Box.objects.create(name="c")
+        for size in (1, 2):
+            Piece.objects.create(part=Part.objects.create(box=box, size=size), size=size)
+        Tag.objects.create(box=box)
+        if connections[alias].features.supports_on_delete_db_default:
+            Chip.objects.create(part=Part.objects.first())
