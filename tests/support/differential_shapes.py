@@ -29,13 +29,17 @@ def create_base(alias: str, label: str, weight: int, extra: int | None, owner: A
 
 
 @write(
-    derived=pick, weight=small, extra=small,
+    derived=pick, weight=small, extra=small, added=st.booleans(),
     fields=st.none() | st.sets(st.sampled_from(["weight", "extra"]), min_size=1),
 )  # fmt: skip
-def save_derived(alias: str, derived: int, weight: int, extra: int, fields: Any) -> None:
+def save_derived(
+    alias: str, derived: int, weight: int, extra: int, added: bool, fields: Any
+) -> None:
+    """Both tables; the child's generated column changes with ``extra``."""
     if (pk := row(Derived, derived)) is not None:
         instance = Derived.objects.get(pk=pk)
-        instance.weight, instance.extra = weight, extra
+        instance.weight = F("weight") + weight if added else weight
+        instance.extra = F("extra") + extra if added else extra
         instance.save(update_fields=None if fields is None else sorted(fields))
 
 
