@@ -73,12 +73,29 @@ def _names(alias: str, model: Any, *fields: str) -> list[str]:
     return [quote(model._meta.db_table), *(quote(model._meta.get_field(f).column) for f in fields)]
 
 
-@write(item=pick, by=small)
-def raw_update_item(alias: str, item: int, by: int) -> None:
-    table, count, pk = _names(alias, Item, "count", "id")
+@write(item=pick, by=small, code=st.none() | st.sampled_from(["a", "d"]))
+def raw_update_item(alias: str, item: int, by: int, code: str | None) -> None:
+    """With a ``code``, the generated unique column changes too."""
+    table, count, code_column, pk = _names(alias, Item, "count", "code", "id")
     if (key := row(Item, item)) is not None:
+        sets, params = f"{count} = {count} + %s", [by]
+        if code is not None:
+            sets, params = f"{sets}, {code_column} = %s", [by, code]
         with connections[alias].cursor() as cursor:
-            cursor.execute(f"UPDATE {table} SET {count} = {count} + %s WHERE {pk} = %s", [by, key])
+            cursor.execute(f"UPDATE {table} SET {sets} WHERE {pk} = %s", [*params, key])
+
+
+@write(at_least=small)
+def raw_update_owners_of_items(alias: str, at_least: int) -> None:
+    """One table written, filtered through a subquery on another."""
+    owners, score, owner_pk = _names(alias, Owner, "score", "id")
+    items, owner, count = _names(alias, Item, "owner", "count")
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {owners} SET {score} = {score} + 1 WHERE {owner_pk} IN "
+            f"(SELECT {owner} FROM {items} WHERE {count} >= %s)",
+            [at_least],
+        )
 
 
 @write(item=pick)
