@@ -58,6 +58,8 @@ SETTINGS = settings(
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
+#: Every step of differential_writes, and of differential_shapes (imported above, which
+#: registers its steps as it loads).
 STEPS = ops()
 
 
