@@ -30,19 +30,14 @@ def cached_get(
     from the cache when the lookup is the pk or one field unique by itself."""
     if pk is not _BY_LOOKUPS:
         lookups = {"pk": pk, **lookups}
-    wanted = pk if len(lookups) == 1 and pk is not _BY_LOOKUPS else pk_of_lookup(model, (), lookups)
-    if wanted is not NOT_PK:
-        held = held_get(model._default_manager, using, wanted, in_event_loop=False)
-        if held is not None:
-            return held
-    return front.serve_get(_queryset(model, using), (), lookups)
+    return front.manager_get(model._default_manager, using, (), lookups)
 
 
 def cached_get_many(
     model: type[M], pks: Iterable[Any], *, using: str | None = None
 ) -> dict[Any, M]:
     """Like ``in_bulk(pks)``: ``{pk: instance}``, missing pks absent."""
-    return front.serve_get_many(_queryset(model, using), pks)
+    return front.manager_get_many(model._default_manager, using, pks)
 
 
 async def acached_get(

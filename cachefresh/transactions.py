@@ -188,6 +188,17 @@ def _forgetting(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _closing(close: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(close)
+    def wrapper(self: BaseDatabaseWrapper, *args: Any, **kwargs: Any) -> Any:
+        _open.pop(self, None)
+        result = close(self, *args, **kwargs)
+        databases.on_close(self)  # the settings may name another database from now on
+        return result
+
+    return wrapper
+
+
 def _forgetting_since(savepoint_rollback: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(savepoint_rollback)
     def wrapper(self: BaseDatabaseWrapper, sid: str, *args: Any, **kwargs: Any) -> Any:
@@ -205,7 +216,7 @@ _hooks = MethodHooks(
     {
         "commit": _after_commit,
         "rollback": _forgetting,
-        "close": _forgetting,
+        "close": _closing,
         "savepoint_rollback": _forgetting_since,
     },
 )
