@@ -28,7 +28,6 @@ from cachefresh.keys import RowKeys
 from cachefresh.plans import ModelPlan
 from cachefresh.signing import mac_key
 from cachefresh.store import GuardedStore
-from cachefresh.store.base import is_token
 
 logger = logging.getLogger("cachefresh")
 
@@ -50,63 +49,26 @@ class Shape(NamedTuple):
 class Lookup:
     """The keys of some entries of one kind on one database, and what the cache said of them.
 
-    ``Lookup(plan, alias, pks)`` reads rows; :meth:`of` builds any other kind (index entries).
+    :meth:`rows` reads rows; an index lookup (:mod:`cachefresh.indexes`) builds its own.
     """
 
     __slots__ = ("found", "held", "keys", "local", "mac", "owners", "pairs", "plan", "shape")
 
-    def __init__(self, plan: ModelPlan, alias: str, pks: Sequence[Any]) -> None:
-        _, tag, generation = plan.keys_of(alias)
-        shape = Shape(plan.schema, len(plan.attnames), plan.pk_index, typed=False)
-        pairs = [RowKeys(tag, pk) for pk in pks]
-        self._setup(plan, shape, pairs, generation, pks, tiers.local(), mac_key())
-
-    @classmethod
-    def of_rows(
-        cls,
-        plan: ModelPlan,
-        shape: Shape,
-        tag: str,
-        generation: str,
-        pks: Sequence[Any],
-        local: tiers.LocalTier | None,
-        mac: bytes | None,
-    ) -> Lookup:
-        """A lookup of rows whose keys' prefixes, tier and signing key the caller resolved
-        already (:class:`cachefresh.routes.Route`)."""
-        lookup = cls.__new__(cls)
-        lookup._setup(plan, shape, [RowKeys(tag, pk) for pk in pks], generation, pks, local, mac)
-        return lookup
-
-    @classmethod
-    def of(
-        cls,
-        plan: ModelPlan,
-        shape: Shape,
-        pairs: Sequence[Any],
-        generation: str,
-        owners: Sequence[Any],
-    ) -> Lookup:
-        """A lookup of entries with keys ``pairs`` (each with ``.entry`` and ``.token``), one
-        per owner, sharing ``generation``; read from the shared cache only."""
-        lookup = cls.__new__(cls)
-        lookup._setup(plan, shape, pairs, generation, owners, None, mac_key())
-        return lookup
-
-    def _setup(
+    def __init__(
         self,
         plan: ModelPlan,
         shape: Shape,
         pairs: Sequence[Any],
         generation: str,
         owners: Sequence[Any],
-        local: tiers.LocalTier | None,
-        mac: bytes | None,
+        local: tiers.LocalTier | None = None,
+        mac: bytes | None = None,
     ) -> None:
+        """A lookup of entries with keys ``pairs`` (each with ``.entry`` and ``.token``), one
+        per owner, sharing ``generation``, checked with the signing key ``mac``, through the
+        ``local`` tier if given (rows only)."""
         self.plan, self.shape, self.pairs, self.owners = plan, shape, pairs, owners
-        #: The local tier in front of the cache that may answer (rows only), or ``None``.
         self.local = local
-        #: The signing key entries are checked with (``None``: not signed).
         self.mac = mac
         wanted = []
         for pair in pairs:
@@ -118,8 +80,17 @@ class Lookup:
         #: Values answered by the local tier (or validated for it), by position.
         self.held: list[list[Any] | None] | None = None
 
+    @classmethod
+    def rows(cls, plan: ModelPlan, alias: str, pks: Sequence[Any]) -> Lookup:
+        """A lookup of ``plan``'s rows with (normalised) ``pks`` on ``alias``, through the local
+        tier if one runs (:class:`cachefresh.routes.Route` resolves all this once)."""
+        _, tag, generation = plan.keys_of(alias)
+        shape = Shape(plan.schema, len(plan.attnames), plan.pk_index, typed=False)
+        pairs = [RowKeys(tag, pk) for pk in pks]
+        return cls(plan, shape, pairs, generation, pks, tiers.local(), mac_key())
+
     @property
-    def rows(self) -> Sequence[Any]:
+    def row_keys(self) -> Sequence[Any]:
         """The keys of each row (``.entry``, ``.token``, ``.lock``) of a row lookup."""
         return self.pairs
 
@@ -140,7 +111,7 @@ class Lookup:
         return self.found is not None
 
     def _read_through(self, store: GuardedStore, local: tiers.LocalTier) -> bool:
-        rows, label = self.rows, self.plan.label
+        rows, label = self.row_keys, self.plan.label
         held = local.get_many([row.entry for row in rows])
         if held is None:  # not serving: the shared cache alone, and nothing kept
             stats.count(label, local.miss_event, len(rows))
@@ -205,7 +176,12 @@ class Lookup:
         held = self.held
         if held is not None and held[position] is not None:
             return held[position]
-        return self._decode(position)
+        found = self.found
+        if found is None or found[2 * position] is None:
+            return None
+        shared = _shared_header(self, found[-1])
+        token, owner = found[2 * position + 1], self.owners[position]
+        return _checked(self, found[2 * position], token, shared, owner)
 
     def _decode(self, position: int) -> list[Any] | None:
         found = self.found
@@ -253,7 +229,7 @@ def _valid_many(
 def _shared_header(lookup: Lookup, generation: Any) -> bytes | None:
     """What every valid entry under ``generation`` starts with, before its own token; ``None``
     when the generation is not a token (then no entry is valid)."""
-    if not is_token(generation):
+    if type(generation) is not bytes or len(generation) != codec.TOKEN_SIZE:  # is_token()
         return None
     return codec.header(lookup.shape.schema, generation, b"", lookup.mac is not None)
 

@@ -47,7 +47,7 @@ M = TypeVar("M", bound=Model)
 _EXACT = "__exact"
 
 
-def route(model: type[Model], alias: str) -> Route:
+def route(model: type[M], alias: str) -> Route[M]:
     """The route of a read of ``model`` through ``alias`` (resolved once per model and alias,
     :mod:`cachefresh.routes`), the hooks checked; ``ImproperlyConfigured`` if the model is not
     cached."""
@@ -56,7 +56,7 @@ def route(model: type[Model], alias: str) -> Route:
     return found
 
 
-def route_or_none(model: type[Model], alias: str) -> Route | None:
+def route_or_none(model: type[M], alias: str) -> Route[M] | None:
     """:func:`route`, or ``None`` for a model cachefresh does not cache."""
     found = routes.route_or_none(model, alias)
     if found is not None:
@@ -156,14 +156,14 @@ def manager_get(
     """``manager.get(*args, **kwargs)`` (on ``using`` if given) as :func:`serve_get` serves it,
     with no queryset built for a pk lookup when the manager builds plain ones, unless the cache
     cannot answer."""
-    if builds_plain(manager):
-        model = manager.model
-        found = route(model, using or manager.db)
-        lookup = wanted(found.plan, args, kwargs)
-        if lookup is not None and lookup.unique is None:
-            return read.get_pk(
-                found, lookup.value, DEFAULT_FETCH_MODE, lambda: _all(manager, using)
-            )
+    plain = _plain_by_construction.get(type(manager))
+    if plain if plain is not None else builds_plain(manager):
+        found = routes.route(manager.model, using or manager.db)
+        hooks.ensure_installed()
+        if not args and len(kwargs) == 1:
+            ((name, value),) = kwargs.items()
+            if name in found.pk_names:
+                return read.get_pk(found, value, DEFAULT_FETCH_MODE, lambda: _all(manager, using))
     return serve_get(_all(manager, using), args, kwargs)
 
 
@@ -212,7 +212,7 @@ def held_in(queryset: QuerySet[M], pk: Any) -> M | None:
     return read.get_one_held(found, pk, in_event_loop=True, fetch_mode=fetch_mode_of(queryset))
 
 
-def _route_in(model: type[Model], alias: str, in_event_loop: bool) -> Route | None:
+def _route_in(model: type[M], alias: str, in_event_loop: bool) -> Route[M] | None:
     """:func:`route`; in an event loop, ``None`` where resolving it would connect (Django
     forbids that there)."""
     if not in_event_loop:

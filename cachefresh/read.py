@@ -57,32 +57,32 @@ def miss_reason(mode: ReadMode, lookup: Lookup, store: GuardedStore, missed: lis
     return "absent"
 
 
-def get_one(queryset: QuerySet[M], route: Route, raw_pk: Any) -> M:
+def get_one(queryset: QuerySet[M], route: Route[M], raw_pk: Any) -> M:
     """``queryset.get(pk=raw_pk)`` through the cache; ``queryset`` must carry no filters."""
     return get_pk(route, raw_pk, fetch_mode_of(queryset), lambda: queryset)
 
 
-def get_pk(route: Route, raw_pk: Any, fetch_mode: Any, queryset: Callable[[], QuerySet[M]]) -> M:
+def get_pk(route: Route[M], raw_pk: Any, fetch_mode: Any, queryset: Callable[[], QuerySet[M]]) -> M:
     """``get(pk=raw_pk)`` on a plain queryset of ``route``'s model and alias, through the
     cache. ``queryset`` makes that queryset, called only when the cache cannot answer: a hit
     builds none."""
     pk = _pk_to_serve(route, raw_pk)
     if pk is None:  # a pk Django must judge, or the transaction wrote the table
         return _database(queryset(), route, raw_pk)
-    values = route.held(pk)
-    if values is not None:
-        return _hit(route, pk, values, fetch_mode)
-    store = get_store()
-    lookup = route.lookup([pk])
-    if lookup.read(store):
-        values = lookup.values(0)
-        if values is not None:
-            stats.count(route.label, "hit")
-            return _hit(route, pk, values, fetch_mode)
-    return _missed(queryset(), route, store, lookup)
+    values = None if route.local is None else route.held(pk)
+    if values is None:
+        store = get_store()
+        lookup = route.lookup([pk])
+        values = lookup.values(0) if lookup.read(store) else None
+        if values is None:
+            return _missed(queryset(), route, store, lookup)
+        stats.count(route.label, "hit")
+    if cache_hit.receivers:
+        cache_hit.send(route.model, using=route.alias, pk=pk)
+    return route.builder.build(route.alias, values, fetch_mode)
 
 
-def _missed(queryset: QuerySet[M], route: Route, store: GuardedStore, lookup: Lookup) -> M:
+def _missed(queryset: QuerySet[M], route: Route[M], store: GuardedStore, lookup: Lookup) -> M:
     pk = lookup.pks[0]
     reason = miss_reason(read_mode(route.primary, route.table), lookup, store, [0])
     stats.count_events(route.label, ("miss", f"miss_{reason}"))
@@ -92,7 +92,7 @@ def _missed(queryset: QuerySet[M], route: Route, store: GuardedStore, lookup: Lo
     return _fill_one(queryset, route.primary, store, lookup)
 
 
-def _database(queryset: QuerySet[M], route: Route, raw_pk: Any) -> M:
+def _database(queryset: QuerySet[M], route: Route[M], raw_pk: Any) -> M:
     """``get()`` itself: for a pk only Django may judge (its own error, or its answer), or in
     a transaction that wrote the table (counted as such a miss)."""
     try:
@@ -104,7 +104,7 @@ def _database(queryset: QuerySet[M], route: Route, raw_pk: Any) -> M:
     return queryset.get(pk=pk)
 
 
-def get_one_cached(queryset: QuerySet[M], route: Route, raw_pk: Any) -> M | None:
+def get_one_cached(queryset: QuerySet[M], route: Route[M], raw_pk: Any) -> M | None:
     """The row if a valid entry holds it now (local tier or cache), else ``None``: never a
     query and never a fill, for reads that only guess the pk (:mod:`cachefresh.unique`)."""
     pk = _pk_to_serve(route, raw_pk)
@@ -120,7 +120,7 @@ def get_one_cached(queryset: QuerySet[M], route: Route, raw_pk: Any) -> M | None
     return _hit(route, pk, values, fetch_mode_of(queryset))
 
 
-def get_one_held(route: Route, raw_pk: Any, *, in_event_loop: bool, fetch_mode: Any) -> Any:
+def get_one_held(route: Route[M], raw_pk: Any, *, in_event_loop: bool, fetch_mode: Any) -> M | None:
     """The row if this process's local tier holds it, else ``None``: no I/O and no queryset,
     so the async forms answer such a hit in the event loop (and hop to a thread only for the
     rest)."""
@@ -133,7 +133,7 @@ def get_one_held(route: Route, raw_pk: Any, *, in_event_loop: bool, fetch_mode: 
     return None if values is None else _hit(route, pk, values, fetch_mode)
 
 
-def _pk_to_serve(route: Route, raw_pk: Any) -> Any:
+def _pk_to_serve(route: Route[Any], raw_pk: Any) -> Any:
     """The normalised pk if a hit may answer this read; ``None`` when the pk is one Django
     must judge (its own error, or its answer) or the open transaction wrote the table."""
     try:
@@ -143,7 +143,7 @@ def _pk_to_serve(route: Route, raw_pk: Any) -> Any:
     return pk if may_serve_hits(route.primary, route.table) else None
 
 
-def _hit(route: Route, pk: Any, values: list[Any], fetch_mode: Any) -> Any:
+def _hit(route: Route[M], pk: Any, values: list[Any], fetch_mode: Any) -> M:
     """A row found valid, announced to ``cache_hit`` receivers and built as a query would."""
     if cache_hit.receivers:
         cache_hit.send(route.model, using=route.alias, pk=pk)

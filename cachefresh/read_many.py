@@ -25,13 +25,13 @@ from cachefresh.transactions import ReadMode, may_serve_hits, read_mode
 M = TypeVar("M", bound=Model)
 
 
-def get_many(queryset: QuerySet[M], route: Route, raw_pks: Iterable[Any]) -> dict[Any, M]:
+def get_many(queryset: QuerySet[M], route: Route[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
     """``queryset.in_bulk(raw_pks)`` through the cache; ``queryset`` must carry no filters."""
     return get_pks(route, raw_pks, fetch_mode_of(queryset), lambda: queryset)
 
 
 def get_pks(
-    route: Route, raw_pks: Iterable[Any], fetch_mode: Any, queryset: Callable[[], QuerySet[M]]
+    route: Route[M], raw_pks: Iterable[Any], fetch_mode: Any, queryset: Callable[[], QuerySet[M]]
 ) -> dict[Any, M]:
     """``in_bulk(raw_pks)`` on a plain queryset of ``route``'s model and alias, through the
     cache; ``queryset`` makes that queryset, called only when the cache cannot answer all."""
@@ -69,7 +69,7 @@ def get_pks(
 
 
 def _built(
-    route: Route, pks: Sequence[Any], rows: Sequence[list[Any]], fetch_mode: Any
+    route: Route[M], pks: Sequence[Any], rows: Sequence[list[Any]], fetch_mode: Any
 ) -> dict[Any, M]:
     """Hits, built as ``in_bulk()`` builds them and announced to ``cache_hit`` receivers."""
     built = route.builder.build_many(route.alias, rows, fetch_mode)
@@ -82,7 +82,7 @@ def _built(
 
 def _fill(
     queryset: QuerySet[M],
-    route: Route,
+    route: Route[M],
     store: GuardedStore,
     lookup: Lookup,
     missed: list[int],

@@ -57,7 +57,7 @@ def _timed_lookup(
 ) -> list[Any] | None:
     """A cache lookup whose time (hit or miss) feeds the cost model, forced or not."""
     started = time.perf_counter()
-    lookup = Lookup(request.plan, request.alias, [request.pk])
+    lookup = Lookup.rows(request.plan, request.alias, [request.pk])
     lookup.read(store)
     values = lookup.values(0)
     if known is None:

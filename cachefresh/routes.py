@@ -12,7 +12,7 @@ change. A read compares an integer and two identities.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.apps import apps
 from django.db.models import Model
@@ -22,13 +22,15 @@ from cachefresh.conf import get_settings
 from cachefresh.databases import learned_segment
 from cachefresh.entries import Lookup, Shape
 from cachefresh.instances import InstanceBuilder
-from cachefresh.keys import pk_segment
+from cachefresh.keys import RowKeys, pk_segment
 from cachefresh.plans import IntBounds, ModelPlan, integer_bounds, normalize_pk
 from cachefresh.registry import registry
 from cachefresh.signing import mac_key
 
+M = TypeVar("M", bound=Model)
 
-class Route:
+
+class Route(Generic[M]):
     """Where cached reads of one model through one alias go, and what they need on the way."""
 
     __slots__ = (
@@ -44,6 +46,7 @@ class Route:
         "meta",
         "model",
         "models",
+        "pk_names",
         "plan",
         "primary",
         "shape",
@@ -51,17 +54,22 @@ class Route:
         "tag",
     )
 
-    def __init__(self, model: type[Model], plan: ModelPlan, alias: str, changes_at: int) -> None:
+    def __init__(self, model: type[M], plan: ModelPlan, alias: str, changes_at: int) -> None:
         self.model, self.plan, self.alias, self.label = model, plan, alias, plan.label
         self.table: str = plan.table
         #: Whose entries serve the read, and where fills read: ``alias`` or its primary.
         self.primary: str = get_settings().replicas.get(alias, alias)
         _, self.tag, self.generation = plan.keys_of(self.primary)
         self.local = tiers.local()
-        self.builder: InstanceBuilder[Any] = plan.builder(model)
+        self.builder: InstanceBuilder[M] = plan.builder(model)
         self.shape = Shape(plan.schema, len(plan.attnames), plan.pk_index, typed=False)
         self.mac = mac_key()
         self.bounds: IntBounds = integer_bounds(plan.pk_field, alias)
+        pk = plan.pk_field
+        #: The ``get()`` keywords that name the pk alone (``front.wanted``'s pk case).
+        self.pk_names = frozenset(
+            spelled for name in ("pk", pk.name, pk.attname) for spelled in (name, f"{name}__exact")
+        )
         # What says the route is still right, with changes_at (taken before resolving).
         self.changes_at, self.models, self.meta = changes_at, apps.get_models(), plan.model._meta
         self.fields = plan.fields
@@ -95,7 +103,8 @@ class Route:
         local = self.local
         if local is None:
             return None
-        values = local.get(self.entry_key(pk))
+        # The key of an int pk without a call: the hit path of most models.
+        values = local.get(f"{self.tag}|i{pk}}}:e" if type(pk) is int else self.entry_key(pk))
         if values is not None:
             stats.count_events(self.label, ("hit", local.hit_event))
         return values
@@ -115,25 +124,32 @@ class Route:
 
     def lookup(self, pks: Sequence[Any]) -> Lookup:
         """A lookup of the rows with (normalised) ``pks``, through the local tier if any."""
-        plan, shape = self.plan, self.shape
-        return Lookup.of_rows(plan, shape, self.tag, self.generation, pks, self.local, self.mac)
+        tag = self.tag
+        # One row without a list comprehension (a call of its own on Python 3.11).
+        pairs = [RowKeys(tag, pks[0])] if len(pks) == 1 else [RowKeys(tag, pk) for pk in pks]
+        return Lookup(self.plan, self.shape, pairs, self.generation, pks, self.local, self.mac)
 
 
-_routes: dict[tuple[type[Model], str], Route] = {}
+_routes: dict[tuple[type[Model], str], Route[Any]] = {}
 
 
-def route(model: type[Model], alias: str) -> Route:
+def route(model: type[M], alias: str) -> Route[M]:
     """The route of reads of ``model`` through ``alias``; ``ImproperlyConfigured`` if the model
     is not cached. May connect to the database, once, to learn which one it is."""
     found = _routes.get((model, alias))
-    if found is not None and found.current():
+    if (  # Route.current(), without a call: every cached read asks
+        found is not None
+        and found.changes_at == changes.count
+        and found.models is apps.get_models()
+        and found.fields is found.meta.concrete_fields
+    ):
         return found
     changes_at = changes.count
-    found = _routes[model, alias] = Route(model, registry.plan(model), alias, changes_at)
-    return found
+    built = _routes[model, alias] = Route(model, registry.plan(model), alias, changes_at)
+    return built
 
 
-def route_or_none(model: type[Model], alias: str) -> Route | None:
+def route_or_none(model: type[M], alias: str) -> Route[M] | None:
     """:func:`route`, or ``None`` for a model cachefresh does not cache."""
     found = _routes.get((model, alias))
     if found is not None and found.current():
@@ -141,7 +157,7 @@ def route_or_none(model: type[Model], alias: str) -> Route | None:
     return None if registry.plan_or_none(model) is None else route(model, alias)
 
 
-def learned_route(model: type[Model], alias: str) -> Route | None:
+def learned_route(model: type[M], alias: str) -> Route[M] | None:
     """:func:`route` if resolving it needs no connection (an event loop must not connect), else
     ``None``."""
     found = _routes.get((model, alias))

@@ -22,7 +22,7 @@ from django.db.models import Model, QuerySet
 
 from cachefresh import indexes, read, stats
 from cachefresh.indexes import IndexedField, IndexLookup
-from cachefresh.read import Route
+from cachefresh.routes import Route
 from cachefresh.signals import cache_hit, report_miss
 from cachefresh.store import GuardedStore, get_store
 from cachefresh.transactions import ReadMode, read_mode
@@ -36,7 +36,7 @@ _guesses_lock = threading.Lock()
 GUESSES_HELD = 10_000
 
 
-def get_by_unique(queryset: QuerySet[M], route: Route, index: IndexedField, raw_value: Any) -> M:
+def get_by_unique(queryset: QuerySet[M], route: Route[M], index: IndexedField, raw_value: Any) -> M:
     """``queryset.get(<field>=raw_value)`` through the cache; ``queryset`` carries no filters."""
     name, plan, alias, primary = index.field.name, route.plan, route.alias, route.primary
     if not indexes.compares_exactly(primary, plan, index):
@@ -71,7 +71,7 @@ def get_by_unique(queryset: QuerySet[M], route: Route, index: IndexedField, raw_
 
 
 def _from_index(
-    queryset: QuerySet[M], route: Route, lookup: IndexLookup, guess_key: tuple[str, Any]
+    queryset: QuerySet[M], route: Route[M], lookup: IndexLookup, guess_key: tuple[str, Any]
 ) -> M | None:
     """The row a valid index entry names, if it still holds the value; ``DoesNotExist`` for a
     valid "no row holds it"; ``None`` when the index cannot answer."""
@@ -93,7 +93,7 @@ def _from_index(
 
 def _fill(
     queryset: QuerySet[M],
-    route: Route,
+    route: Route[M],
     lookup: IndexLookup,
     store: GuardedStore,
     mode: ReadMode,
@@ -141,7 +141,7 @@ def _guess(guess_key: tuple[str, Any], pk: Any) -> None:
 
 
 def _row_holding(
-    queryset: QuerySet[M], route: Route, index: IndexedField, pk: Any, value: Any
+    queryset: QuerySet[M], route: Route[M], index: IndexedField, pk: Any, value: Any
 ) -> M | None:
     """The row with ``pk`` through its own entry, if it still holds ``value``."""
     try:
