@@ -5,7 +5,8 @@ entry (with its token and the table generation): two round trips and no query. T
 served only if it still holds the value asked for, so an index entry that a row has left
 behind (it gave the value away, or was deleted) is a miss, never a wrong row. A miss reads the
 database with ``get()`` after taking the index tokens, and stores which pk holds the value, or
-that none does, so an insert or update that gives a row the value retires the answer.
+that none does, so an insert or update that gives a row the value retires the answer. It then
+fills the row's own entry too, so that the next lookup runs no query.
 
 That row check is also what makes a warm hit one round trip: each process remembers which pk
 it last found holding a value, and reads that row's entry straight away. The guess needs no
@@ -113,6 +114,12 @@ def _fill(
     pk = route.plan.normalize_pk(instance.pk, route.alias)
     if tokens is not None:
         lookup.store(store, tokens, pk)
+        # Warm after one lookup: fill the row's entry now, so the next lookup runs no query.
+        # Not with the row read above: it was read before any token of its row could be
+        # taken (its pk was unknown), and a write between that read and the token would
+        # leave it stale. The fill reads it by pk under its token, with prebuilt SQL.
+        warm = _row_holding(queryset, route, lookup.index, pk, lookup.value)
+        instance = instance if warm is None else warm
     _guess(guess_key, pk)
     return instance
 
