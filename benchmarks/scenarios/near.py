@@ -110,7 +110,7 @@ def _measure(job: Job, results: Results, sizes: Sizes) -> None:
         for peer in peers:
             peer.close()
     _record_latency(job, results, lat, sizes.calls, {peer.name: peer.version for peer in peers})
-    memory = {"bytes_per_row": memory_per_row(), "rows": ROWS}
+    memory = {"bytes_per_row": memory_per_row(), "rows": ROWS, **redis_bytes_per_row()}
     results.fact(NAME, job.backend, "near memory", model=MODEL, **memory)
     _across_processes(job, results, sizes)
 
@@ -218,6 +218,36 @@ def verdicts(lat: dict[str, list[float]]) -> list[dict[str, Any]]:
         verdict = {"ratio": value, "bound": t.shown, "met": t.met_when(value, t.bound)}
         out.append({"numerator": numerator, "denominator": denominator, **verdict})
     return out
+
+
+def redis_bytes_per_row() -> dict[str, float]:
+    """What a cached row costs in Redis (``MEMORY USAGE`` of its entry and its token; the
+    table's generation is one key shared by every row), the entry's own length, and the pickle
+    of the same row as an instance (what a pickling cache would store)."""
+    import pickle
+
+    from django.core.cache import caches
+    from django_redis import get_redis_connection
+
+    from cachefresh.keys import RowKeys
+    from cachefresh.registry import registry
+    from tests.testapp.models import Article
+
+    client, make_key = get_redis_connection("default"), caches["default"].make_key
+    tag = registry.plan(Article).table_tag("default")
+    rows = list(Article.objects.all())
+    used, lengths = 0, 0
+    for row in rows:
+        keys = RowKeys(tag, row.pk)
+        for key in (keys.entry, keys.token):
+            used += client.memory_usage(make_key(key), samples=0) or 0
+        lengths += len(client.get(make_key(keys.entry)) or b"")
+    pickled = sum(len(pickle.dumps(row, pickle.HIGHEST_PROTOCOL)) for row in rows)
+    return {
+        "redis_bytes_per_row": used / len(rows),
+        "entry_bytes_per_row": lengths / len(rows),
+        "pickled_bytes_per_row": pickled / len(rows),
+    }
 
 
 def memory_per_row() -> float:
