@@ -170,8 +170,10 @@ def manager_get(
 def manager_get_many(manager: Manager[M], using: str | None, pks: Iterable[Any]) -> dict[Any, M]:
     """``manager.in_bulk(pks)`` (on ``using`` if given) as :func:`serve_get_many` serves it,
     with no queryset built when the manager builds plain ones, unless some row misses."""
-    if builds_plain(manager):
-        found = route(manager.model, using or manager.db)
+    plain = _plain_by_construction.get(type(manager))
+    if plain if plain is not None else builds_plain(manager):
+        found = routes.route(manager.model, using or manager.db)
+        hooks.ensure_installed()
         return read_many.get_pks(found, pks, DEFAULT_FETCH_MODE, lambda: _all(manager, using))
     return serve_get_many(_all(manager, using), pks)
 

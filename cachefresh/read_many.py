@@ -47,7 +47,7 @@ def get_pks(
         stats.count_events(route.label, ("miss", "miss_written_in_transaction"), len(pks))
         report_miss(route.model, route.alias, pks, ReadMode.DATABASE.value)
         return queryset().in_bulk(pks)
-    held = route.held_many(pks)
+    held = None if route.local is None else route.held_many(pks)
     if held is not None:
         return _built(route, pks, held, fetch_mode)
     store = get_store()
