@@ -6,17 +6,12 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 
 from cachefresh import front
 from cachefresh.front import NOT_PK, held_get, pk_of_lookup
 
 M = TypeVar("M", bound=Model)
-
-
-def _queryset(model: type[M], using: str | None) -> QuerySet[M]:
-    queryset = model._default_manager.all()
-    return queryset.using(using) if using else queryset
 
 
 #: No pk given positionally: the lookup is in the keyword arguments.
