@@ -24,6 +24,8 @@ def cached_get(
     """``model._default_manager.get(pk=pk)``, or ``.get(**lookups)`` (``slug=…``), served
     from the cache when the lookup is the pk or one field unique by itself."""
     if pk is not _BY_LOOKUPS:
+        if not lookups:
+            return front.manager_get_pk(model._default_manager, using, pk)
         lookups = {"pk": pk, **lookups}
     return front.manager_get(model._default_manager, using, (), lookups)
 

@@ -38,6 +38,7 @@ __all__ = [
     "is_plain",
     "manager_get",
     "manager_get_many",
+    "manager_get_pk",
     "route",
     "serve_get",
 ]
@@ -165,6 +166,17 @@ def manager_get(
             if name in found.pk_names:
                 return read.get_pk(found, value, DEFAULT_FETCH_MODE, lambda: _all(manager, using))
     return serve_get(_all(manager, using), args, kwargs)
+
+
+def manager_get_pk(manager: Manager[M], using: str | None, pk: Any) -> M:
+    """:func:`manager_get` of ``get(pk=pk)``, with no lookup to parse (``cached_get(Model,
+    pk)``)."""
+    plain = _plain_by_construction.get(type(manager))
+    if plain if plain is not None else builds_plain(manager):
+        found = routes.route(manager.model, using or manager.db)
+        hooks.ensure_installed()
+        return read.get_pk(found, pk, DEFAULT_FETCH_MODE, lambda: _all(manager, using))
+    return serve_get(_all(manager, using), (), {"pk": pk})
 
 
 def manager_get_many(manager: Manager[M], using: str | None, pks: Iterable[Any]) -> dict[Any, M]:

@@ -66,8 +66,12 @@ def get_pk(route: Route[M], raw_pk: Any, fetch_mode: Any, queryset: Callable[[],
     """``get(pk=raw_pk)`` on a plain queryset of ``route``'s model and alias, through the
     cache. ``queryset`` makes that queryset, called only when the cache cannot answer: a hit
     builds none."""
-    pk = _pk_to_serve(route, raw_pk)
-    if pk is None:  # a pk Django must judge, or the transaction wrote the table
+    try:  # _pk_to_serve(), without a call: every hit asks
+        pk = route.normalize(raw_pk)
+    except Exception:
+        pk = None
+    if pk is None or not may_serve_hits(route.primary, route.table):
+        # A pk Django must judge, or the transaction wrote the table.
         return _database(queryset(), route, raw_pk)
     values = None if route.local is None else route.held(pk)
     if values is None:
