@@ -13,7 +13,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.test.utils import CaptureQueriesContext
 
-from cachefresh import acached_get, cached_get, invalidate, invalidate_model, unique
+from cachefresh import acached_get, cached_get, invalidate, invalidate_model, routes, unique
 from cachefresh.indexes import IndexLookup, indexed_field
 from cachefresh.registry import registry
 from cachefresh.store import get_store
@@ -79,7 +79,8 @@ def test_a_warm_slug_lookup_is_one_round_trip(backend, monkeypatch):
 
     monkeypatch.setattr(store, "get_many", counted)
     assert Post.objects.cached_get(slug="once").pk == post.pk
-    assert len(reads) == 1
+    # With the near cache on (CACHEFRESH_TEST_NEAR=1) the row is held in the process: none.
+    assert len(reads) == (1 if routes.route(Post, backend).local is None else 0)
 
 
 def test_a_wrong_guess_never_serves_its_row(backend):
