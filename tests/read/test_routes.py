@@ -65,3 +65,32 @@ def test_a_forked_child_resolves_its_routes_again(backend):
     counted = queue.get(timeout=30)
     child.join(30)
     assert counted != changes.count
+
+
+def test_hits_of_the_function_and_manager_forms_build_no_queryset(backend, monkeypatch):
+    """A hit needs no QuerySet: the function forms and CacheFreshManager build one only when
+    the cache cannot answer (a miss builds one, and gets Django's answer through it)."""
+    from django.db.models import QuerySet
+
+    from cachefresh import cached_get_many
+
+    article = Article.objects.create(title="a")
+    built: list[QuerySet] = []
+    django_init = QuerySet.__init__
+
+    def counting(self: QuerySet, *args: object, **kwargs: object) -> None:
+        built.append(self)
+        django_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(QuerySet, "__init__", counting)
+    assert cached_get(Article, article.pk).title == "a"  # the miss: a queryset to fill through
+    assert built
+    through = Article.objects.using(backend)  # a queryset of Django's making, before counting
+    built.clear()
+    assert cached_get(Article, article.pk).title == "a"
+    assert cached_get(Article, article.pk, using=backend).title == "a"
+    assert Article.objects.cached_get(pk=article.pk).title == "a"
+    assert through.cached_get(pk=article.pk).title == "a"
+    assert cached_get_many(Article, [article.pk])[article.pk].title == "a"
+    assert Article.objects.cached_get_many([article.pk])[article.pk].title == "a"
+    assert built == []
