@@ -6,17 +6,12 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 
 from cachefresh import front
 from cachefresh.front import NOT_PK, held_get, pk_of_lookup
 
 M = TypeVar("M", bound=Model)
-
-
-def _queryset(model: type[M], using: str | None) -> QuerySet[M]:
-    queryset = model._default_manager.all()
-    return queryset.using(using) if using else queryset
 
 
 #: No pk given positionally: the lookup is in the keyword arguments.
@@ -29,20 +24,17 @@ def cached_get(
     """``model._default_manager.get(pk=pk)``, or ``.get(**lookups)`` (``slug=…``), served
     from the cache when the lookup is the pk or one field unique by itself."""
     if pk is not _BY_LOOKUPS:
+        if not lookups:
+            return front.manager_get_pk(model._default_manager, using, pk)
         lookups = {"pk": pk, **lookups}
-    wanted = pk if len(lookups) == 1 and pk is not _BY_LOOKUPS else pk_of_lookup(model, (), lookups)
-    if wanted is not NOT_PK:
-        held = held_get(model._default_manager, using, wanted, in_event_loop=False)
-        if held is not None:
-            return held
-    return front.serve_get(_queryset(model, using), (), lookups)
+    return front.manager_get(model._default_manager, using, (), lookups)
 
 
 def cached_get_many(
     model: type[M], pks: Iterable[Any], *, using: str | None = None
 ) -> dict[Any, M]:
     """Like ``in_bulk(pks)``: ``{pk: instance}``, missing pks absent."""
-    return front.serve_get_many(_queryset(model, using), pks)
+    return front.manager_get_many(model._default_manager, using, pks)
 
 
 async def acached_get(

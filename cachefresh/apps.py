@@ -34,6 +34,10 @@ class CacheFreshConfig(AppConfig):
 
 
 def _reset_on_setting_changed(setting: str, **kwargs: Any) -> None:
+    from cachefresh import changes
+
+    # Any setting: reads resolve the signing key from SECRET_KEY, converters from USE_TZ...
+    changes.bump()
     if setting == "USE_TZ":
         from cachefresh import columns
 

@@ -52,7 +52,7 @@ def _tokens(request: RefreshRequest, store: GuardedStore) -> tuple[Lookup, Token
     """Tokens for a fill, taken before the database read; ``None`` when nothing may be stored."""
     if not request.cached or read_mode(request.alias, request.plan.table) is not ReadMode.FILL:
         return None
-    lookup = Lookup(request.plan, request.alias, [request.pk])
+    lookup = Lookup.rows(request.plan, request.alias, [request.pk])
     tokens = fills.take_tokens(store, lookup, [0])
     return None if tokens is None else (lookup, tokens)
 

@@ -26,7 +26,7 @@ from typing import Any
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from cachefresh import keys
+from cachefresh import changes, keys
 
 _PG_IDENTITY = (
     "SELECT system_identifier::text, current_database(), current_schemas(false)::text "
@@ -42,18 +42,25 @@ _MYSQL_ID = f"(SELECT IF(COUNT(*) = 1, MIN(id), NULL) FROM {ID_TABLE})"
 _segments: dict[tuple[str, tuple[str, ...]], str] = {}
 
 
-#: alias -> (what its settings said at the last call, the segment then): every cached read
-#: asks, and comparing the raw settings costs less than spelling out the identity again.
-_recent: dict[str, tuple[tuple[Any, ...], str]] = {}
+#: alias -> (what its settings said when last compared, the segment then, the change count
+#: then): every cached read asks, and until something changes (:mod:`cachefresh.changes`) the
+#: answer stands without reading the settings again.
+_recent: dict[str, tuple[tuple[Any, ...], str, int]] = {}
 
 
 def database_segment(alias: str) -> str:
     """The key segment naming the database ``alias`` points at now, asking the server (once per
     process and database) if it was not learned yet.
 
-    Read from the live settings dict on every call: the test runner renames the database behind
-    an alias (``test_<name>``) after start-up.
+    The test runner renames the database behind an alias (``test_<name>``) after start-up, in
+    the live settings dict, after closing the connection: a close whose settings differ from
+    the ones the segment was learned under (:func:`on_close`), and a connection made to another
+    database (:func:`on_connection_created`), move :mod:`cachefresh.changes`, and the settings
+    are compared again at the next read.
     """
+    recent = _recent.get(alias)
+    if recent is not None and recent[2] == changes.count:
+        return recent[1]
     segment = learned_segment(alias)
     if segment is None:
         settings_dict = connections.settings[alias]
@@ -65,10 +72,14 @@ def database_segment(alias: str) -> str:
 def learned_segment(alias: str) -> str | None:
     """:func:`database_segment` if this process learned it already, else ``None``: never a
     connection, so an event loop may ask (Django forbids connecting there)."""
+    recent = _recent.get(alias)
+    count = changes.count
+    if recent is not None and recent[2] == count:
+        return recent[1]
     settings_dict = connections.settings[alias]
     said = _said(settings_dict)
-    recent = _recent.get(alias)
     if recent is not None and recent[0] == said:
+        _recent[alias] = (recent[0], recent[1], count)
         return recent[1]
     segment = _segments.get((alias, keys.database_identity(settings_dict)))
     if segment is not None:
@@ -89,7 +100,17 @@ def _said(settings_dict: dict[str, Any]) -> tuple[Any, ...]:
 def _remember(alias: str, said: tuple[Any, ...], segment: str) -> None:
     # A copy of OPTIONS, so that a change made in place to the live dict is seen.
     options = said[4]
-    _recent[alias] = ((*said[:4], dict(options) if isinstance(options, dict) else options), segment)
+    said = (*said[:4], dict(options) if isinstance(options, dict) else options)
+    _recent[alias] = (said, segment, changes.count)
+
+
+def on_close(connection: BaseDatabaseWrapper) -> None:
+    """A connection closed: if its settings no longer say what the segment was learned under
+    (the test runner closes, then renames), the next read must compare them again."""
+    recent = _recent.get(connection.alias)
+    if recent is not None and recent[0] != _said(connection.settings_dict):
+        _recent.pop(connection.alias, None)
+        changes.bump()
 
 
 def _segment_of(alias: str, declared: tuple[str, ...]) -> str:
@@ -132,8 +153,9 @@ def _learn(connection: BaseDatabaseWrapper, declared: tuple[str, ...]) -> str:
     key = (connection.alias, declared)
     segment = keys.database_segment(_identity(connection, declared) or declared)
     if _segments.get(key) != segment:
+        _segments[key] = segment
         _recent.pop(connection.alias, None)  # it may hold the segment learned before
-    _segments[key] = segment
+        changes.bump()  # and reads resolved what they read under it
     return segment
 
 

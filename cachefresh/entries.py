@@ -23,12 +23,11 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from cachefresh import codec, keys, stats, tiers
+from cachefresh import codec, stats, tiers
 from cachefresh.keys import RowKeys
 from cachefresh.plans import ModelPlan
 from cachefresh.signing import mac_key
 from cachefresh.store import GuardedStore
-from cachefresh.store.base import is_token
 
 logger = logging.getLogger("cachefresh")
 
@@ -50,43 +49,27 @@ class Shape(NamedTuple):
 class Lookup:
     """The keys of some entries of one kind on one database, and what the cache said of them.
 
-    ``Lookup(plan, alias, pks)`` reads rows; :meth:`of` builds any other kind (index entries).
+    :meth:`rows` reads rows; an index lookup (:mod:`cachefresh.indexes`) builds its own.
     """
 
-    __slots__ = ("found", "held", "keys", "local", "owners", "pairs", "plan", "shape")
+    __slots__ = ("found", "held", "keys", "local", "mac", "owners", "pairs", "plan", "shape")
 
-    def __init__(self, plan: ModelPlan, alias: str, pks: Sequence[Any]) -> None:
-        _, tag, generation = plan.keys_of(alias)
-        shape = Shape(plan.schema, len(plan.attnames), plan.pk_index, typed=False)
-        self._setup(plan, shape, [RowKeys(tag, pk) for pk in pks], generation, pks, local=True)
-
-    @classmethod
-    def of(
-        cls,
-        plan: ModelPlan,
-        shape: Shape,
-        pairs: Sequence[Any],
-        generation: str,
-        owners: Sequence[Any],
-    ) -> Lookup:
-        """A lookup of entries with keys ``pairs`` (each with ``.entry`` and ``.token``), one
-        per owner, sharing ``generation``; read from the shared cache only."""
-        lookup = cls.__new__(cls)
-        lookup._setup(plan, shape, pairs, generation, owners, local=False)
-        return lookup
-
-    def _setup(
+    def __init__(
         self,
         plan: ModelPlan,
         shape: Shape,
         pairs: Sequence[Any],
         generation: str,
         owners: Sequence[Any],
-        local: bool,
+        local: tiers.LocalTier | None = None,
+        mac: bytes | None = None,
     ) -> None:
+        """A lookup of entries with keys ``pairs`` (each with ``.entry`` and ``.token``), one
+        per owner, sharing ``generation``, checked with the signing key ``mac``, through the
+        ``local`` tier if given (rows only)."""
         self.plan, self.shape, self.pairs, self.owners = plan, shape, pairs, owners
-        #: Whether a local tier in front of the cache may answer (rows only).
         self.local = local
+        self.mac = mac
         wanted = []
         for pair in pairs:
             wanted.append(pair.entry)
@@ -97,8 +80,17 @@ class Lookup:
         #: Values answered by the local tier (or validated for it), by position.
         self.held: list[list[Any] | None] | None = None
 
+    @classmethod
+    def rows(cls, plan: ModelPlan, alias: str, pks: Sequence[Any]) -> Lookup:
+        """A lookup of ``plan``'s rows with (normalised) ``pks`` on ``alias``, through the local
+        tier if one runs (:class:`cachefresh.routes.Route` resolves all this once)."""
+        _, tag, generation = plan.keys_of(alias)
+        shape = Shape(plan.schema, len(plan.attnames), plan.pk_index, typed=False)
+        pairs = [RowKeys(tag, pk) for pk in pks]
+        return cls(plan, shape, pairs, generation, pks, tiers.local(), mac_key())
+
     @property
-    def rows(self) -> Sequence[Any]:
+    def row_keys(self) -> Sequence[Any]:
         """The keys of each row (``.entry``, ``.token``, ``.lock``) of a row lookup."""
         return self.pairs
 
@@ -112,14 +104,14 @@ class Lookup:
         With a local tier in front of the cache, rows it holds cost no round trip, and only the
         others are read.
         """
-        local = tiers.local() if self.local else None
+        local = self.local
         if local is not None:
             return self._read_through(store, local)
         self.found = store.get_many(self.keys)
         return self.found is not None
 
     def _read_through(self, store: GuardedStore, local: tiers.LocalTier) -> bool:
-        rows, label = self.rows, self.plan.label
+        rows, label = self.row_keys, self.plan.label
         held = local.get_many([row.entry for row in rows])
         if held is None:  # not serving: the shared cache alone, and nothing kept
             stats.count(label, local.miss_event, len(rows))
@@ -184,7 +176,12 @@ class Lookup:
         held = self.held
         if held is not None and held[position] is not None:
             return held[position]
-        return self._decode(position)
+        found = self.found
+        if found is None or found[2 * position] is None:
+            return None
+        shared = _shared_header(self, found[-1])
+        token, owner = found[2 * position + 1], self.owners[position]
+        return _checked(self, found[2 * position], token, shared, owner)
 
     def _decode(self, position: int) -> list[Any] | None:
         found = self.found
@@ -204,36 +201,12 @@ class Lookup:
         return any(store.is_pending(key) for key in self.token_keys(positions))
 
 
-def held_row(plan: ModelPlan, alias: str, pk: Any) -> list[Any] | None:
-    """The row with ``pk`` if this process's local tier holds it (counted as a hit), else
-    ``None``: the cheapest hit there is, with no :class:`Lookup` and no I/O."""
-    local = tiers.local()
-    if local is None:
-        return None
-    values = local.get(keys.row_entry_key(plan.keys_of(alias)[1], pk))
-    if values is not None:
-        stats.count_events(plan.label, ("hit", local.hit_event))
-    return values
-
-
-def held_rows(plan: ModelPlan, alias: str, pks: Sequence[Any]) -> list[list[Any]] | None:
-    """The rows with ``pks`` if this process's local tier holds every one (counted as hits),
-    else ``None``: a batch's cheapest hit, with no :class:`Lookup` and no I/O."""
-    local = tiers.local()
-    if local is None:
-        return None
-    tag = plan.keys_of(alias)[1]
-    held = local.get_many([keys.row_entry_key(tag, pk) for pk in pks])
-    if held is None or None in held:
-        return None
-    stats.count_events(plan.label, ("hit", local.hit_event), len(held))
-    return held  # type: ignore[return-value]  # no None in it, checked above
-
-
 def valid(lookup: Lookup, entry: Any, token: Any, generation: Any, owner: Any) -> list[Any] | None:
     """The values in ``entry`` if it is valid under ``token`` and ``generation`` and is
     ``owner``'s."""
-    return _valid_many(lookup, [entry], [token], generation, [owner])[0]
+    if entry is None:
+        return None
+    return _checked(lookup, entry, token, _shared_header(lookup, generation), owner)
 
 
 def _valid_many(
@@ -244,48 +217,57 @@ def _valid_many(
     owners: Sequence[Any],
 ) -> list[list[Any] | None]:
     """For each entry, its values if it is valid under its token and ``generation`` and is its
-    owner's, else ``None``. What every entry shares (the signing key, the header up to the
-    token) is worked out once: a prefetch checks a hundred rows at a time.
+    owner's, else ``None``. What every entry shares (the header up to the token) is worked out
+    once: a prefetch checks a hundred rows at a time."""
+    shared = _shared_header(lookup, generation)
+    return [
+        None if entry is None else _checked(lookup, entry, token, shared, owner)
+        for entry, token, owner in zip(entries, tokens, owners, strict=True)
+    ]
+
+
+def _shared_header(lookup: Lookup, generation: Any) -> bytes | None:
+    """What every valid entry under ``generation`` starts with, before its own token; ``None``
+    when the generation is not a token (then no entry is valid)."""
+    if type(generation) is not bytes or len(generation) != codec.TOKEN_SIZE:  # is_token()
+        return None
+    return codec.header(lookup.shape.schema, generation, b"", lookup.mac is not None)
+
+
+_TOKEN_AT = codec.HEADER_SIZE - codec.TOKEN_SIZE
+
+
+def _checked(
+    lookup: Lookup, entry: Any, token: Any, shared: bytes | None, owner: Any
+) -> list[Any] | None:
+    """The values of one entry (not ``None``) if it starts with ``shared`` and ``token`` and is
+    ``owner``'s.
 
     The entry must be its owner's: with signing on, an entry copied with its token from
     another row's (or value's) keys verifies, and must still be refused.
     """
-    plan, shape = lookup.plan, lookup.shape
-    key = mac_key()
-    # Every valid entry starts with this, then its own token.
-    shared = (
-        codec.header(shape.schema, generation, b"", key is not None)
-        if is_token(generation)
-        else None
-    )
-    token_at = codec.HEADER_SIZE - codec.TOKEN_SIZE
-    width, owner_at, typed = shape.width, shape.owner_at, shape.typed
-    rows: list[list[Any] | None] = []
-    for entry, token, owner in zip(entries, tokens, owners, strict=True):
-        if entry is None:
-            rows.append(None)
-            continue
-        # Checked before the tokens: garbage must be reported even when a write retired the row.
-        if type(entry) is not bytes or len(entry) < codec.HEADER_SIZE or entry[:2] != codec.MAGIC:
-            report_garbage(plan, "an entry that cachefresh did not write")
-            rows.append(None)
-            continue
-        if (
-            shared is None
-            or not is_token(token)
-            or not entry.startswith(shared)
-            or not entry.startswith(token, token_at)
-        ):
-            rows.append(None)
-            continue
-        values = codec.decode(entry, width, key)
-        if values is None:
-            report_garbage(plan, "an entry that does not decode")
-        elif values[owner_at] != owner or (typed and type(values[owner_at]) is not type(owner)):
-            report_garbage(plan, "an entry of another row or value")
-            values = None
-        rows.append(values)
-    return rows
+    # Checked before the tokens: garbage must be reported even when a write retired the row.
+    if type(entry) is not bytes or len(entry) < codec.HEADER_SIZE or entry[:2] != codec.MAGIC:
+        report_garbage(lookup.plan, "an entry that cachefresh did not write")
+        return None
+    if (
+        shared is None
+        or type(token) is not bytes
+        or len(token) != codec.TOKEN_SIZE
+        or not entry.startswith(shared)
+        or not entry.startswith(token, _TOKEN_AT)
+    ):
+        return None
+    shape = lookup.shape
+    values = codec.decode(entry, shape.width, lookup.mac)
+    if values is None:
+        report_garbage(lookup.plan, "an entry that does not decode")
+        return None
+    found = values[shape.owner_at]
+    if found != owner or (shape.typed and type(found) is not type(owner)):
+        report_garbage(lookup.plan, "an entry of another row or value")
+        return None
+    return values
 
 
 def report_garbage(plan: ModelPlan, what: str) -> None:

@@ -50,7 +50,7 @@ class SingleFill:
 
 def begin_single_fill(store: GuardedStore, lookup: Lookup, lock_ttl: float) -> SingleFill | None:
     """Take tokens and the fill lock of ``lookup``'s one row in one round trip."""
-    row = lookup.rows[0]
+    row = lookup.row_keys[0]
     begun = store.begin_fill(lookup.token_keys([0]), row.lock, lock_ttl, row.entry)
     if begun is None:
         return None
@@ -78,14 +78,14 @@ def store_rows(
         if entry is not None:
             entries[lookup.pairs[position].entry] = entry
             stored.append(position)
-    locks = [lookup.rows[p].lock for p in unlock]
+    locks = [lookup.row_keys[p].lock for p in unlock]
     if entries or locks:
         store.fill(entries, locks)
     return stored
 
 
 def release_locks(store: GuardedStore, lookup: Lookup, positions: Sequence[int]) -> None:
-    store.fill({}, [lookup.rows[p].lock for p in positions])
+    store.fill({}, [lookup.row_keys[p].lock for p in positions])
 
 
 def _encode(lookup: Lookup, generation: bytes, token: bytes, values: Iterable[Any]) -> bytes | None:

@@ -24,36 +24,45 @@ from django.db.models import Manager, Model, QuerySet
 from django.db.models.manager import BaseManager
 from django.db.models.query import ModelIterable
 
-from cachefresh import hooks, indexes, read, read_many, tiers, unique
-from cachefresh.conf import get_settings
+from cachefresh import hooks, indexes, read, read_many, routes, tiers, unique
 from cachefresh.indexes import IndexedField
 from cachefresh.instances import DEFAULT_FETCH_MODE, fetch_mode_of
 from cachefresh.plans import ModelPlan
-from cachefresh.read import Route
-from cachefresh.registry import registry
+from cachefresh.routes import Route
 
-__all__ = ["NOT_PK", "Route", "Wanted", "builds_plain", "is_plain", "route", "serve_get"]
+__all__ = [
+    "NOT_PK",
+    "Route",
+    "Wanted",
+    "builds_plain",
+    "is_plain",
+    "manager_get",
+    "manager_get_many",
+    "manager_get_pk",
+    "route",
+    "serve_get",
+]
 
 M = TypeVar("M", bound=Model)
 
 _EXACT = "__exact"
 
 
-def route(model: type[Model], alias: str) -> Route:
-    """The route of a read of ``model`` through ``alias``; ``ImproperlyConfigured`` if the
-    model is not cached."""
-    plan = registry.plan(model)
+def route(model: type[M], alias: str) -> Route[M]:
+    """The route of a read of ``model`` through ``alias`` (resolved once per model and alias,
+    :mod:`cachefresh.routes`), the hooks checked; ``ImproperlyConfigured`` if the model is not
+    cached."""
+    found = routes.route(model, alias)
     hooks.ensure_installed()
-    return Route(plan, alias, get_settings().replicas.get(alias, alias))
+    return found
 
 
-def route_or_none(model: type[Model], alias: str) -> Route | None:
+def route_or_none(model: type[M], alias: str) -> Route[M] | None:
     """:func:`route`, or ``None`` for a model cachefresh does not cache."""
-    plan = registry.plan_or_none(model)
-    if plan is None:
-        return None
-    hooks.ensure_installed()
-    return Route(plan, alias, get_settings().replicas.get(alias, alias))
+    found = routes.route_or_none(model, alias)
+    if found is not None:
+        hooks.ensure_installed()
+    return found
 
 
 def is_plain(queryset: QuerySet[Any]) -> bool:
@@ -142,6 +151,50 @@ def _one_exact(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Any]
     return (name[: -len(_EXACT)], value) if name.endswith(_EXACT) else (name, value)
 
 
+def manager_get(
+    manager: Manager[M], using: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> M:
+    """``manager.get(*args, **kwargs)`` (on ``using`` if given) as :func:`serve_get` serves it,
+    with no queryset built for a pk lookup when the manager builds plain ones, unless the cache
+    cannot answer."""
+    plain = _plain_by_construction.get(type(manager))
+    if plain if plain is not None else builds_plain(manager):
+        found = routes.route(manager.model, using or manager.db)
+        hooks.ensure_installed()
+        if not args and len(kwargs) == 1:
+            ((name, value),) = kwargs.items()
+            if name in found.pk_names:
+                return read.get_pk(found, value, DEFAULT_FETCH_MODE, lambda: _all(manager, using))
+    return serve_get(_all(manager, using), args, kwargs)
+
+
+def manager_get_pk(manager: Manager[M], using: str | None, pk: Any) -> M:
+    """:func:`manager_get` of ``get(pk=pk)``, with no lookup to parse (``cached_get(Model,
+    pk)``)."""
+    plain = _plain_by_construction.get(type(manager))
+    if plain if plain is not None else builds_plain(manager):
+        found = routes.route(manager.model, using or manager.db)
+        hooks.ensure_installed()
+        return read.get_pk(found, pk, DEFAULT_FETCH_MODE, lambda: _all(manager, using))
+    return serve_get(_all(manager, using), (), {"pk": pk})
+
+
+def manager_get_many(manager: Manager[M], using: str | None, pks: Iterable[Any]) -> dict[Any, M]:
+    """``manager.in_bulk(pks)`` (on ``using`` if given) as :func:`serve_get_many` serves it,
+    with no queryset built when the manager builds plain ones, unless some row misses."""
+    plain = _plain_by_construction.get(type(manager))
+    if plain if plain is not None else builds_plain(manager):
+        found = routes.route(manager.model, using or manager.db)
+        hooks.ensure_installed()
+        return read_many.get_pks(found, pks, DEFAULT_FETCH_MODE, lambda: _all(manager, using))
+    return serve_get_many(_all(manager, using), pks)
+
+
+def _all(manager: Manager[M], using: str | None) -> QuerySet[M]:
+    queryset = manager.all()
+    return queryset.using(using) if using else queryset
+
+
 def held_get(manager: Manager[M], using: str | None, pk: Any, *, in_event_loop: bool) -> M | None:
     """A hit of ``manager.get(pk=pk)`` from the local tier (on ``using`` if given), with no
     queryset built when the manager builds plain ones; ``None`` sends the call down the whole
@@ -152,14 +205,14 @@ def held_get(manager: Manager[M], using: str | None, pk: Any, *, in_event_loop: 
     if builds_plain(manager):
         alias, fetch_mode = using or manager.db, DEFAULT_FETCH_MODE
     else:
-        queryset = manager.all()
-        queryset = queryset.using(using) if using else queryset
+        queryset = _all(manager, using)
         if not is_plain(queryset):
             return None
         alias, fetch_mode = queryset.db, fetch_mode_of(queryset)
-    return read.get_one_held(
-        model, route(model, alias), pk, in_event_loop=in_event_loop, fetch_mode=fetch_mode
-    )
+    found = _route_in(model, alias, in_event_loop)
+    if found is None:
+        return None
+    return read.get_one_held(found, pk, in_event_loop=in_event_loop, fetch_mode=fetch_mode)
 
 
 def held_in(queryset: QuerySet[M], pk: Any) -> M | None:
@@ -167,10 +220,21 @@ def held_in(queryset: QuerySet[M], pk: Any) -> M | None:
     ``None``."""
     if tiers.local() is None or not is_plain(queryset):
         return None
-    found = route(queryset.model, queryset.db)
-    return read.get_one_held(
-        queryset.model, found, pk, in_event_loop=True, fetch_mode=fetch_mode_of(queryset)
-    )
+    found = _route_in(queryset.model, queryset.db, True)
+    if found is None:
+        return None
+    return read.get_one_held(found, pk, in_event_loop=True, fetch_mode=fetch_mode_of(queryset))
+
+
+def _route_in(model: type[M], alias: str, in_event_loop: bool) -> Route[M] | None:
+    """:func:`route`; in an event loop, ``None`` where resolving it would connect (Django
+    forbids that there)."""
+    if not in_event_loop:
+        return route(model, alias)
+    found = routes.learned_route(model, alias)
+    if found is not None:
+        hooks.ensure_installed()
+    return found
 
 
 def serve_get(queryset: QuerySet[M], args: tuple[Any, ...], kwargs: dict[str, Any]) -> M:

@@ -9,8 +9,10 @@ one is logged as an error, put back, and reported by system check ``cachefresh.E
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
-from cachefresh import invalidation, transactions
+from cachefresh import invalidation, patching, transactions
 
 logger = logging.getLogger("cachefresh")
 
@@ -24,8 +26,27 @@ def replacements() -> list[str]:
     return invalidation.replacements() + transactions.replacements()
 
 
+#: Every wrapper as ``(class, name, wrapper)``, and ``patching.installs`` when they were found
+#: intact: one loop of attribute reads per cached read until something installs again.
+_intact: tuple[int, tuple[tuple[type, str, Callable[..., Any]], ...]] = (-1, ())
+
+
 def ensure_installed() -> None:
+    installs, wrappers = _intact
+    if installs == patching.installs:
+        for owner, name, installed in wrappers:
+            if getattr(owner, name) is not installed:
+                break
+        else:
+            return
+    _check_all()
+
+
+def _check_all() -> None:
+    global _intact
+    installs = patching.installs
     if invalidation.hooks_intact() and transactions.hooks_intact():
+        _intact = (installs, invalidation.expected_hooks() + transactions.expected_hooks())
         return
     gone = missing()
     logger.error(

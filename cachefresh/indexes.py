@@ -34,6 +34,7 @@ from django.db.models import Field, UniqueConstraint
 from cachefresh import codec, collations, entries, fills, keys
 from cachefresh.keys import IndexKeys
 from cachefresh.plans import ModelPlan, integer_bounds, normalize_pk
+from cachefresh.signing import mac_key
 from cachefresh.store import GuardedStore
 from cachefresh.support import column, concrete_model
 
@@ -160,12 +161,13 @@ class IndexLookup:
         self.index = index
         self.value = value
         column_tag = index.column_tag(plan, alias)
-        self.lookup = entries.Lookup.of(
+        self.lookup = entries.Lookup(
             plan,
             index.shape,
             [IndexKeys(column_tag, value)],
             keys.field_generation_key(column_tag),
             [value],
+            mac=mac_key(),  # read from the shared cache only: no local tier
         )
 
     @property

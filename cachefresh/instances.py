@@ -88,7 +88,14 @@ class InstanceBuilder(Generic[M]):
     def build(self, alias: str, values: Sequence[Any], fetch_mode: Any = None) -> M:
         """One instance, as ``get()`` on a queryset of ``fetch_mode`` loads it."""
         instance: M
-        if self.skips_init():
+        model = self.model
+        if (  # skips_init() as a hit asks it, without a call: probed, nothing patched or heard
+            self._probed
+            and getattr(model.from_db, "__func__", None) is _DJANGO_FROM_DB
+            and model.__init__ is _DJANGO_INIT
+            and not pre_init.receivers
+            and not post_init.receivers
+        ) or self.skips_init():
             instance = self._fast(alias, values, fetch_mode)
         else:
             instance = self._from_db(fetch_mode)(alias, self.attnames, values)

@@ -236,6 +236,8 @@ missing_hooks = _hooks.missing
 replacements = _hooks.replacements
 #: Whether none of them was replaced (the cheap check every cached read makes).
 hooks_intact = _hooks.intact
+#: Each wrapper as ``(class, name, wrapper)``, for the check of every cached read.
+expected_hooks = _hooks.expected
 
 
 def invalidate(model_or_instance: type[Model] | Model, *pks: Any, using: str | None = None) -> None:

@@ -79,7 +79,8 @@ class RowKeys:
     __slots__ = ("entry", "lock", "token")
 
     def __init__(self, table_tag: str, pk: Any) -> None:
-        tag = f"{table_tag}|{pk_segment(pk)}}}"
+        # pk_segment()'s int case without a call: the read path of most models.
+        tag = f"{table_tag}|i{pk}}}" if type(pk) is int else f"{table_tag}|{pk_segment(pk)}}}"
         self.entry = tag + ":e"
         self.token = tag + ":v"
         self.lock = tag + ":l"

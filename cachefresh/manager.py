@@ -42,14 +42,12 @@ class CacheFreshManager(Manager.from_queryset(CacheFreshQuerySet)):  # type: ign
     #: Read by the registry (cachefresh.registry.CACHING_MANAGER_FLAG), which cannot import us.
     caches_model_instances = True
 
-    # A hit held in the process is answered before Django's proxy method builds a queryset.
+    # A hit is answered before Django's proxy method builds a queryset.
     def cached_get(self, *args: Any, **kwargs: Any) -> Any:
-        pk = pk_of_lookup(self.model, args, kwargs)
-        if pk is not NOT_PK and builds_plain(self):
-            held = held_get(self, None, pk, in_event_loop=False)
-            if held is not None:
-                return held
-        return self.get_queryset().cached_get(*args, **kwargs)
+        return front.manager_get(self, None, args, kwargs)
+
+    def cached_get_many(self, pks: Iterable[Any]) -> Any:
+        return front.manager_get_many(self, None, pks)
 
     async def acached_get(self, *args: Any, **kwargs: Any) -> Any:
         pk = pk_of_lookup(self.model, args, kwargs)

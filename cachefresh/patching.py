@@ -7,6 +7,10 @@ from typing import Any
 
 Wrap = Callable[[Callable[..., Any]], Callable[..., Any]]
 
+#: How many times any hooks were installed: what was checked intact stays comparable until
+#: this moves (:mod:`cachefresh.hooks` checks every wrapper of every class in one loop).
+installs = 0
+
 
 class MethodHooks:
     """Wrappers of some methods of one class: each installed at most once, each checkable."""
@@ -18,12 +22,18 @@ class MethodHooks:
         self._expected: tuple[tuple[str, Callable[..., Any]], ...] = ()
 
     def install(self) -> None:
+        global installs
         for name, wrap in self.wraps.items():
             current = getattr(self.owner, name)
             if self.installed.get(name) is not current:
                 self.installed[name] = wrap(current)
                 setattr(self.owner, name, self.installed[name])
         self._expected = tuple(self.installed.items())
+        installs += 1
+
+    def expected(self) -> tuple[tuple[type, str, Callable[..., Any]], ...]:
+        """``(class, name, wrapper)`` of each wrapper installed."""
+        return tuple((self.owner, name, installed) for name, installed in self._expected)
 
     def intact(self) -> bool:
         """Whether every wrapper is still in place: a few attribute reads, for every cached read."""

@@ -11,36 +11,24 @@ call.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model, QuerySet
 
-from cachefresh import entries, fills, stats
+from cachefresh import fills, stats
 from cachefresh.columns import column_fetch
-from cachefresh.databases import learned_segment
 from cachefresh.entries import Lookup
 from cachefresh.herd import LOCK_TTL, HerdWait
 from cachefresh.instances import fetch_mode_of
 from cachefresh.plans import ModelPlan
+from cachefresh.routes import Route
 from cachefresh.signals import cache_hit, report_fill, report_miss
 from cachefresh.store import GuardedStore, get_store
 from cachefresh.transactions import ReadMode, may_serve_hits, read_mode
 
 M = TypeVar("M", bound=Model)
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """Where a cached read of one model through one database alias goes
-    (:func:`cachefresh.front.route` makes it, once per call)."""
-
-    plan: ModelPlan
-    #: The alias the caller reads through: what the instances' ``_state.db`` says.
-    alias: str
-    #: Whose entries serve the read, and where fills read: ``alias`` or its primary.
-    primary: str
 
 
 def select_rows(plan: ModelPlan, alias: str, pks: list[Any]) -> list[list[Any]]:
@@ -69,95 +57,101 @@ def miss_reason(mode: ReadMode, lookup: Lookup, store: GuardedStore, missed: lis
     return "absent"
 
 
-def get_one(queryset: QuerySet[M], route: Route, raw_pk: Any) -> M:
+def get_one(queryset: QuerySet[M], route: Route[M], raw_pk: Any) -> M:
     """``queryset.get(pk=raw_pk)`` through the cache; ``queryset`` must carry no filters."""
-    plan, alias, primary = route.plan, route.alias, route.primary
-    model, label = queryset.model, plan.label
-    pk = _pk_to_serve(route, raw_pk)
-    if pk is None:  # a pk Django must judge, or the transaction wrote the table
-        return _database(queryset, route, raw_pk)
-    held = entries.held_row(plan, primary, pk)
-    if held is not None:
-        return _hit(model, plan, alias, pk, held, fetch_mode_of(queryset))
-    mode = read_mode(primary, plan.table)
-    store = get_store()
-    lookup = Lookup(plan, primary, [pk])
-    if lookup.read(store):
-        values = lookup.values(0)
-        if values is not None:
-            stats.count(label, "hit")
-            return _hit(model, plan, alias, pk, values, fetch_mode_of(queryset))
-    reason = miss_reason(mode, lookup, store, [0])
-    stats.count_events(label, ("miss", f"miss_{reason}"))
-    report_miss(model, alias, [pk], reason)
+    return get_pk(route, raw_pk, fetch_mode_of(queryset), lambda: queryset)
+
+
+def get_pk(route: Route[M], raw_pk: Any, fetch_mode: Any, queryset: Callable[[], QuerySet[M]]) -> M:
+    """``get(pk=raw_pk)`` on a plain queryset of ``route``'s model and alias, through the
+    cache. ``queryset`` makes that queryset, called only when the cache cannot answer: a hit
+    builds none."""
+    try:  # _pk_to_serve(), without a call: every hit asks
+        pk = route.normalize(raw_pk)
+    except Exception:
+        pk = None
+    if pk is None or not may_serve_hits(route.primary, route.table):
+        # A pk Django must judge, or the transaction wrote the table.
+        return _database(queryset(), route, raw_pk)
+    values = None if route.local is None else route.held(pk)
+    if values is None:
+        store = get_store()
+        lookup = route.lookup([pk])
+        values = lookup.values(0) if lookup.read(store) else None
+        if values is None:
+            return _missed(queryset(), route, store, lookup)
+        stats.count(route.label, "hit")
+    if cache_hit.receivers:
+        cache_hit.send(route.model, using=route.alias, pk=pk)
+    return route.builder.build(route.alias, values, fetch_mode)
+
+
+def _missed(queryset: QuerySet[M], route: Route[M], store: GuardedStore, lookup: Lookup) -> M:
+    pk = lookup.pks[0]
+    reason = miss_reason(read_mode(route.primary, route.table), lookup, store, [0])
+    stats.count_events(route.label, ("miss", f"miss_{reason}"))
+    report_miss(route.model, route.alias, [pk], reason)
     if reason != "absent":
         return queryset.get(pk=pk)
-    return _fill_one(queryset, primary, store, lookup)
+    return _fill_one(queryset, route.primary, store, lookup)
 
 
-def _database(queryset: QuerySet[M], route: Route, raw_pk: Any) -> M:
+def _database(queryset: QuerySet[M], route: Route[M], raw_pk: Any) -> M:
     """``get()`` itself: for a pk only Django may judge (its own error, or its answer), or in
     a transaction that wrote the table (counted as such a miss)."""
     try:
-        pk = route.plan.normalize_pk(raw_pk, route.alias)
+        pk = route.normalize(raw_pk)
     except Exception:
         return queryset.get(pk=raw_pk)
-    stats.count_events(route.plan.label, ("miss", "miss_written_in_transaction"))
+    stats.count_events(route.label, ("miss", "miss_written_in_transaction"))
     report_miss(queryset.model, route.alias, [pk], ReadMode.DATABASE.value)
     return queryset.get(pk=pk)
 
 
-def get_one_cached(queryset: QuerySet[M], route: Route, raw_pk: Any) -> M | None:
+def get_one_cached(queryset: QuerySet[M], route: Route[M], raw_pk: Any) -> M | None:
     """The row if a valid entry holds it now (local tier or cache), else ``None``: never a
     query and never a fill, for reads that only guess the pk (:mod:`cachefresh.unique`)."""
     pk = _pk_to_serve(route, raw_pk)
     if pk is None:
         return None
-    plan = route.plan
-    values = entries.held_row(plan, route.primary, pk)
+    values = route.held(pk)
     if values is None:
-        lookup = Lookup(plan, route.primary, [pk])
+        lookup = route.lookup([pk])
         values = lookup.values(0) if lookup.read(get_store()) else None
         if values is None:
             return None
-        stats.count(plan.label, "hit")
-    return _hit(queryset.model, plan, route.alias, pk, values, fetch_mode_of(queryset))
+        stats.count(route.label, "hit")
+    return _hit(route, pk, values, fetch_mode_of(queryset))
 
 
-def get_one_held(
-    model: type[M], route: Route, raw_pk: Any, *, in_event_loop: bool, fetch_mode: Any
-) -> M | None:
+def get_one_held(route: Route[M], raw_pk: Any, *, in_event_loop: bool, fetch_mode: Any) -> M | None:
     """The row if this process's local tier holds it, else ``None``: no I/O and no queryset,
     so the async forms answer such a hit in the event loop (and hop to a thread only for the
-    rest), and the function form answers it without building a queryset."""
+    rest)."""
     if in_event_loop and cache_hit.receivers:
         return None  # a receiver may query the database: not from the event loop
     pk = _pk_to_serve(route, raw_pk)
     if pk is None:
         return None
-    if in_event_loop and learned_segment(route.primary) is None:
-        return None  # learning it connects to the database: not from the event loop
-    values = entries.held_row(route.plan, route.primary, pk)
-    return None if values is None else _hit(model, route.plan, route.alias, pk, values, fetch_mode)
+    values = route.held(pk)
+    return None if values is None else _hit(route, pk, values, fetch_mode)
 
 
-def _pk_to_serve(route: Route, raw_pk: Any) -> Any:
+def _pk_to_serve(route: Route[Any], raw_pk: Any) -> Any:
     """The normalised pk if a hit may answer this read; ``None`` when the pk is one Django
     must judge (its own error, or its answer) or the open transaction wrote the table."""
     try:
-        pk = route.plan.normalize_pk(raw_pk, route.alias)
+        pk = route.normalize(raw_pk)
     except Exception:
         return None
-    return pk if may_serve_hits(route.primary, route.plan.table) else None
+    return pk if may_serve_hits(route.primary, route.table) else None
 
 
-def _hit(
-    model: type[M], plan: ModelPlan, alias: str, pk: Any, values: list[Any], fetch_mode: Any
-) -> M:
+def _hit(route: Route[M], pk: Any, values: list[Any], fetch_mode: Any) -> M:
     """A row found valid, announced to ``cache_hit`` receivers and built as a query would."""
     if cache_hit.receivers:
-        cache_hit.send(model, using=alias, pk=pk)
-    return plan.builder(model).build(alias, values, fetch_mode)
+        cache_hit.send(route.model, using=route.alias, pk=pk)
+    return route.builder.build(route.alias, values, fetch_mode)
 
 
 def _fill_one(queryset: QuerySet[M], primary: str, store: GuardedStore, lookup: Lookup) -> M:

@@ -8,15 +8,16 @@ one missing row or all of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from django.db.models import Model, QuerySet
 
-from cachefresh import entries, fills, stats
+from cachefresh import fills, stats
 from cachefresh.entries import Lookup
 from cachefresh.instances import fetch_mode_of, link_peers
-from cachefresh.read import Route, miss_reason, select_rows
+from cachefresh.read import miss_reason, select_rows
+from cachefresh.routes import Route
 from cachefresh.signals import cache_hit, report_fill, report_miss
 from cachefresh.store import GuardedStore, get_store
 from cachefresh.transactions import ReadMode, may_serve_hits, read_mode
@@ -24,25 +25,33 @@ from cachefresh.transactions import ReadMode, may_serve_hits, read_mode
 M = TypeVar("M", bound=Model)
 
 
-def get_many(queryset: QuerySet[M], route: Route, raw_pks: Iterable[Any]) -> dict[Any, M]:
+def get_many(queryset: QuerySet[M], route: Route[M], raw_pks: Iterable[Any]) -> dict[Any, M]:
     """``queryset.in_bulk(raw_pks)`` through the cache; ``queryset`` must carry no filters."""
+    return get_pks(route, raw_pks, fetch_mode_of(queryset), lambda: queryset)
+
+
+def get_pks(
+    route: Route[M], raw_pks: Iterable[Any], fetch_mode: Any, queryset: Callable[[], QuerySet[M]]
+) -> dict[Any, M]:
+    """``in_bulk(raw_pks)`` on a plain queryset of ``route``'s model and alias, through the
+    cache; ``queryset`` makes that queryset, called only when the cache cannot answer all."""
     raw_pks = list(raw_pks)
-    plan, alias, primary = route.plan, route.alias, route.primary
+    normalize = route.normalize
     try:
-        pks = list(dict.fromkeys(plan.normalize_pk(pk, alias) for pk in raw_pks))
+        pks = list(dict.fromkeys([normalize(pk) for pk in raw_pks]))
     except Exception:
-        return queryset.in_bulk(raw_pks)  # Django's own error, or its answer
+        return queryset().in_bulk(raw_pks)  # Django's own error, or its answer
     if not pks:
         return {}
-    if not may_serve_hits(primary, plan.table):
-        stats.count_events(plan.label, ("miss", "miss_written_in_transaction"), len(pks))
-        report_miss(queryset.model, alias, pks, ReadMode.DATABASE.value)
-        return queryset.in_bulk(pks)
-    held = entries.held_rows(plan, primary, pks)
+    if not may_serve_hits(route.primary, route.table):
+        stats.count_events(route.label, ("miss", "miss_written_in_transaction"), len(pks))
+        report_miss(route.model, route.alias, pks, ReadMode.DATABASE.value)
+        return queryset().in_bulk(pks)
+    held = None if route.local is None else route.held_many(pks)
     if held is not None:
-        return _built(queryset, route, pks, held)
+        return _built(route, pks, held, fetch_mode)
     store = get_store()
-    lookup = Lookup(plan, primary, pks)
+    lookup = route.lookup(pks)
     lookup.read(store)
     missed: list[int] = []
     found_pks, found_rows = [], []
@@ -52,29 +61,28 @@ def get_many(queryset: QuerySet[M], route: Route, raw_pks: Iterable[Any]) -> dic
         else:
             found_pks.append(pks[position])
             found_rows.append(values)
-    result = _built(queryset, route, found_pks, found_rows)
-    stats.count(plan.label, "hit", len(result))
+    result = _built(route, found_pks, found_rows, fetch_mode)
+    stats.count(route.label, "hit", len(result))
     if missed:
-        _fill(queryset, route, store, lookup, missed, result)
+        _fill(queryset(), route, store, lookup, missed, result)
     return result
 
 
 def _built(
-    queryset: QuerySet[M], route: Route, pks: Sequence[Any], rows: Sequence[list[Any]]
+    route: Route[M], pks: Sequence[Any], rows: Sequence[list[Any]], fetch_mode: Any
 ) -> dict[Any, M]:
     """Hits, built as ``in_bulk()`` builds them and announced to ``cache_hit`` receivers."""
-    builder = route.plan.builder(queryset.model)
-    built = builder.build_many(route.alias, rows, fetch_mode_of(queryset))
+    built = route.builder.build_many(route.alias, rows, fetch_mode)
     result: dict[Any, M] = dict(zip(pks, built, strict=True))
     if cache_hit.receivers:
         for pk in result:
-            cache_hit.send(queryset.model, using=route.alias, pk=pk)
+            cache_hit.send(route.model, using=route.alias, pk=pk)
     return result
 
 
 def _fill(
     queryset: QuerySet[M],
-    route: Route,
+    route: Route[M],
     store: GuardedStore,
     lookup: Lookup,
     missed: list[int],

@@ -39,17 +39,22 @@ from cachefresh.signals import refreshed
 from cachefresh.store import GuardedStore, get_store
 from cachefresh.transactions import ReadMode, read_mode
 
+#: Each strategy by its name: looked up on every call, where ``Strategy(name)`` and iterating
+#: the enum cost a dozen Python calls.
+_BY_NAME: dict[str, Strategy] = {member.value: member for member in Strategy}
+
 
 def resolve_strategy(strategy: str | None) -> Strategy:
     """``None`` means ``CACHEFRESH['REFRESH_STRATEGY']``; unknown names are refused."""
     if strategy is None:
         return get_settings().refresh_strategy
-    if not isinstance(strategy, str) or strategy not in tuple(Strategy):
+    found = _BY_NAME.get(strategy) if isinstance(strategy, str) else None
+    if found is None:
         raise ValueError(
             f"Unknown refresh strategy {strategy!r}; valid strategies are "
             f"{', '.join(repr(name.value) for name in Strategy)}."
         )
-    return Strategy(strategy)
+    return found
 
 
 def _timed_lookup(
@@ -57,7 +62,7 @@ def _timed_lookup(
 ) -> list[Any] | None:
     """A cache lookup whose time (hit or miss) feeds the cost model, forced or not."""
     started = time.perf_counter()
-    lookup = Lookup(request.plan, request.alias, [request.pk])
+    lookup = Lookup.rows(request.plan, request.alias, [request.pk])
     lookup.read(store)
     values = lookup.values(0)
     if known is None:
@@ -70,12 +75,13 @@ def _run_database(
     request: RefreshRequest, store: GuardedStore, strategy: str, fill: bool
 ) -> Strategy:
     started = time.perf_counter()
-    DATABASE[Strategy(strategy)].refresh_one(request, store, fill)
+    chosen = _BY_NAME[strategy]
+    DATABASE[chosen].refresh_one(request, store, fill)
     whole = fill or request.whole_row
     cost_model.observe_database(
         request.label, request.alias, strategy, whole, time.perf_counter() - started
     )
-    return Strategy(strategy)
+    return chosen
 
 
 def smart_refresh(

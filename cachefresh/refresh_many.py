@@ -71,7 +71,7 @@ def _refresh_group(items: list[Item], chosen: Strategy, used: list[Strategy]) ->
     plan, alias = first.plan, first.alias
     store = get_store()
     mode = read_mode(alias, plan.table) if first.cached else None
-    lookup = Lookup(plan, alias, [request.pk for _, request in items])
+    lookup = Lookup.rows(plan, alias, [request.pk for _, request in items])
     pending = list(range(len(items)))
     if (chosen == Strategy.CACHE and mode in (ReadMode.FILL, ReadMode.HITS_ONLY)) or (
         chosen == Strategy.AUTO and mode is ReadMode.FILL

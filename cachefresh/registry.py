@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 
+from cachefresh import changes
 from cachefresh.conf import get_settings
 from cachefresh.plans import ModelPlan, build_plan
 from cachefresh.support import ModelType, columns_problem, concrete_model, unsupported_reason
@@ -252,6 +253,7 @@ class Registry:
         return plan
 
     def reset(self) -> None:
+        changes.bump()
         with self._lock:
             self._registration = None
             self._plans = {}

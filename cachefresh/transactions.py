@@ -133,7 +133,9 @@ def may_serve_hits(alias: str, table: str) -> bool:
     """Whether a read of ``table`` on ``alias`` may be served from the cache: not when the
     open transaction wrote the table. Costs one length check while no transaction of the
     process holds writes, so a near hit skips looking up the connection."""
-    return not _open or read_mode(alias, table) is not ReadMode.DATABASE
+    # The weak mapping's own dict: len() of the mapping is a Python call on every hit.
+    empty = not _open.data  # type: ignore[attr-defined]  # typeshed omits it
+    return empty or read_mode(alias, table) is not ReadMode.DATABASE
 
 
 def _fresh_snapshot_per_statement(connection: BaseDatabaseWrapper) -> bool:
@@ -188,6 +190,17 @@ def _forgetting(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _closing(close: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(close)
+    def wrapper(self: BaseDatabaseWrapper, *args: Any, **kwargs: Any) -> Any:
+        _open.pop(self, None)
+        result = close(self, *args, **kwargs)
+        databases.on_close(self)  # the settings may name another database from now on
+        return result
+
+    return wrapper
+
+
 def _forgetting_since(savepoint_rollback: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(savepoint_rollback)
     def wrapper(self: BaseDatabaseWrapper, sid: str, *args: Any, **kwargs: Any) -> Any:
@@ -205,7 +218,7 @@ _hooks = MethodHooks(
     {
         "commit": _after_commit,
         "rollback": _forgetting,
-        "close": _forgetting,
+        "close": _closing,
         "savepoint_rollback": _forgetting_since,
     },
 )
@@ -217,3 +230,5 @@ missing_hooks = _hooks.missing
 replacements = _hooks.replacements
 #: Whether none of them was replaced (the cheap check every cached read makes).
 hooks_intact = _hooks.intact
+#: Each wrapper as ``(class, name, wrapper)``, for the check of every cached read.
+expected_hooks = _hooks.expected

@@ -5,7 +5,8 @@ entry (with its token and the table generation): two round trips and no query. T
 served only if it still holds the value asked for, so an index entry that a row has left
 behind (it gave the value away, or was deleted) is a miss, never a wrong row. A miss reads the
 database with ``get()`` after taking the index tokens, and stores which pk holds the value, or
-that none does, so an insert or update that gives a row the value retires the answer.
+that none does, so an insert or update that gives a row the value retires the answer. It then
+fills the row's own entry too, so that the next lookup runs no query.
 
 That row check is also what makes a warm hit one round trip: each process remembers which pk
 it last found holding a value, and reads that row's entry straight away. The guess needs no
@@ -22,7 +23,7 @@ from django.db.models import Model, QuerySet
 
 from cachefresh import indexes, read, stats
 from cachefresh.indexes import IndexedField, IndexLookup
-from cachefresh.read import Route
+from cachefresh.routes import Route
 from cachefresh.signals import cache_hit, report_miss
 from cachefresh.store import GuardedStore, get_store
 from cachefresh.transactions import ReadMode, read_mode
@@ -36,7 +37,7 @@ _guesses_lock = threading.Lock()
 GUESSES_HELD = 10_000
 
 
-def get_by_unique(queryset: QuerySet[M], route: Route, index: IndexedField, raw_value: Any) -> M:
+def get_by_unique(queryset: QuerySet[M], route: Route[M], index: IndexedField, raw_value: Any) -> M:
     """``queryset.get(<field>=raw_value)`` through the cache; ``queryset`` carries no filters."""
     name, plan, alias, primary = index.field.name, route.plan, route.alias, route.primary
     if not indexes.compares_exactly(primary, plan, index):
@@ -71,7 +72,7 @@ def get_by_unique(queryset: QuerySet[M], route: Route, index: IndexedField, raw_
 
 
 def _from_index(
-    queryset: QuerySet[M], route: Route, lookup: IndexLookup, guess_key: tuple[str, Any]
+    queryset: QuerySet[M], route: Route[M], lookup: IndexLookup, guess_key: tuple[str, Any]
 ) -> M | None:
     """The row a valid index entry names, if it still holds the value; ``DoesNotExist`` for a
     valid "no row holds it"; ``None`` when the index cannot answer."""
@@ -93,7 +94,7 @@ def _from_index(
 
 def _fill(
     queryset: QuerySet[M],
-    route: Route,
+    route: Route[M],
     lookup: IndexLookup,
     store: GuardedStore,
     mode: ReadMode,
@@ -113,6 +114,12 @@ def _fill(
     pk = route.plan.normalize_pk(instance.pk, route.alias)
     if tokens is not None:
         lookup.store(store, tokens, pk)
+        # Warm after one lookup: fill the row's entry now, so the next lookup runs no query.
+        # Not with the row read above: it was read before any token of its row could be
+        # taken (its pk was unknown), and a write between that read and the token would
+        # leave it stale. The fill reads it by pk under its token, with prebuilt SQL.
+        warm = _row_holding(queryset, route, lookup.index, pk, lookup.value)
+        instance = instance if warm is None else warm
     _guess(guess_key, pk)
     return instance
 
@@ -141,7 +148,7 @@ def _guess(guess_key: tuple[str, Any], pk: Any) -> None:
 
 
 def _row_holding(
-    queryset: QuerySet[M], route: Route, index: IndexedField, pk: Any, value: Any
+    queryset: QuerySet[M], route: Route[M], index: IndexedField, pk: Any, value: Any
 ) -> M | None:
     """The row with ``pk`` through its own entry, if it still holds ``value``."""
     try:

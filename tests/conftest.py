@@ -1,4 +1,5 @@
 import gc
+import os
 import uuid
 
 import pytest
@@ -15,6 +16,8 @@ from tests.support.servers import (
     require_servers,
 )
 
+#: CACHEFRESH_TEST_NEAR=1 runs the backend pairs on Redis with the near cache on.
+NEAR_ON = os.environ.get("CACHEFRESH_TEST_NEAR") == "1"
 PAIRS = {
     "sqlite-locmem": ("default", "default"),
     "postgres-redis": ("pg", "redis"),
@@ -58,6 +61,8 @@ def backend(request):
         require_mysql()
     alias, cache_alias = PAIRS[request.param]
     config = dict(settings.CACHEFRESH, CACHE=cache_alias, KEY_PREFIX=f"t{uuid.uuid4().hex[:12]}")
+    if NEAR_ON and cache_alias == "redis":
+        config["NEAR_CACHE"] = True  # CACHEFRESH_TEST_NEAR=1: the Redis pairs read through it
     caches["default"].clear()
     ACTIVE["alias"] = alias
     with override_settings(CACHEFRESH=config):

@@ -38,12 +38,15 @@ class Target:
     bottom: str
     bound: float
     met_when: Compare = operator.le
+    #: Only the ratios of groups whose name contains this (``None``: every group).
+    group: str | None = None
 
 
 GE, GT = operator.ge, operator.gt
 NEAR_HIT = "near hit"
 RATIO_TARGETS = (
-    Target("columns / raw cursor", "<= 1.3x", "floors", "columns", "raw cursor", 1.3),
+    # Issue 22's table: a column fetch within 1.2x of a hand-written cursor.
+    Target("columns / raw cursor", "<= 1.2x", "floors", "columns", "raw cursor", 1.2),
     Target(
         "refresh_from_db(fields=[one]) / columns",
         ">= 3x",
@@ -68,8 +71,9 @@ RATIO_TARGETS = (
         1.0,
         GE,
     ),
-    # Issue 11: a near hit close to the in-process floor, far ahead of the peers' hits.
-    Target("near hit / in-process floor", "<= 3x", "near", NEAR_HIT, "in-process floor", 3.0),
+    # Issue 11: a near hit close to the in-process floor, far ahead of the peers' hits; issue
+    # 22 brought the bound from 3x to 2x.
+    Target("near hit / in-process floor", "<= 2x", "near", NEAR_HIT, "in-process floor", 2.0),
     *(
         Target(f"{peer} hit / near hit", ">= 20x", "near", f"{peer} hit", NEAR_HIT, 20.0, GE)
         for peer in ("django-cacheops", "django-cachalot")
@@ -92,14 +96,27 @@ RATIO_TARGETS = (
         1.0,
         GT,
     ),
+    # Issue 13 asked 5x of every prefetch; issue 22 judges the Redis tier alone (near off)
+    # against 3x, and the near tier keeps issue 13's bound.
     Target(
-        "prefetch_related_objects time / prefetch_cached's",
+        "prefetch_related_objects time / prefetch_cached's, near off",
+        ">= 3x",
+        "lookups",
+        "prefetch_related_objects",
+        "prefetch_cached",
+        3.0,
+        GE,
+        group="near off",
+    ),
+    Target(
+        "prefetch_related_objects time / prefetch_cached's, near on",
         ">= 5x",
         "lookups",
         "prefetch_related_objects",
         "prefetch_cached",
         5.0,
         GE,
+        group="near on",
     ),
 )
 #: Targets on facts; a peer's fact (its "library" not cachefresh) is shown beside ours.
@@ -194,6 +211,7 @@ def evaluate(results: Results) -> list[dict[str, Any]]:
         targets += _target(f"{peer} hit / cached_get hit", ">= 4x", rows, 4.0, operator.ge, why)
     for t in RATIO_TARGETS:
         rows = _ratios(results, t.scenario, t.top, t.bottom)
+        rows = [r for r in rows if t.group is None or t.group in r["group"]]
         why = _scenario_skip(results, t.scenario) or "not run"
         targets += _target(t.name, t.shown, rows, t.bound, t.met_when, why)
     auto = [r for r in results.ratios if r["numerator"] == "auto" and r["scenario"] == "refresh"]

@@ -110,7 +110,7 @@ def _measure(job: Job, results: Results, sizes: Sizes) -> None:
         for peer in peers:
             peer.close()
     _record_latency(job, results, lat, sizes.calls, {peer.name: peer.version for peer in peers})
-    memory = {"bytes_per_row": memory_per_row(), "rows": ROWS}
+    memory = {"bytes_per_row": memory_per_row(), "rows": ROWS, **redis_bytes_per_row()}
     results.fact(NAME, job.backend, "near memory", model=MODEL, **memory)
     _across_processes(job, results, sizes)
 
@@ -170,10 +170,12 @@ def latency(sizes: Sizes, peers: list[Peer], rng: Any) -> dict[str, list[float]]
 
     def redis_hit(sample: list[int]) -> float:
         near._near = None  # the Redis tier alone, for this round's calls
+        _resolve_again(Article)
         try:
             return near_hit(sample)
         finally:
             near._near = cache
+            _resolve_again(Article)
 
     variants: dict[str, Callable[[list[int]], float]] = {
         "floor": _timed(lambda pk: Article.from_db("default", plan.attnames, rows[pk])),
@@ -188,6 +190,15 @@ def latency(sizes: Sizes, peers: list[Peer], rng: Any) -> dict[str, list[float]]
 
     calls = {name: (lambda run=run: run(sample)) for name, run in variants.items()}
     return interleave(calls, sizes.rounds, rng, before=draw)
+
+
+def _resolve_again(model: Any) -> None:
+    """Reads keep the tier they resolved (cachefresh.routes) until something changes: say it
+    did, and resolve the route again before the timed calls."""
+    from cachefresh import changes, routes
+
+    changes.bump()
+    routes.route(model, "default")
 
 
 def _record_latency(
@@ -218,6 +229,36 @@ def verdicts(lat: dict[str, list[float]]) -> list[dict[str, Any]]:
         verdict = {"ratio": value, "bound": t.shown, "met": t.met_when(value, t.bound)}
         out.append({"numerator": numerator, "denominator": denominator, **verdict})
     return out
+
+
+def redis_bytes_per_row() -> dict[str, float]:
+    """What a cached row costs in Redis (``MEMORY USAGE`` of its entry and its token; the
+    table's generation is one key shared by every row), the entry's own length, and the pickle
+    of the same row as an instance (what a pickling cache would store)."""
+    import pickle
+
+    from django.core.cache import caches
+    from django_redis import get_redis_connection
+
+    from cachefresh.keys import RowKeys
+    from cachefresh.registry import registry
+    from tests.testapp.models import Article
+
+    client, make_key = get_redis_connection("default"), caches["default"].make_key
+    tag = registry.plan(Article).table_tag("default")
+    rows = list(Article.objects.all())
+    used, lengths = 0, 0
+    for row in rows:
+        keys = RowKeys(tag, row.pk)
+        for key in (keys.entry, keys.token):
+            used += client.memory_usage(make_key(key), samples=0) or 0
+        lengths += len(client.get(make_key(keys.entry)) or b"")
+    pickled = sum(len(pickle.dumps(row, pickle.HIGHEST_PROTOCOL)) for row in rows)
+    return {
+        "redis_bytes_per_row": used / len(rows),
+        "entry_bytes_per_row": lengths / len(rows),
+        "pickled_bytes_per_row": pickled / len(rows),
+    }
 
 
 def memory_per_row() -> float:

@@ -87,7 +87,7 @@ def audit(
 
 def _cached_rows(plan: ModelPlan, primary: str, pks: list[Any]) -> dict[Any, list[Any]]:
     """The values of the valid entries among ``pks``, read without filling anything."""
-    lookup = Lookup(plan, primary, pks)
+    lookup = Lookup.rows(plan, primary, pks)
     if not lookup.read(get_store()):
         raise CacheUnavailable
     result = {}

@@ -43,7 +43,7 @@ def _guarded(default: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
         @functools.wraps(method)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             breaker = args[0].breaker  # type: ignore[attr-defined]
-            if not breaker.allows():
+            if breaker.failing and not breaker.allows():  # no call while the cache is healthy
                 return default  # type: ignore[no-any-return]
             try:
                 result = method(*args, **kwargs)
@@ -73,7 +73,8 @@ class GuardedStore:
         from the same cache on a connection of its own (a local tier's, which the cache tells
         of later changes)."""
         found = self.store.get_many(keys) if reader is None else reader(keys)
-        if self.outbox:
+        outbox = self.outbox
+        if outbox.pending or outbox.sending:  # bool(outbox), without a call on every read
             # An undelivered retirement: in this process the key is already gone, so the
             # writer never reads its own write stale while the outbox catches up.
             holds = self.outbox.holds

@@ -26,9 +26,9 @@ from cachefresh import (
     acached_get,
     cached_get,
     cached_get_many,
-    entries,
     front,
     near,
+    routes,
     smart_refresh,
     stats,
 )
@@ -207,7 +207,7 @@ def test_near_hits_keep_a_filtering_default_managers_filter(private: Private) ->
     with near_on(private):
         for _ in range(2):  # the row, read past the manager (rows are cached, not querysets)
             front.serve_get(Published._base_manager.all(), (), {"pk": hidden.pk})
-        assert entries.held_row(registry.plan(Published), "pg", hidden.pk) is not None
+        assert routes.route(Published, "pg").held(hidden.pk) is not None
         with pytest.raises(Published.DoesNotExist):
             Published.objects.cached_get(pk=hidden.pk)
         with pytest.raises(Published.DoesNotExist):

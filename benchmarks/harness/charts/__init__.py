@@ -10,7 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness.charts import dblog, growth, latency, lookups, near, refresh, throughput
+from benchmarks.harness.charts import (
+    dblog,
+    growth,
+    latency,
+    lookups,
+    near,
+    refresh,
+    speed,
+    throughput,
+)
 
 CHARTS = {
     "refresh_by_strategy.png": refresh.draw,
@@ -22,6 +31,7 @@ CHARTS = {
     "near-delay.png": near.draw_delay,
     "lookups.png": lookups.draw,
     "dblog.png": dblog.draw,
+    "speed-targets.png": speed.draw,
 }
 
 
