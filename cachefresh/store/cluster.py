@@ -78,9 +78,9 @@ class ClusterStore(RedisStore):
     reloaded before the next call, which follows a failover or a resharding.
     """
 
-    # Each node pushes invalidations of its own keys only: one tracking link does not cover a
-    # cluster (check cachefresh.E007).
-    pushes_invalidations = False
+    # Each node pushes invalidations of its own keys only: the near cache tracks every primary
+    # (cachefresh.near.cluster).
+    pushes_invalidations = True
     pushes_per_node = True
     kind = "Redis Cluster"
 
