@@ -34,7 +34,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from cachefresh.store.redis import RedisStore, raw_client
+from cachefresh.store.redis import RedisStore, raw_client, refuses_tracking
 
 
 class RedisClusterClient(DefaultClient):  # type: ignore[misc]
@@ -116,6 +116,15 @@ class ClusterStore(RedisStore):
 
     def get_many(self, keys: Sequence[str]) -> list[Any]:
         return self._run([("GET", key) for key in self._full(keys)])
+
+    def tracking_refusals(self) -> list[str]:
+        client = self.client
+        try:
+            primaries = client.get_primaries()
+        except RedisError:
+            return []  # no node answered: an outage, reported by whatever needs the cache
+        found = (refuses_tracking(client.get_redis_connection(node)) for node in primaries)
+        return [refused for refused in found if refused is not None]
 
     def retire(self, keys: Sequence[str]) -> None:
         if keys:

@@ -126,5 +126,34 @@ class RedisStore(Store):
         # counted all the same, so a retry must not add them twice.
         pipe.execute(raise_on_error=False)
 
+    def tracking_refusals(self) -> list[str]:
+        refused = refuses_tracking(self.client)
+        return [] if refused is None else [refused]
+
     def connections_named(self, name: str) -> int | None:
         return sum(1 for client in self.client.client_list() if client.get("name") == name)
+
+
+def refuses_tracking(client: Any) -> str | None:
+    """Why the server of ``client`` (redis-py's) refuses ``CLIENT TRACKING`` (renamed away,
+    denied by an ACL), or ``None``: it tracks, or it did not answer (an outage is reported by
+    whatever needs the cache). Asked on a connection of its own, closed after."""
+    from redis.exceptions import ResponseError
+
+    from cachefresh.store.errors import cache_errors
+
+    pool = client.connection_pool
+    connection = pool.connection_class(**pool.connection_kwargs)
+    where = f"{pool.connection_kwargs.get('host', '')}:{pool.connection_kwargs.get('port', '')}"
+    try:
+        connection.send_command("CLIENT", "ID")
+        client_id = connection.read_response()
+        connection.send_command("CLIENT", "TRACKING", "on", "REDIRECT", client_id)
+        connection.read_response()
+    except ResponseError as exc:
+        return f"{where} ({exc})"
+    except cache_errors():
+        return None
+    finally:
+        connection.disconnect()
+    return None
