@@ -15,7 +15,7 @@ there (docs/guarantees.md, "The near cache on Redis Cluster").
 
 **The slot map is a link too.** A failover or a resharding moves slots between nodes: a row
 tracked on the old owner would not hear of writes made on the new one. A watcher thread asks
-every primary for ``CLUSTER SLOTS`` every ``max_lag / 4`` seconds (at once when a read meets
+every primary heard from for ``CLUSTER SLOTS`` every ``max_lag / 4`` seconds (at once when a read meets
 ``MOVED`` or ``ASK``). When the primaries agree on a map, the slot-map link may serve until
 the time the round began plus ``max_lag``; every row names that link, so a map unconfirmed for
 ``max_lag`` serves nothing. When the map changed, every node that gained or lost a slot has
@@ -150,10 +150,13 @@ class ClusterTracking:
         self.slots_link.until = began + self.tier.max_lag
 
     def _primaries(self) -> list[tuple[str, int]]:
-        known = {name for _, _, name in self._map}
-        if not known:
+        """The primaries to ask: those heard from now (a silent one would stall the round by a
+        socket timeout, and serves nothing anyway), or, knowing none, the client's."""
+        now = time.monotonic()
+        heard = [name for name, t in self._trackers.items() if t.link.until >= now]
+        if not heard:
             return [(node.host, int(node.port)) for node in self.client.get_primaries()]
-        return [_address(name) for name in sorted(known)]
+        return [_address(name) for name in sorted(heard)]
 
     def _slots_seen_by(self, host: str, port: int) -> SlotMap:
         node = self.client.get_node(host=host, port=port)
