@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.test import override_settings
 
 from cachefresh import cached_get, cached_get_many, near
@@ -156,7 +157,9 @@ def spread(on_cluster: OnCluster, count: int) -> tuple[list[int], dict[int, list
 # --- hits, fills, other processes -----------------------------------------------------------
 
 
-def test_near_hits_on_every_node_and_a_foreign_write_is_heard(on_cluster: OnCluster) -> None:
+def test_near_hits_on_every_node_and_a_foreign_write_is_heard(
+    on_cluster: OnCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
     pks, by_node = spread(on_cluster, 30)
     with serving() as cache:
         assert check_near_cache() == []
@@ -177,6 +180,8 @@ def test_near_hits_on_every_node_and_a_foreign_write_is_heard(on_cluster: OnClus
             foreign_write(on_cluster, node_pks[0], views)
             assert seen(node_pks[0], views, within=0.5), "an invalidation from a node was lost"
         assert len(cache.tier) >= len(pks) - 3
+        call_command("cachefresh", "stats", "--json")
+    assert '"tracking_processes": 1' in capsys.readouterr().out
 
 
 def test_a_fill_overtaken_by_an_invalidation_from_another_node_is_dropped(

@@ -15,13 +15,13 @@ there (docs/guarantees.md, "The near cache on Redis Cluster").
 
 **The slot map is a link too.** A failover or a resharding moves slots between nodes: a row
 tracked on the old owner would not hear of writes made on the new one. A watcher thread asks
-every primary heard from for ``CLUSTER SLOTS`` every ``max_lag / 4`` seconds (at once when a read meets
-``MOVED`` or ``ASK``). When the primaries agree on a map, the slot-map link may serve until
-the time the round began plus ``max_lag``; every row names that link, so a map unconfirmed for
-``max_lag`` serves nothing. When the map changed, every node that gained or lost a slot has
-its link flushed (rows and fills in progress), a new primary gets a tracker, and a node that is
-no longer a primary loses its tracker. While the primaries disagree (gossip in flight), the
-nodes they disagree about are flushed and the map is not confirmed.
+every primary heard from for ``CLUSTER SLOTS`` every ``max_lag / 4`` seconds (at once when a
+read meets ``MOVED`` or ``ASK``). When the primaries agree on a map, the slot-map link may
+serve until the time the round began plus ``max_lag``; every row names that link, so a map
+unconfirmed for ``max_lag`` serves nothing. When the map changed, every node that gained or
+lost a slot has its link flushed (rows and fills in progress), a new primary gets a tracker,
+and a node that is no longer a primary loses its tracker. While the primaries disagree (gossip
+in flight), the nodes they disagree about are flushed and the map is not confirmed.
 """
 
 from __future__ import annotations

@@ -117,6 +117,18 @@ class ClusterStore(RedisStore):
     def get_many(self, keys: Sequence[str]) -> list[Any]:
         return self._run([("GET", key) for key in self._full(keys)])
 
+    def connections_named(self, name: str) -> int | None:
+        """Per primary, as each process of the near cache tracks every primary: the fewest."""
+        counts = [
+            sum(
+                1
+                for c in self.client.get_redis_connection(node).client_list()
+                if c.get("name") == name
+            )
+            for node in self.client.get_primaries()
+        ]
+        return min(counts, default=0)
+
     def tracking_refusals(self) -> list[str]:
         client = self.client
         try:
