@@ -62,6 +62,13 @@ SCENARIOS = (
     ),
     Scenario("dblog", "The invalidation log", own_process=True, servers=True),
     Scenario(
+        "near_cluster",
+        "Near cache on a 3-primary Redis Cluster against one Redis",
+        own_process=True,
+        servers=True,
+        default=False,  # starts a private cluster of its own
+    ),
+    Scenario(
         "django_suite",
         "Django's refresh_from_db() tests through smart_refresh",
         own_process=True,

@@ -10,7 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness.charts import growth, latency, lookups, near, refresh, throughput
+from benchmarks.harness.charts import (
+    growth,
+    latency,
+    lookups,
+    near,
+    near_cluster,
+    refresh,
+    throughput,
+)
 
 CHARTS = {
     "refresh_by_strategy.png": refresh.draw,
@@ -21,6 +29,9 @@ CHARTS = {
     "near-throughput.png": near.draw_throughput,
     "near-delay.png": near.draw_delay,
     "lookups.png": lookups.draw,
+    "near-cluster-latency.png": near_cluster.draw_latency,
+    "near-cluster-throughput.png": near_cluster.draw_throughput,
+    "near-cluster-delay.png": near_cluster.draw_delay,
 }
 
 
