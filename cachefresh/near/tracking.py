@@ -99,6 +99,7 @@ class Tracker:
         #: (serial, subscriber client id) of the live subscription, or None
         self._session: tuple[int, int] | None = None
         self._serial = 0
+        self._refused = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cachefresh-near", daemon=True)
 
@@ -163,7 +164,10 @@ class Tracker:
             except Silent as exc:
                 logger.info("cachefresh: near cache tracking lost (%s); reconnecting", exc)
             except Untrackable as exc:
-                logger.error("cachefresh: near cache not tracking: %s", exc)
+                # Said once: it is retried every RETRY_INTERVAL, and check E007 reports it.
+                log = logger.debug if self._refused else logger.error
+                log("cachefresh: near cache not tracking: %s", exc)
+                self._refused = True
             except cache_errors() as exc:
                 if not self._stop.is_set():
                     logger.info("cachefresh: near cache tracking lost (%s); reconnecting", exc)
