@@ -32,8 +32,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from redis import Redis
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisClusterException, ResponseError
 
 from cachefresh.near.tier import Link, NearTier
 from cachefresh.near.tracking import Tracker
@@ -61,6 +62,8 @@ class ClusterTracking:
         self._owners: list[str | None] = [None] * REDIS_CLUSTER_HASH_SLOTS
         #: "host:port" -> the tracker of that primary
         self._trackers: dict[str, Tracker] = {}
+        #: "host:port" -> a plain client of that node, to ask it for the slot map
+        self._askers: dict[str, Any] = {}
         self._look_now = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -76,6 +79,8 @@ class ClusterTracking:
         self._thread.join(max(1.0, 2 * self.tier.max_lag))
         for tracker in self._trackers.values():
             tracker.stop()
+        for asker in self._askers.values():
+            asker.close()
 
     @property
     def tracking(self) -> bool:
@@ -125,7 +130,7 @@ class ClusterTracking:
             began = time.monotonic()
             try:
                 self._look(began)
-            except cache_errors() as exc:
+            except _failures() as exc:
                 logger.info("cachefresh: near cache could not read the slot map (%s)", exc)
             self._look_now.wait(max(0.0, began + interval - time.monotonic()))
             self._look_now.clear()
@@ -159,13 +164,19 @@ class ClusterTracking:
         return [_address(name) for name in sorted(heard)]
 
     def _slots_seen_by(self, host: str, port: int) -> SlotMap:
-        node = self.client.get_node(host=host, port=port)
-        if node is None:
-            self.client.nodes_manager.initialize()
-            node = self.client.get_node(host=host, port=port)
-        connection = self.client.get_redis_connection(node)
-        reply = connection.execute_command("CLUSTER SLOTS")
-        return _parse_slots(reply, host)
+        name = f"{host}:{port}"
+        asker = self._askers.get(name)
+        if asker is None:
+            pool = self._template().connection_pool
+            kwargs = dict(pool.connection_kwargs, host=host, port=port)
+            asker = self._askers[name] = Redis(
+                connection_pool=type(pool)(connection_class=pool.connection_class, **kwargs)
+            )
+        return _parse_slots(asker.execute_command("CLUSTER SLOTS"), host)
+
+    def _template(self) -> Any:
+        """A node's client of the application's cluster client: its options are ours."""
+        return self.client.get_redis_connection(self.client.get_primaries()[0])
 
     def _apply(self, new: SlotMap) -> None:
         moved = _moved(self._map, new)
@@ -193,10 +204,9 @@ class ClusterTracking:
                 self.tier.flush(tracker.link, until=tracker.link.until)
 
     def _new_tracker(self, name: str) -> Tracker:
-        template = self.client.get_redis_connection(self.client.get_primaries()[0])
         link = Link(name)
         tracker = Tracker(
-            self.tier, template, self.retry_interval, self.name, link, address=_address(name)
+            self.tier, self._template(), self.retry_interval, self.name, link, _address(name)
         )
         self.tier.links.append(link)
         tracker.start()
@@ -206,6 +216,11 @@ class ClusterTracking:
         tracker.stop()  # its thread flushes its link on the way out
         self.tier.flush(tracker.link)
         self.tier.links.remove(tracker.link)
+
+
+def _failures() -> tuple[type[BaseException], ...]:
+    """The cache's failures, and redis-py's cluster errors (not subclasses of ``RedisError``)."""
+    return (*cache_errors(), RedisClusterException)
 
 
 def _address(name: str) -> tuple[str, int]:
