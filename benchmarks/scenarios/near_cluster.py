@@ -1,13 +1,14 @@
 """The near cache on Redis Cluster against one Redis, in a process of its own.
 
-``python -m benchmarks -s near_cluster`` (not in the default set: it starts a private 3-primary
-Redis Cluster, ``redis-server --cluster-enabled yes`` on free loopback ports, stopped and its
-processes ended by PID at the end). Like the near scenario it creates a PostgreSQL database of
-its own (dropped at the end), uses the test app's ``Article`` model, 200 rows, and a fresh key
-prefix on the run's Redis (every key with it deleted at the end). It measures:
+``python -m benchmarks -s near_cluster`` (not in the default set: it starts Redis servers of its
+own on free loopback ports, a 3-primary Redis Cluster, ``redis-server --cluster-enabled yes``,
+and one plain ``redis-server`` with the same options, so that neither side shares a server
+with anything else; all stopped, their processes ended by PID, at the end). Like the near
+scenario it creates a PostgreSQL database of its own (dropped at the end) and uses the test
+app's ``Article`` model, 200 rows. It measures:
 
 * the latency of a near hit and of a Redis-tier hit (the near cache switched off for that
-  loop), each on the cluster and on the run's one Redis: two side processes
+  loop), each on the cluster and on the private one Redis: two side processes
   (:mod:`benchmarks.workers.near_sides`), every variant in every one of many short rounds, in
   shuffled order, on the round's one sample of pks; ratios are medians of per-round ratios;
 * ``cached_get`` hit throughput with 1, 2 and 4 processes, near cache on and off, on the
@@ -17,12 +18,11 @@ prefix on the run's Redis (every key with it deleted at the end). It measures:
 
 from __future__ import annotations
 
-import atexit
 import os
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.env.backends import delete_prefixed, env_pg, env_redis_url
+from benchmarks.env.backends import env_pg
 from benchmarks.env.nearenv import DB_NAME, PREFIX, setup_django
 from benchmarks.harness import stats
 from benchmarks.harness.child import Job
@@ -65,22 +65,26 @@ SIZES = {
 def measure(job: Job, results: Results) -> None:
     import psycopg
 
-    from tests.redis_servers import RedisCluster
+    from tests.redis_servers import RedisCluster, RedisServer
 
     with psycopg.connect(dbname="postgres", autocommit=True, **env_pg()) as admin:
         admin.execute(f'CREATE DATABASE "{DB_NAME}"')
     os.environ["NB_DB"], os.environ["NB_PREFIX"] = DB_NAME, PREFIX  # for the workers
-    atexit.register(delete_prefixed, env_redis_url(), f"*{PREFIX}*")
-    cluster = RedisCluster()
+    cluster, single = RedisCluster(), RedisServer()
     try:
+        single.start()
         cluster.start()
-        os.environ["NB_CLUSTER"] = cluster.url  # this process and its children: the cluster
+        # This process and its children: the private Redis is "the run's Redis", and the
+        # cluster is their cache until told otherwise (_on).
+        os.environ["CACHEFRESH_REDIS_URL"] = single.url
+        os.environ["NB_CLUSTER"] = cluster.url
         _measure(job, results, job.sizes(SIZES), cluster.url)
     finally:
         from django.db import connections
 
         connections.close_all()
         cluster.stop()
+        single.stop()
         with psycopg.connect(dbname="postgres", autocommit=True, **env_pg()) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
