@@ -65,7 +65,7 @@ SIZES = {
 def measure(job: Job, results: Results) -> None:
     import psycopg
 
-    from tests.redis_servers import RedisCluster, RedisServer
+    from tests.support.redis_servers import RedisCluster, RedisServer
 
     with psycopg.connect(dbname="postgres", autocommit=True, **env_pg()) as admin:
         admin.execute(f'CREATE DATABASE "{DB_NAME}"')
