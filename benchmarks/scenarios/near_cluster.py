@@ -19,6 +19,7 @@ app's ``Article`` model, 200 rows. It measures:
 from __future__ import annotations
 
 import os
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,13 +53,17 @@ class Sizes:
     processes: tuple[int, ...]
     window_s: float
     settle_s: float
+    #: Throughput windows per (backend, near on/off) and process count, shuffled together.
+    repeats: int
     writes: int
 
 
 SIZES = {
-    "tiny": Sizes(rounds=3, calls=20, processes=(1, 2), window_s=0.2, settle_s=1.5, writes=5),
-    "quick": Sizes(40, 200, (1, 2, 4), window_s=2.0, settle_s=4.0, writes=60),
-    "full": Sizes(100, 200, (1, 2, 4), window_s=2.0, settle_s=4.0, writes=200),
+    "tiny": Sizes(
+        rounds=3, calls=20, processes=(1, 2), window_s=0.2, settle_s=1.5, repeats=1, writes=5
+    ),
+    "quick": Sizes(40, 200, (1, 2, 4), window_s=2.0, settle_s=3.0, repeats=3, writes=60),
+    "full": Sizes(100, 200, (1, 2, 4), window_s=2.0, settle_s=3.0, repeats=5, writes=200),
 }
 
 
@@ -111,17 +116,48 @@ def _measure(job: Job, results: Results, sizes: Sizes, cluster_url: str) -> None
             side.close()
     _record_latency(job, results, lat, sizes.calls)
     for count in sizes.processes:
-        for key, backend in BACKENDS.items():
-            _on(key, cluster_url)
-            off, on = (
-                throughput(count, on, sizes.window_s, sizes.settle_s) for on in (False, True)
-            )
-            rates = {"near_off": off, "near_on": on, "window_s": sizes.window_s, "on": backend}
-            results.fact(NAME, job.backend, "near throughput", processes=count, **rates)
+        _throughput(job, results, sizes, count, cluster_url)
     _on("cluster", cluster_url)
     seen = stats.delays(delays(sizes.writes))
     group = "from a commit to another process seeing it, 3-primary cluster (loopback)"
     results.fact(NAME, job.backend, "near delay", group=group, variant="near cache", **seen)
+
+
+def _throughput(job: Job, results: Results, sizes: Sizes, count: int, cluster_url: str) -> None:
+    """Hits per second of ``count`` processes on each backend, near cache on and off: windows
+    in an order shuffled each repeat, so a busy moment of the machine does not fall on one
+    variant; each variant's median, and the cluster's per-repeat ratio to one Redis."""
+    rng = job.rng(NAME, "throughput", count)
+    variants = [(key, on) for key in BACKENDS for on in (False, True)]
+    found = interleave(
+        {
+            (key, on): lambda key=key, on=on: _window(key, on, count, sizes, cluster_url)
+            for key, on in variants
+        },
+        sizes.repeats,
+        rng,
+    )
+    for key, backend in BACKENDS.items():
+        rates = {
+            f"near_{'on' if on else 'off'}": statistics.median(found[key, on])
+            for on in (False, True)
+        }
+        windows = {f"near_{'on' if on else 'off'}_windows": found[key, on] for on in (False, True)}
+        results.fact(
+            NAME, job.backend, "near throughput", processes=count, on=backend,
+            window_s=sizes.window_s, **rates, **windows,
+        )  # fmt: skip
+    for on in (False, True):
+        ratios = [c / s for c, s in zip(found["cluster", on], found["single", on], strict=True)]
+        results.fact(
+            NAME, job.backend, "near throughput, cluster / one Redis", processes=count,
+            near="on" if on else "off", **stats.spread(ratios),
+        )  # fmt: skip
+
+
+def _window(key: str, on: bool, count: int, sizes: Sizes, cluster_url: str) -> float:
+    _on(key, cluster_url)
+    return throughput(count, on, sizes.window_s, sizes.settle_s)
 
 
 def _on(key: str, cluster_url: str) -> None:
