@@ -149,18 +149,15 @@ class NearTier:
             rows = self._rows
             for entry in entries:
                 row = rows.get(entry)
-                if row is None or row.expires < now:
-                    found.append(None)
-                    continue
-                for link in row.links:  # inlined: this is the hit path
-                    if link.until < now:
-                        row = None
-                        break
-                if row is None:
-                    found.append(None)
-                    continue
-                rows.move_to_end(entry)
-                found.append(_copied(row.values) if row.mutable else row.values)
+                if row is not None and row.expires >= now:
+                    for link in row.links:  # inlined: this is the hit path
+                        if link.until < now:
+                            break
+                    else:
+                        rows.move_to_end(entry)
+                        found.append(_copied(row.values) if row.mutable else row.values)
+                        continue
+                found.append(None)
         return found
 
     def __len__(self) -> int:
