@@ -168,7 +168,16 @@ class ClusterTracking:
         asker = self._askers.get(name)
         if asker is None:
             pool = self._template().connection_pool
-            kwargs = dict(pool.connection_kwargs, host=host, port=port)
+            # A node that hangs must not hold up the round past the map's MAX_LAG: the rows of
+            # every other node would stop being served with it.
+            wait = self.tier.max_lag / 4
+            kwargs = dict(
+                pool.connection_kwargs,
+                host=host,
+                port=port,
+                socket_timeout=wait,
+                socket_connect_timeout=wait,
+            )
             asker = self._askers[name] = Redis(
                 connection_pool=type(pool)(connection_class=pool.connection_class, **kwargs)
             )
