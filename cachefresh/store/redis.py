@@ -134,6 +134,10 @@ class RedisStore(Store):
         return sum(1 for client in self.client.client_list() if client.get("name") == name)
 
 
+#: How long the tracking probe of the near cache's check waits for a server, in seconds.
+PROBE_TIMEOUT = 1.0
+
+
 def refuses_tracking(client: Any) -> str | None:
     """Why the server of ``client`` (redis-py's) refuses ``CLIENT TRACKING`` (renamed away,
     denied by an ACL), or ``None``: it tracks, or it did not answer (an outage is reported by
@@ -143,7 +147,9 @@ def refuses_tracking(client: Any) -> str | None:
     from cachefresh.store.errors import cache_errors
 
     pool = client.connection_pool
-    connection = pool.connection_class(**pool.connection_kwargs)
+    # Bounded: system checks run before every management command, also while Redis is down.
+    quick = {"socket_connect_timeout": PROBE_TIMEOUT, "socket_timeout": PROBE_TIMEOUT}
+    connection = pool.connection_class(**dict(pool.connection_kwargs, **quick))
     where = f"{pool.connection_kwargs.get('host', '')}:{pool.connection_kwargs.get('port', '')}"
     try:
         connection.send_command("CLIENT", "ID")
