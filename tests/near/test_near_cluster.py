@@ -11,6 +11,7 @@ that lacks its keys (what a failover to a lagging replica does) flushes the rows
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from cachefresh.checks import check_near_cache
 from cachefresh.keys import RowKeys
 from cachefresh.registry import registry
 from cachefresh.store import get_store
+from tests.support.near_workers import near_reader
 from tests.support.private_cache import assert_clean, make_articles
 from tests.support.redis_servers import RedisCluster, cache_entry, redis_cluster, run_fault_workers
 from tests.support.routers import ACTIVE
@@ -330,6 +332,36 @@ def test_storm_while_slots_move_leaves_nothing_stale(on_cluster: OnCluster) -> N
     reports = run_fault_workers(on_cluster.caches, on_cluster.cachefresh, pks, during=move)
     assert_clean(reports)
     assert all(report["near_hits"] > 0 for report in reports), "the near cache was not in play"
+
+
+def test_another_process_sees_a_write_to_a_slot_that_moved(on_cluster: OnCluster) -> None:
+    """A process holds a row near; its token's slot moves to a node without its keys; once
+    the primaries agree, this process writes the row: the other sees the write."""
+    pk = make_articles(1)[0]
+    ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    child = ctx.Process(
+        target=near_reader, args=(on_cluster.caches, on_cluster.cachefresh, theirs), daemon=True
+    )
+    child.start()
+    try:
+        ours.send(pk)
+        ours.send(1)
+        assert ours.poll(60) and ours.recv() == "ready"  # it holds the row, views 0
+        slot = slot_of(on_cluster, token_of(pk))
+        give_slot(on_cluster, slot, (on_cluster.owner_of(slot) + 1) % 3)
+        time.sleep(MAX_LAG + 0.2)  # past the primaries' disagreement
+        Article.objects.filter(pk=pk).update(views=1)
+        committed = time.monotonic()
+        assert ours.poll(10)
+        delay = ours.recv() - committed
+        ours.send(None)
+        assert ours.poll(10) and ours.recv() > 0, "the other process served no near hit"
+    finally:
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+    assert delay < 1.0, f"the other process saw the write after {delay:.2f} s (stale until then)"
 
 
 # --- a cluster the near cache cannot track ------------------------------------------------------
