@@ -269,8 +269,12 @@ def test_a_node_killed_and_restarted_empty_leaves_nothing_stale(on_cluster: OnCl
 
 def give_slot(on_cluster: OnCluster, slot: int, to: int) -> None:
     """Move ``slot`` to ``cluster.nodes[to]`` without its keys, as a failover to a replica that
-    had not received them does; the old owner drops its keys and pushes no invalidation."""
+    had not received them does. The old owner lets go of the slot first, so no write lands on
+    it once the new owner takes writes; its keys stay behind, unreachable, and it pushes no
+    invalidation for them."""
     nodes = on_cluster.cluster.nodes
+    with nodes[on_cluster.owner_of(slot)].client() as client:
+        client.execute_command("CLUSTER", "DELSLOTS", slot)
     with nodes[to].client() as client:
         node_id = client.execute_command("CLUSTER", "MYID")
         client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", node_id)
