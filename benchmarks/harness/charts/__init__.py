@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness.charts import (
+    dblog,
     growth,
     latency,
     lookups,
@@ -32,6 +33,7 @@ CHARTS = {
     "near-cluster-latency.png": near_cluster.draw_latency,
     "near-cluster-throughput.png": near_cluster.draw_throughput,
     "near-cluster-delay.png": near_cluster.draw_delay,
+    "dblog.png": dblog.draw,
 }
 
 
