@@ -347,6 +347,7 @@ def test_near_cluster_charts_and_tables_draw_from_a_run(tmp_path):
             {
                 "scenario": NAME,
                 "name": "near delay",
+                "backend": "postgres+redis",
                 "group": "g",
                 "variant": "near cache",
                 **stats.delays([0.01, 0.012, 0.02]),
