@@ -7,7 +7,7 @@
 ``E004``           ``CACHEFRESH['TIMEOUT']`` is not a positive whole number of seconds
 ``E005``           cachefresh's write hooks were replaced: writes go unseen
 ``E006``           ``NEAR_CACHE`` is on, but the cache cannot push invalidations (not Redis)
-``E007``           ``NEAR_CACHE`` is on a Redis Cluster, which cachefresh does not track
+``E007``           ``NEAR_CACHE`` is on, but a Redis server (or cluster primary) refuses tracking
 ``E008``           the cache's Sentinel setup is incomplete (client, factory, ``SENTINELS``)
 ``E009``           ``WAIT_FOR_REPLICAS`` is above 0 on a cache that cannot wait for replicas
 ``W001``           a model matched by a wildcard in ``MODELS`` cannot be cached and is skipped
@@ -172,14 +172,14 @@ def check_wait_for_replicas() -> list[CheckMessage]:
 
 
 def check_near_cache() -> list[CheckMessage]:
-    """The near cache needs Redis to push invalidations: one server (or primary), not a cluster."""
+    """The near cache needs Redis to push invalidations: one server, a primary, or every
+    primary of a cluster, each accepting ``CLIENT TRACKING``."""
     settings_now = conf.get_settings()
     if settings_now.near_cache is None:
         return []
-    store = store_class(caches[settings_now.cache_alias])
-    if store.pushes_invalidations:
-        return []
-    if not store.pushes_per_node:
+    cache = caches[settings_now.cache_alias]
+    store = store_class(cache)
+    if not store.pushes_invalidations:
         cache_config: Any = django_conf.settings.CACHES[settings_now.cache_alias]
         backend = str(cache_config["BACKEND"])
         return [
@@ -192,13 +192,17 @@ def check_near_cache() -> list[CheckMessage]:
                 id="cachefresh.E006",
             )
         ]
+    refusals = store.create(cache, settings_now.timeout).tracking_refusals()
+    if not refusals:
+        return []
     return [
         Error(
-            f"CACHEFRESH['NEAR_CACHE'] is on a {store.kind}. Invalidations are pushed by the "
-            "node that holds each key, and cachefresh tracks one server only.",
-            hint="Turn CACHEFRESH['NEAR_CACHE'] off, or point CACHEFRESH['CACHE'] at a "
-            "Redis that is not a cluster. `python manage.py cachefresh settings` describes "
-            "NEAR_CACHE.",
+            f"CACHEFRESH['NEAR_CACHE'] is on, but {'; '.join(refusals)} refuses CLIENT "
+            f"TRACKING: the near cache cannot hear of changes there, so it holds no row "
+            f"whose keys live on that {store.kind} server.",
+            hint="Allow CLIENT TRACKING on every server (a renamed CLIENT command or an ACL "
+            "without +client|tracking refuses it), or turn CACHEFRESH['NEAR_CACHE'] off. "
+            "`python manage.py cachefresh settings` describes NEAR_CACHE.",
             id="cachefresh.E007",
         )
     ]

@@ -216,9 +216,9 @@ KEYS = (
         "near_cache",
         False,
         "True, or a dict of MAX_ENTRIES and MAX_LAG (below): decoded rows held in each process, "
-        "kept fresh by Redis pushing invalidations. Needs one Redis server or primary: any "
-        "other cache is refused (check E006), and so is a Redis Cluster (E007), whose nodes "
-        "each push for their own keys while cachefresh listens to one.",
+        "kept fresh by Redis pushing invalidations. Needs Redis: one server, a primary, or a "
+        "Redis Cluster (every primary is tracked); any other cache is refused (check E006), "
+        "and so is a server that refuses CLIENT TRACKING (E007).",
         _check_near,
         _near_settings,
     ),

@@ -15,6 +15,7 @@ from typing import Any
 from benchmarks.env.backends import env_pg, env_redis_url
 from benchmarks.env.djangoenv import redis_cache
 
+CLUSTER_CLIENT = "cachefresh.store.cluster.RedisClusterClient"
 #: This process's picks; a spawned child reads its parent's from the environment instead.
 DB_NAME = f"cachefresh_near_bench_{os.getpid()}"
 PREFIX = f"nb{uuid.uuid4().hex[:10]}"
@@ -46,7 +47,7 @@ def setup_django(near: bool, peer: str | None = None) -> None:
                 "NAME": os.environ.get("NB_DB", DB_NAME),
             }
         },
-        "CACHES": {"default": redis_cache(env_redis_url(), "")},
+        "CACHES": {"default": _cache()},
         "SILENCED_SYSTEM_CHECKS": ["cachefresh.W002"],
     }
     if peer is None:
@@ -71,6 +72,17 @@ def setup_django(near: bool, peer: str | None = None) -> None:
         raise ValueError(f"unknown peer {peer!r}")
     settings.configure(**conf)
     django.setup()
+
+
+def _cache() -> dict[str, Any]:
+    """The run's Redis, or the private Redis Cluster whose node ``NB_CLUSTER`` names (the
+    near cache on a cluster, :mod:`benchmarks.scenarios.near_cluster`)."""
+    cluster = os.environ.get("NB_CLUSTER")
+    if not cluster:
+        return redis_cache(env_redis_url(), "")
+    entry = redis_cache(cluster, "")
+    entry["OPTIONS"]["CLIENT_CLASS"] = CLUSTER_CLIENT
+    return entry
 
 
 def ready_near() -> None:

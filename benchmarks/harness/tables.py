@@ -107,7 +107,7 @@ def _herd(facts: Facts) -> list[str]:
 def _near_throughput(facts: Facts) -> list[str]:
     rows = [
         [
-            str(f["processes"]),
+            str(f["processes"]) + (f", {f['on']}" if "on" in f else ""),
             rate(f["near_off"], "hits"),
             rate(f["near_on"], "hits"),
             ratio(f["near_on"] / f["near_off"]),
@@ -137,6 +137,15 @@ def _delays(facts: Facts) -> list[str]:
     ]
     title = facts[0]["group"]
     return [f"Delay, {title}:", "", *table(["backend", "", "writes", "median", "p99", "max"], rows)]
+
+
+def _cluster_ratio(facts: Facts) -> list[str]:
+    rows = [
+        [str(f["processes"]), f["near"], ratio(f["median"]), span(ratio(f["min"]), ratio(f["max"]))]
+        for f in facts
+    ]
+    header = ["processes", "near cache", "cluster / one Redis (median)", "range"]
+    return ["Throughput, the cluster's over one Redis, window by window:", "", *table(header, rows)]
 
 
 def _near_memory(facts: Facts) -> list[str]:
@@ -234,6 +243,7 @@ FACT_TABLES: dict[str, Callable[[Facts], list[str]]] = {
     "storm": _storm,
     "herd": _herd,
     "near throughput": _near_throughput,
+    "near throughput, cluster / one Redis": _cluster_ratio,
     "near delay": _delays,
     "near memory": _near_memory,
     "prefetch": _prefetch,

@@ -63,6 +63,13 @@ SCENARIOS = (
     Scenario("dblog", "The invalidation log", own_process=True, servers=True),
     Scenario("failover", "WAIT_FOR_REPLICAS: its cost on writes", servers=True, default=False),
     Scenario(
+        "near_cluster",
+        "Near cache on a 3-primary Redis Cluster against one Redis",
+        own_process=True,
+        servers=True,
+        default=False,  # starts a private cluster of its own
+    ),
+    Scenario(
         "django_suite",
         "Django's refresh_from_db() tests through smart_refresh",
         own_process=True,

@@ -15,14 +15,17 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from cachefresh import tiers
 from cachefresh.conf import get_settings
-from cachefresh.near.tier import Marker, NearTier
+from cachefresh.near.tier import Link, Marker, NearTier
 from cachefresh.near.tracking import CLIENT_NAME, STATS_NAME, Tracker
 from cachefresh.store import GuardedStore, get_store
 from cachefresh.store.redis import RedisStore
+
+if TYPE_CHECKING:
+    from cachefresh.near.cluster import ClusterTracking
 
 logger = logging.getLogger("cachefresh")
 
@@ -40,18 +43,26 @@ class NearCache:
         self.full_key = store.make_key
         self.tier = NearTier(max_entries, max_lag, ttl=store.timeout)
         conf = get_settings()
-        self.tracker = Tracker(
-            self.tier, store.client, conf.retry_interval, CLIENT_NAME + conf.key_prefix
-        )
+        name = CLIENT_NAME + conf.key_prefix
+        self.tracker: Tracker | ClusterTracking
+        if store.pushes_per_node:
+            from cachefresh.near.cluster import ClusterTracking
+
+            self.tracker = ClusterTracking(self.tier, store.client, conf.retry_interval, name)
+        else:
+            link = Link("redis")
+            self.tier.links.append(link)
+            self.tracker = Tracker(self.tier, store.client, conf.retry_interval, name, link)
         # The tier's own methods answer reads (held rows are keyed by cachefresh's keys).
         self.get = self.tier.get
         self.get_many = self.tier.get_many
 
     def begin(self, wanted: Sequence[tuple[str, str, str]]) -> list[Marker] | None:
-        full_key = self.full_key
-        return self.tier.begin(
+        full_key, links_of = self.full_key, self.tracker.links_of
+        deps = [
             (entry, (full_key(token), full_key(generation))) for entry, token, generation in wanted
-        )
+        ]
+        return self.tier.begin((entry, keys, links_of(*keys)) for entry, keys in deps)
 
     def read(self, store: GuardedStore, keys: Sequence[str]) -> list[Any] | None:
         """Read ``keys`` on a tracked connection: what is read here will be invalidated."""
@@ -108,7 +119,7 @@ def _start() -> NearCache | None:
                 near.tracker.start()
             else:
                 # The system check (cachefresh.E006) says so at start-up; never serve unpushed.
-                logger.error("cachefresh: NEAR_CACHE needs a (non-cluster) Redis cache; off")
+                logger.error("cachefresh: NEAR_CACHE needs a Redis cache; off")
         _near = near
         return near
 

@@ -8,12 +8,18 @@ process, drops every row that depends on it: a token names one row, a generation
 handled: the write lands after Redis answered the read but before the reader stores what it
 found. So a fill registers a :class:`Marker` per row *before* the read is sent; any
 invalidation of one of the row's dependencies kills the marker, and :meth:`NearTier.keep`
-stores only under a live marker. A flush (tracking lost, heartbeat silent, a ``FLUSHDB``)
-kills every marker and moves the epoch on, so no fill begun before it can land after it.
+stores only under a live marker.
 
-**Serving** needs the tracking connection to have answered a heartbeat sent within the last
-``max_lag`` seconds (:attr:`NearTier.heard`); this is checked on every read, so staleness is
-bounded by ``max_lag`` even if the listener thread is late noticing the silence.
+**Links.** Each tracked server is a :class:`Link`: one for a single Redis, one per primary on a
+Redis Cluster (plus one for the cluster's slot map, :mod:`cachefresh.near.cluster`). A row and
+a fill name the links of their dependencies. A flush of a link (its tracking lost, its
+heartbeat silent, a ``FLUSHDB`` on it, its slots moved) drops every row that names it, kills
+every fill in progress that names it, and moves the link's epoch on, so no fill begun before
+it can land after it. Rows of other links stay.
+
+**Serving** a row needs each of its links to have answered a heartbeat sent within the last
+``max_lag`` seconds (:attr:`Link.until`); this is checked on every read, so staleness is
+bounded by ``max_lag`` even if a listener thread is late noticing the silence.
 
 One lock guards everything: an uncontended acquire costs far less than the ``from_db`` that
 follows a hit, and the listener thread and every reader thread touch the same maps.
@@ -51,27 +57,53 @@ def _copied(values: list[Any]) -> list[Any]:
     ]
 
 
+class Link:
+    """One tracked server (or a cluster's slot map): what the rows naming it need to be served."""
+
+    __slots__ = ("epoch", "name", "until")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        #: Serve rows of this link until then (monotonic seconds): the send time of the last
+        #: heartbeat answered, plus ``max_lag``; 0 while the link is not tracking.
+        self.until = 0.0
+        #: Moved on by every flush of this link: a fill begun before a flush never lands.
+        self.epoch = 0
+
+    def __repr__(self) -> str:
+        return f"<Link {self.name}>"
+
+
 class Marker:
     """A fill of one row in progress: stored only if no invalidation killed it first."""
 
-    __slots__ = ("deps", "entry", "epoch", "live")
+    __slots__ = ("deps", "entry", "epochs", "links", "live")
 
-    def __init__(self, entry: str, deps: tuple[str, str], epoch: int) -> None:
+    def __init__(
+        self, entry: str, deps: tuple[str, str], links: tuple[Link, ...], now: float
+    ) -> None:
         self.entry = entry
         self.deps = deps
-        self.epoch = epoch
-        self.live = True
+        self.links = links
+        self.epochs = tuple(link.epoch for link in links)
+        # Born dead when a link does not track now: nothing read from it may be kept.
+        self.live = all(link.until >= now for link in links)
 
 
 class _Row:
-    __slots__ = ("deps", "expires", "mutable", "values")
+    __slots__ = ("deps", "expires", "links", "mutable", "values")
 
-    def __init__(self, values: list[Any], deps: tuple[str, str], expires: float) -> None:
+    def __init__(self, values: list[Any], marker: Marker, expires: float) -> None:
         self.mutable = any(type(value) not in _IMMUTABLE for value in values)
         # A JSON dict or an array held here must not be changed through an instance.
         self.values = _copied(values) if self.mutable else values
-        self.deps = deps
+        self.deps = marker.deps
+        self.links = marker.links
         self.expires = expires
+
+
+def _unheard(links: tuple[Link, ...], now: float) -> bool:
+    return any(link.until < now for link in links)
 
 
 class NearTier:
@@ -85,45 +117,47 @@ class NearTier:
         self._deps: dict[str, set[str]] = {}
         #: full dependency key -> markers of fills in progress that depend on it
         self._watch: dict[str, set[Marker]] = {}
-        self._epoch = 0
-        self._serving = False
-        #: When the last heartbeat that was answered was sent (monotonic seconds).
-        self.heard = 0.0
+        #: Every link a row may name (the trackers add theirs).
+        self.links: list[Link] = []
 
     # --- reads ------------------------------------------------------------------------------
 
     def serving(self) -> bool:
-        return self._serving and time.monotonic() - self.heard <= self.max_lag
+        """Whether every link tracks now (and there is one)."""
+        return bool(self.links) and not _unheard(tuple(self.links), time.monotonic())
 
     def get(self, entry: str) -> list[Any] | None:
-        """The row held under ``entry``; ``None`` when it is not held or the tier must not
-        serve (:meth:`get_many` tells the two apart)."""
+        """The row held under ``entry``; ``None`` when it is not held or one of its links is
+        not heard from within ``max_lag``."""
         now = time.monotonic()
         with self._lock:
-            if not self._serving or now - self.heard > self.max_lag:
-                return None
             row = self._rows.get(entry)
             if row is None or row.expires < now:
                 return None
+            for link in row.links:  # inlined: this is the hit path
+                if link.until < now:
+                    return None
             self._rows.move_to_end(entry)
             return _copied(row.values) if row.mutable else row.values
 
-    def get_many(self, entries: Sequence[str]) -> list[list[Any] | None] | None:
-        """The rows held under ``entries`` (``None`` where not held), or ``None`` when the
-        tier must not serve at all."""
+    def get_many(self, entries: Sequence[str]) -> list[list[Any] | None]:
+        """The rows held under ``entries``, ``None`` where not held or where a link of the row
+        is not heard from within ``max_lag``."""
         now = time.monotonic()
         found: list[list[Any] | None] = []
         with self._lock:
-            if not self._serving or now - self.heard > self.max_lag:
-                return None
             rows = self._rows
             for entry in entries:
                 row = rows.get(entry)
-                if row is None or row.expires < now:
-                    found.append(None)
-                    continue
-                rows.move_to_end(entry)
-                found.append(_copied(row.values) if row.mutable else row.values)
+                if row is not None and row.expires >= now:
+                    for link in row.links:  # inlined: this is the hit path
+                        if link.until < now:
+                            break
+                    else:
+                        rows.move_to_end(entry)
+                        found.append(_copied(row.values) if row.mutable else row.values)
+                        continue
+                found.append(None)
         return found
 
     def __len__(self) -> int:
@@ -131,29 +165,35 @@ class NearTier:
 
     # --- fills ------------------------------------------------------------------------------
 
-    def begin(self, wanted: Iterable[tuple[str, tuple[str, str]]]) -> list[Marker] | None:
-        """Markers for fills of ``(entry, (token key, generation key))``, set before the read;
-        ``None`` when the tier is not serving (nothing read now may be kept)."""
+    def begin(
+        self, wanted: Iterable[tuple[str, tuple[str, str], tuple[Link, ...]]]
+    ) -> list[Marker] | None:
+        """Markers for fills of ``(entry, (token key, generation key), links)``, set before
+        the read; ``None`` when no link tracks now (nothing read now may be kept)."""
+        now = time.monotonic()
         with self._lock:
-            if not self._serving:
+            markers = [Marker(entry, deps, links, now) for entry, deps, links in wanted]
+            if not any(marker.live for marker in markers):
                 return None
-            markers = []
-            for entry, deps in wanted:
-                marker = Marker(entry, deps, self._epoch)
-                for dep in deps:
+            for marker in markers:
+                for dep in marker.deps:
                     self._watch.setdefault(dep, set()).add(marker)
-                markers.append(marker)
             return markers
 
     def keep(self, marker: Marker, values: list[Any]) -> bool:
         """Store a validated row under ``marker`` if nothing invalidated it since the marker
         was set; either way the marker is done."""
+        now = time.monotonic()
         with self._lock:
             self._unwatch(marker)
-            if not marker.live or marker.epoch != self._epoch or not self._serving:
+            if not marker.live or _unheard(marker.links, now):
                 return False
+            if any(
+                link.epoch != epoch for link, epoch in zip(marker.links, marker.epochs, strict=True)
+            ):
+                return False  # a link was flushed since the marker was set
             self._drop_entry(marker.entry)
-            self._rows[marker.entry] = _Row(values, marker.deps, time.monotonic() + self.ttl)
+            self._rows[marker.entry] = _Row(values, marker, now + self.ttl)
             for dep in marker.deps:
                 self._deps.setdefault(dep, set()).add(marker.entry)
             while len(self._rows) > self.max_entries:
@@ -188,17 +228,26 @@ class NearTier:
                     dropped += self._drop_entry(entry)
         return dropped
 
-    def flush(self, serving: bool) -> None:
-        """Forget every row and kill every fill in progress; serve again only if ``serving``."""
+    def flush(self, link: Link, until: float = 0.0) -> int:
+        """Forget every row naming ``link`` and kill every fill in progress naming it; serve
+        its rows again until ``until`` (0: not before its next heartbeat). How many rows were
+        dropped."""
         with self._lock:
+            link.epoch += 1
+            link.until = until
             for markers in self._watch.values():
                 for marker in markers:
-                    marker.live = False
-            self._watch.clear()
-            self._rows.clear()
-            self._deps.clear()
-            self._epoch += 1
-            self._serving = serving
+                    if link in marker.links:
+                        marker.live = False
+            if len(self.links) == 1:  # one server: every row names it
+                dropped = len(self._rows)
+                self._rows.clear()
+                self._deps.clear()
+                return dropped
+            doomed = [entry for entry, row in self._rows.items() if link in row.links]
+            for entry in doomed:
+                self._drop_entry(entry)
+            return len(doomed)
 
     def _drop_entry(self, entry: str) -> int:
         row = self._rows.pop(entry, None)

@@ -20,9 +20,12 @@ again when one begins, so no fill straddles two sessions.
 
 **Heartbeat.** The subscriber sends ``PING`` every ``max_lag / 4`` seconds; its reply comes
 after every invalidation Redis sent before it. When a reply is answered, everything Redis
-changed before that ping has been heard: the tier records the ping's send time, and stops
-serving once that is older than ``max_lag``. No reply within ``max_lag``, or a dropped
-connection: the tier is flushed and stops serving until a new session is subscribed.
+changed before that ping has been heard: the tracker's :class:`~cachefresh.near.tier.Link`
+may serve until the ping's send time plus ``max_lag``. No reply within ``max_lag``, or a
+dropped connection: the link is flushed and serves nothing until a new session is subscribed.
+
+One tracker follows one server: the Redis, or one primary of a Redis Cluster
+(:mod:`cachefresh.near.cluster` runs one per primary).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cachefresh import stats
-from cachefresh.near.tier import NearTier
+from cachefresh.near.tier import Link, NearTier
 from cachefresh.store.errors import cache_errors
 
 logger = logging.getLogger("cachefresh")
@@ -72,9 +75,21 @@ def _server(connection: Any) -> tuple[Any, ...]:
 
 
 class Tracker:
-    def __init__(self, tier: NearTier, client: Any, retry_interval: float, name: str) -> None:
+    def __init__(
+        self,
+        tier: NearTier,
+        client: Any,
+        retry_interval: float,
+        name: str,
+        link: Link,
+        address: tuple[str, int] | None = None,
+    ) -> None:
+        """Track the server of ``client`` (redis-py's), or the one at ``address`` reached with
+        ``client``'s options (another node of its cluster)."""
         self.tier = tier
         self.name = name
+        self.link = link
+        self._links = (link,)
         self.retry_interval = retry_interval
         # redis is an optional dependency: imported only once a near cache is made.
         from redis.connection import ConnectionPool
@@ -84,6 +99,8 @@ class Tracker:
         self._kwargs = {k: v for k, v in pool.connection_kwargs.items() if k not in _NOT_COPIED}
         # RESP2 stated, not left to the client's default (RESP3 from redis-py 8 on).
         self._kwargs["protocol"] = 2
+        if address is not None:
+            self._kwargs["host"], self._kwargs["port"] = address
         self._data_pool = ConnectionPool(
             connection_class=self._connection_class,
             redis_connect_func=self._enable_tracking,
@@ -94,6 +111,7 @@ class Tracker:
         #: Set when a data connection found the primary elsewhere: the subscriber follows it.
         self._moved = threading.Event()
         self._serial = 0
+        self._refused = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cachefresh-near", daemon=True)
 
@@ -110,6 +128,10 @@ class Tracker:
     @property
     def tracking(self) -> bool:
         return self._session is not None
+
+    def links_of(self, *full_keys: str) -> tuple[Link, ...]:
+        """The links a row read under ``full_keys`` depends on: this server's."""
+        return self._links
 
     # --- the data connections ---------------------------------------------------------------
 
@@ -129,13 +151,21 @@ class Tracker:
 
     def read(self, full_keys: Sequence[str]) -> list[Any]:
         """``MGET`` on a tracked connection of the current session."""
+        return self._on_tracked(lambda connection: _mget(connection, full_keys))
+
+    def read_each(self, full_keys: Sequence[str]) -> list[Any]:
+        """One ``GET`` a key, pipelined, on a tracked connection of the current session: the
+        keys of a cluster node span slots, which ``MGET`` refuses. A key the node no longer
+        owns (``MOVED``, ``ASK``) reads as :class:`ResponseError`."""
+        return self._on_tracked(lambda connection: _gets(connection, full_keys))
+
+    def _on_tracked(self, call: Any) -> list[Any]:
         pool = self._data_pool
         connection: Any = pool.get_connection()
         try:
             if getattr(connection, "cachefresh_session", None) != self._session:
                 connection.disconnect()  # reconnects, and enables tracking, on the send below
-            connection.send_command("MGET", *full_keys)
-            return list(connection.read_response())
+            return call(connection)  # type: ignore[no-any-return]
         except BaseException:
             connection.disconnect()
             raise
@@ -150,13 +180,18 @@ class Tracker:
                 self._listen()
             except (Silent, Moved) as exc:
                 logger.info("cachefresh: near cache tracking lost (%s); reconnecting", exc)
+            except Untrackable as exc:
+                # Said once: it is retried every RETRY_INTERVAL, and check E007 reports it.
+                log = logger.debug if self._refused else logger.error
+                log("cachefresh: near cache not tracking: %s", exc)
+                self._refused = True
             except cache_errors() as exc:
                 if not self._stop.is_set():
                     logger.info("cachefresh: near cache tracking lost (%s); reconnecting", exc)
             finally:
                 lost = self._session is not None
                 self._session = None
-                self.tier.flush(serving=False)
+                self.tier.flush(self.link)
                 if lost:
                     stats.count_events(STATS_NAME, ("near_tracking_lost", "near_flush"))
             self._stop.wait(self.retry_interval)
@@ -171,6 +206,7 @@ class Tracker:
             subscriber.connect()
             subscriber.send_command("CLIENT", "ID")
             client_id = int(subscriber.read_response())
+            _check_tracking(subscriber, client_id)
             subscriber.send_command("SUBSCRIBE", CHANNEL)
             # redis-py's hiredis parser classes pub/sub replies as push messages, and reads
             # past them unless asked for them.
@@ -178,9 +214,8 @@ class Tracker:
             self._serial += 1
             self._moved.clear()
             self._session = (self._serial, client_id, _server(subscriber))
-            # Subscribed: every change from now on will be heard, and the tier starts empty.
-            self.tier.heard = time.monotonic()
-            self.tier.flush(serving=True)
+            # Subscribed: every change from now on will be heard, and the link starts empty.
+            self.tier.flush(self.link, until=time.monotonic() + max_lag)
             stats.count(STATS_NAME, "near_tracking_up")
             ping_sent: float | None = None
             next_ping = time.monotonic()
@@ -197,7 +232,7 @@ class Tracker:
                     continue
                 reply = subscriber.read_response(push_request=True)
                 if _is_pong(reply) and ping_sent is not None:
-                    self.tier.heard = ping_sent
+                    self.link.until = ping_sent + max_lag
                     next_ping = ping_sent + interval
                     ping_sent = None
                 elif isinstance(reply, list) and reply[:2] == [b"message", CHANNEL]:
@@ -206,11 +241,48 @@ class Tracker:
             subscriber.disconnect()
 
     def _invalidated(self, keys: list[bytes] | None) -> None:
-        if keys is None:  # FLUSHDB / FLUSHALL: every key this process read is gone
-            self.tier.flush(serving=True)
+        if keys is None:  # FLUSHDB / FLUSHALL: every key this process read there is gone
+            self.tier.flush(self.link, until=self.link.until)
             stats.count(STATS_NAME, "near_flush")
             return
         self.tier.invalidate([key.decode("utf-8", "surrogateescape") for key in keys])
+
+
+class Untrackable(Exception):
+    """The server refuses ``CLIENT TRACKING`` (renamed, disabled, or denied by an ACL)."""
+
+
+def _check_tracking(subscriber: Any, client_id: int) -> None:
+    """Ask the server to track for this session before any data connection relies on it: a
+    refusal leaves the link unserved (and is logged) rather than failing every read."""
+    from redis.exceptions import ResponseError
+
+    try:
+        subscriber.send_command("CLIENT", "TRACKING", "on", "REDIRECT", client_id)
+        subscriber.read_response()
+        subscriber.send_command("CLIENT", "TRACKING", "off")
+        subscriber.read_response()
+    except ResponseError as exc:
+        where = f"{getattr(subscriber, 'host', '')}:{getattr(subscriber, 'port', '')}"
+        raise Untrackable(f"{where} refuses CLIENT TRACKING ({exc})") from exc
+
+
+def _mget(connection: Any, full_keys: Sequence[str]) -> list[Any]:
+    connection.send_command("MGET", *full_keys)
+    return list(connection.read_response())
+
+
+def _gets(connection: Any, full_keys: Sequence[str]) -> list[Any]:
+    from redis.exceptions import ResponseError
+
+    connection.send_packed_command(connection.pack_commands([("GET", key) for key in full_keys]))
+    replies: list[Any] = []
+    for _ in full_keys:
+        try:
+            replies.append(connection.read_response())
+        except ResponseError as exc:  # read whole: the next reply follows it
+            replies.append(exc)
+    return replies
 
 
 def _is_pong(reply: Any) -> bool:

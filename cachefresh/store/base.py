@@ -123,3 +123,8 @@ class Store:
     def connections_named(self, name: str) -> int | None:
         """How many connections to the cache carry ``name``; ``None`` where it cannot say."""
         return None
+
+    def tracking_refusals(self) -> list[str]:
+        """Each server of the cache that refuses client tracking, and why (for the near
+        cache's check); a server that does not answer is not reported here."""
+        return []

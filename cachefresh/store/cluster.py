@@ -34,7 +34,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from cachefresh.store.redis import RedisStore, raw_client
+from cachefresh.store.redis import RedisStore, raw_client, refuses_tracking
 
 
 class RedisClusterClient(DefaultClient):  # type: ignore[misc]
@@ -78,9 +78,9 @@ class ClusterStore(RedisStore):
     reloaded before the next call, which follows a failover or a resharding.
     """
 
-    # Each node pushes invalidations of its own keys only: one tracking link does not cover a
-    # cluster (check cachefresh.E007).
-    pushes_invalidations = False
+    # Each node pushes invalidations of its own keys only: the near cache tracks every primary
+    # (cachefresh.near.cluster).
+    pushes_invalidations = True
     pushes_per_node = True
     kind = "Redis Cluster"
 
@@ -132,6 +132,27 @@ class ClusterStore(RedisStore):
 
     def get_many(self, keys: Sequence[str]) -> list[Any]:
         return self._run([("GET", key) for key in self._full(keys)])
+
+    def connections_named(self, name: str) -> int | None:
+        """Per primary, as each process of the near cache tracks every primary: the fewest."""
+        counts = [
+            sum(
+                1
+                for c in self.client.get_redis_connection(node).client_list()
+                if c.get("name") == name
+            )
+            for node in self.client.get_primaries()
+        ]
+        return min(counts, default=0)
+
+    def tracking_refusals(self) -> list[str]:
+        client = self.client
+        try:
+            primaries = client.get_primaries()
+        except RedisError:
+            return []  # no node answered: an outage, reported by whatever needs the cache
+        found = (refuses_tracking(client.get_redis_connection(node)) for node in primaries)
+        return [refused for refused in found if refused is not None]
 
     def retire(self, keys: Sequence[str]) -> None:
         if not keys:

@@ -164,5 +164,40 @@ class RedisStore(Store):
         # counted all the same, so a retry must not add them twice.
         pipe.execute(raise_on_error=False)
 
+    def tracking_refusals(self) -> list[str]:
+        refused = refuses_tracking(self.client)
+        return [] if refused is None else [refused]
+
     def connections_named(self, name: str) -> int | None:
         return sum(1 for client in self.client.client_list() if client.get("name") == name)
+
+
+#: How long the tracking probe of the near cache's check waits for a server, in seconds.
+PROBE_TIMEOUT = 1.0
+
+
+def refuses_tracking(client: Any) -> str | None:
+    """Why the server of ``client`` (redis-py's) refuses ``CLIENT TRACKING`` (renamed away,
+    denied by an ACL), or ``None``: it tracks, or it did not answer (an outage is reported by
+    whatever needs the cache). Asked on a connection of its own, closed after."""
+    from redis.exceptions import ResponseError
+
+    from cachefresh.store.errors import cache_errors
+
+    pool = client.connection_pool
+    # Bounded: system checks run before every management command, also while Redis is down.
+    quick = {"socket_connect_timeout": PROBE_TIMEOUT, "socket_timeout": PROBE_TIMEOUT}
+    connection = pool.connection_class(**dict(pool.connection_kwargs, **quick))
+    where = f"{pool.connection_kwargs.get('host', '')}:{pool.connection_kwargs.get('port', '')}"
+    try:
+        connection.send_command("CLIENT", "ID")
+        client_id = connection.read_response()
+        connection.send_command("CLIENT", "TRACKING", "on", "REDIRECT", client_id)
+        connection.read_response()
+    except ResponseError as exc:
+        return f"{where} ({exc})"
+    except cache_errors():
+        return None
+    finally:
+        connection.disconnect()
+    return None

@@ -331,3 +331,70 @@ def test_speed_targets_chart_judges_every_run_by_issue_22s_bounds(tmp_path):
     assert speed.draw_runs([run(1.8), run(2.4)], path)
     assert path.read_bytes().startswith(PNG_MAGIC)
     assert not speed.draw_runs([{"targets": []}], tmp_path / "none.png")
+
+
+def test_near_cluster_charts_and_tables_draw_from_a_run(tmp_path):
+    """The near_cluster scenario's charts and report tables, from a document shaped as its
+    records are (the scenario itself needs a private cluster: run it with -s near_cluster)."""
+    require_bench("matplotlib")
+    from benchmarks.harness import stats, tables
+    from benchmarks.harness.charts import near_cluster
+    from benchmarks.scenarios.near_cluster import BACKENDS, GROUP, LABELS, NAME
+
+    doc = {
+        "measurements": [
+            {"scenario": NAME, "group": GROUP, "variant": label, "samples_ns": [1e4 * (i + 1)] * 3}
+            for i, label in enumerate(LABELS.values())
+        ],
+        "ratios": [
+            {
+                "scenario": NAME,
+                "numerator": LABELS["cluster", v],
+                "median": 1.5,
+                "denominator": LABELS["single", v],
+            }
+            for v in ("near", "redis")
+        ],
+        "facts": [
+            {
+                "scenario": NAME,
+                "name": "near throughput",
+                "processes": p,
+                "on": backend,
+                "near_off": 4e3,
+                "near_on": 5e4,
+                "window_s": 2.0,
+            }
+            for p in (1, 2, 4)
+            for backend in BACKENDS.values()
+        ]
+        + [
+            {
+                "scenario": NAME,
+                "name": "near throughput, cluster / one Redis",
+                "processes": 1,
+                "near": "on",
+                "median": 1.1,
+                "min": 0.9,
+                "max": 1.3,
+            },
+            {
+                "scenario": NAME,
+                "name": "near delay",
+                "backend": "postgres+redis",
+                "group": "g",
+                "variant": "near cache",
+                **stats.delays([0.01, 0.012, 0.02]),
+            },
+        ],
+    }
+    for name, draw in (
+        ("near-cluster-latency.png", near_cluster.draw_latency),
+        ("near-cluster-throughput.png", near_cluster.draw_throughput),
+        ("near-cluster-delay.png", near_cluster.draw_delay),
+    ):
+        assert draw(doc, tmp_path / name), name
+        assert (tmp_path / name).read_bytes().startswith(PNG_MAGIC)
+    text = "\n".join(tables.facts(doc, NAME))
+    assert "| 4, 3-primary cluster | 4,000 hits/s | 50,000 hits/s |" in text
+    assert "cluster / one Redis (median)" in text

@@ -44,7 +44,7 @@ def test_settings_lists_every_key_with_this_projects_value():
     assert 'CACHE = "redis"    (set here; default "default")' in out
     assert "TIMEOUT = 600    (set here; default 3600)" in out
     assert 'KEY_PREFIX = "cf"    (the default)' in out
-    assert "Needs one Redis server or primary" in out  # what E006 and E007 are about
+    assert "Needs Redis: one server, a primary, or a" in out  # what E006 and E007 are about
 
 
 def test_settings_names_every_problem_and_fails():

@@ -210,18 +210,6 @@ def test_fills_and_checks_never_use_a_replica(
         primary_and_replica["replica"].resume()
 
 
-def test_the_near_cache_on_a_cluster_is_E007_with_a_hint_the_user_can_follow(
-    on_cluster: dict[str, Any],
-) -> None:
-    from cachefresh.checks import check_near_cache
-
-    with override_settings(CACHEFRESH={**on_cluster["cachefresh"], "NEAR_CACHE": True}):
-        (error,) = check_near_cache()
-    assert error.id == "cachefresh.E007"
-    # The installed package ships no docs/ pages: the hint names a command instead.
-    assert ".md" not in error.hint and "python manage.py cachefresh settings" in error.hint
-
-
 def test_wait_for_replicas_waits_on_each_node_that_took_a_retirement(
     on_cluster: dict[str, Any], cluster: RedisCluster
 ) -> None:

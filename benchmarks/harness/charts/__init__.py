@@ -16,6 +16,7 @@ from benchmarks.harness.charts import (
     latency,
     lookups,
     near,
+    near_cluster,
     refresh,
     speed,
     throughput,
@@ -30,6 +31,9 @@ CHARTS = {
     "near-throughput.png": near.draw_throughput,
     "near-delay.png": near.draw_delay,
     "lookups.png": lookups.draw,
+    "near-cluster-latency.png": near_cluster.draw_latency,
+    "near-cluster-throughput.png": near_cluster.draw_throughput,
+    "near-cluster-delay.png": near_cluster.draw_delay,
     "dblog.png": dblog.draw,
     "speed-targets.png": speed.draw,
 }

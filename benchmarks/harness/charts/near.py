@@ -89,7 +89,7 @@ def throughput(path: Path, tput: dict[tuple[int, bool], float]) -> bool:
     return save(fig, path)
 
 
-def delay(path: Path, seen: list[float]) -> bool:
+def delay(path: Path, seen: list[float], where: str = "loopback") -> bool:
     fig, ax = plt.subplots(figsize=(6, 4))
     millis = sorted(s * 1e3 for s in seen)
     ax.hist(millis, bins=30, color="C1", label=f"{len(seen)} writes")
@@ -101,7 +101,7 @@ def delay(path: Path, seen: list[float]) -> bool:
     ax.axvline(target, color="red", linestyle="--", label=f"target {target:g} ms ({met})")
     ax.set_xlabel("delay from commit to seen by another process (ms)")
     ax.set_ylabel("writes")
-    ax.set_title("Cross-process invalidation delay (loopback)")
+    ax.set_title(f"Cross-process invalidation delay ({where})")
     ax.legend()
     fig.tight_layout()
     return save(fig, path)
