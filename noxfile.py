@@ -50,4 +50,4 @@ def tests(session: nox.Session, py: str, django: str) -> None:
 @nox.session(python=False)
 def package(session: nox.Session) -> None:
     """Build the sdist and wheel, install the wheel into a fresh venv, and import it there."""
-    session.run("python", "-m", "pytest", "-q", "tests/test_packaging.py", external=True)
+    session.run("python", "-m", "pytest", "-q", "tests/setup/test_packaging.py", external=True)

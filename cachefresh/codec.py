@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from hashlib import sha256
 from typing import Any
 
-# msgpack ships no type information (no py.typed); tests/test_types.py round-trips every type.
+# msgpack ships no type information (no py.typed); tests/read/test_types.py round-trips every type.
 import msgpack  # type: ignore[import-untyped]
 
 MAGIC = b"CF"

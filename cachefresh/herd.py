@@ -21,7 +21,7 @@ MIN_WAIT = 0.05
 #: Waiters give the filler this many times its usual fill time.
 WAIT_FACTOR = 3.0
 #: Not shorter: 31 waiters polling every 3 ms starved the filler of CPU and GIL on 2 cores,
-#: its query passed the wait and every waiter fell back to the database (tests/test_herd.py).
+#: its query passed the wait and every waiter fell back to the database (tests/read/test_herd.py).
 MIN_POLL = 0.010
 #: A filler that dies leaves its lock to expire after this long (longer than any wait).
 LOCK_TTL = 2.0

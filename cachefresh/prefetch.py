@@ -4,7 +4,7 @@ one-to-ones to cached models filled from the cache.
 Each level of a lookup (``"writer"``, then ``"publisher"`` of ``"writer__publisher"``) costs one
 cache round trip for all its targets and one query for the misses. Everything else Django's
 prefetch does is done the same way, so the instances end up exactly as
-``prefetch_related_objects`` leaves them (``tests/test_prefetch.py`` compares the two):
+``prefetch_related_objects`` leaves them (``tests/read/test_prefetch.py`` compares the two):
 
 * targets come from the target model's base manager, routed with the first instance as hint;
 * every instance of a level gets a ``_prefetched_objects_cache`` dict if it has none;

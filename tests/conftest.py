@@ -1,5 +1,4 @@
 import gc
-import os
 import uuid
 
 import pytest
@@ -7,11 +6,14 @@ from django.conf import settings
 from django.core.cache import caches
 from django.test import override_settings
 
-from tests.routers import ACTIVE
-
-REQUIRE_SERVERS = os.environ.get("CACHEFRESH_REQUIRE_SERVERS") == "1"
-SERVERS = "pg" in settings.DATABASES
-MYSQL_SERVERS = "mysql" in settings.DATABASES
+from tests.support.routers import ACTIVE
+from tests.support.servers import (
+    MYSQL_SERVERS,
+    SERVERS,
+    mysql_missing,
+    require_mysql,
+    require_servers,
+)
 
 PAIRS = {
     "sqlite-locmem": ("default", "default"),
@@ -33,30 +35,6 @@ def pytest_report_header(config):
     return lines
 
 
-def _skip_or_fail(message):
-    if REQUIRE_SERVERS:
-        pytest.fail(message + " and CACHEFRESH_REQUIRE_SERVERS=1", pytrace=False)
-    pytest.skip(message)
-
-
-def require_servers():
-    if not SERVERS:
-        _skip_or_fail("PostgreSQL or Redis unreachable")
-
-
-def mysql_missing():
-    from tests import settings as test_settings
-
-    if not test_settings.MYSQL_DRIVER:
-        return "the mysqlclient driver is not installed (pip install -e '.[test]')"
-    return "MariaDB/MySQL or Redis unreachable"
-
-
-def require_mysql():
-    if not MYSQL_SERVERS:
-        _skip_or_fail(mysql_missing())
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _forget_this_runs_keys():
     """Every key this run wrote to the shared Redis carries the run's KEY_PREFIX: delete them
@@ -69,21 +47,6 @@ def _forget_this_runs_keys():
     doomed = list(client.scan_iter(match=pattern, count=1000))
     for start in range(0, len(doomed), 1000):
         client.delete(*doomed[start : start + 1000])
-
-
-def require_bench(*modules):
-    """Skip unless ``modules`` (the benchmark's peers, matplotlib, rich, the debug toolbar) are
-    installed: the peers come with the ``bench`` extra, not ``test``. With
-    CACHEFRESH_REQUIRE_SERVERS=1 (CI, which installs both extras) a missing one fails instead."""
-    import importlib.util
-
-    missing = [name for name in modules if importlib.util.find_spec(name) is None]
-    if not missing:
-        return
-    message = f"{', '.join(missing)} not installed (pip install -e '.[bench]')"
-    if REQUIRE_SERVERS:
-        pytest.fail(message + " and CACHEFRESH_REQUIRE_SERVERS=1", pytrace=False)
-    pytest.skip(message)
 
 
 @pytest.fixture(params=list(PAIRS))

@@ -51,7 +51,7 @@ INSTALLED_APPS = [
 DATABASES: dict[str, dict[str, Any]] = {
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
     "other": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
-    # Pointed at files by tests/test_databases.py, as the test runner renames a database.
+    # Pointed at files by tests/store/test_databases.py, as the test runner renames a database.
     "swappable": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
     # A read replica of "default": the same database, through its own connection.
     "replica": {
@@ -119,7 +119,7 @@ if MYSQL_SERVERS:
         },
         TEST={"MIRROR": "mysql"},
     )
-DATABASE_ROUTERS = ["tests.routers.ActiveDatabaseRouter"]
+DATABASE_ROUTERS = ["tests.support.routers.ActiveDatabaseRouter"]
 
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},

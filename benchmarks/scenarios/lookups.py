@@ -85,7 +85,7 @@ def _setup(prefix: str) -> Any:
     django.setup()
     from django.db import connections
 
-    from tests.routers import ACTIVE
+    from tests.support.routers import ACTIVE
 
     ACTIVE["alias"] = "pg"
     connections["pg"].creation.create_test_db(verbosity=0, autoclobber=True)

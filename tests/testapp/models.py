@@ -201,7 +201,7 @@ class Priced(models.Model):
 
 
 # Models whose construction runs code of their own: hits must be built by from_db(), never
-# by cachefresh.instances' shortcut (tests/test_instances.py). Each records what it ran here,
+# by cachefresh.instances' shortcut (tests/read/test_instances.py). Each records what it ran here,
 # not on the instance, so that only that code's running tells the two ways apart.
 CONSTRUCTION_LOG: list[tuple[str, str]] = []
 

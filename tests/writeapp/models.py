@@ -83,4 +83,4 @@ if hasattr(models, "DB_CASCADE"):  # Django 6.1
 
         class Meta:
             # MySQL and MariaDB have no ON DELETE SET DEFAULT; Django creates no table there.
-            required_db_features = {"supports_on_delete_db_default"}
+            required_db_features = ("supports_on_delete_db_default",)

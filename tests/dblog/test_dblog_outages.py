@@ -1,0 +1,82 @@
+"""The invalidation log through outages: the listener loses PostgreSQL, or the cache.
+
+PostgreSQL is never restarted: a proxy in front of it cuts the listener's connections, which is
+what a restart looks like from the listener. The cache is a private ``redis-server``, paused.
+"""
+
+import time
+
+import pytest
+from django.conf import settings
+from django.db import connections
+from django.test import override_settings
+
+from cachefresh import cached_get
+from tests.support.dblog_procs import (
+    CuttableProxy,
+    ListenerProcess,
+    clear_log,
+    eventually,
+    listener,
+    log_rows,
+    logged,
+    run_raw_sql,
+    title_is,
+)
+from tests.support.redis_servers import cache_entry, redis_server, require_redis_server
+from tests.testapp.models import Article
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True, databases="__all__"),
+    pytest.mark.servers,
+    pytest.mark.slow,
+]
+
+__all__ = ["logged"]  # the fixture
+
+
+def test_the_listener_survives_a_database_restart_and_loses_no_row(logged):
+    article = Article.objects.create(title="old")
+    clear_log()  # the insert's row: a listener retiring it would empty the cache
+    cached_get(Article, article.pk)
+    db = connections["pg"].settings_dict
+    proxy = CuttableProxy((db["HOST"], int(db["PORT"])))
+    try:
+        with listener(settings.CACHEFRESH, pg_port=proxy.port) as worker:
+            proxy.cut()  # to the listener, the database went away
+            run_raw_sql(f"UPDATE testapp_article SET title = 'during' WHERE id = {article.pk}")
+            time.sleep(1.5)
+            assert cached_get(Article, article.pk).title == "old"  # nobody retired it yet
+            assert log_rows() == [("testapp_article", str(article.pk))]
+            proxy.restore()
+            assert eventually(title_is(article.pk, "during"))
+            assert "retrying in" in worker.output()
+            assert worker.stop() == 0
+    finally:
+        proxy.close()
+
+
+def test_rows_stay_in_the_log_while_the_cache_is_down_even_if_the_listener_dies(logged):
+    require_redis_server()
+    with redis_server() as server:
+        caches = {**settings.CACHES, "private": cache_entry(server.url, 0.2)}
+        cachefresh = {**settings.CACHEFRESH, "CACHE": "private", "RETRY_INTERVAL": 0.2}
+        with override_settings(CACHES=caches, CACHEFRESH=cachefresh):
+            article = Article.objects.create(title="old")
+            clear_log()
+            cached_get(Article, article.pk)
+            first = ListenerProcess(cachefresh, caches).start()
+            try:
+                server.pause()
+                run_raw_sql(f"UPDATE testapp_article SET title = 'new' WHERE id = {article.pk}")
+                time.sleep(1.5)  # it claims, cannot retire, rolls back, backs off: again and again
+                first.kill()
+                server.resume()
+                assert "the cache did not take the retirements" in first.output()
+                assert log_rows() == [("testapp_article", str(article.pk))]
+                assert cached_get(Article, article.pk).title == "old"
+            finally:
+                first.close()
+            with listener(cachefresh, caches=caches):
+                assert eventually(title_is(article.pk, "new"))
+        clear_log()
