@@ -142,7 +142,7 @@ def _one_exact(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Any]
     return (name[: -len(_EXACT)], value) if name.endswith(_EXACT) else (name, value)
 
 
-def held_get(manager: Manager[M], using: str | None, pk: Any, *, in_event_loop: bool) -> M | None:
+def held_get(manager: Manager[M], using: str | None, pk: Any) -> M | None:
     """A hit of ``manager.get(pk=pk)`` from the local tier (on ``using`` if given), with no
     queryset built when the manager builds plain ones; ``None`` sends the call down the whole
     path."""
@@ -157,20 +157,7 @@ def held_get(manager: Manager[M], using: str | None, pk: Any, *, in_event_loop: 
         if not is_plain(queryset):
             return None
         alias, fetch_mode = queryset.db, fetch_mode_of(queryset)
-    return read.get_one_held(
-        model, route(model, alias), pk, in_event_loop=in_event_loop, fetch_mode=fetch_mode
-    )
-
-
-def held_in(queryset: QuerySet[M], pk: Any) -> M | None:
-    """A hit of ``queryset.get(pk=pk)`` from the local tier, answered on the event loop, else
-    ``None``."""
-    if tiers.local() is None or not is_plain(queryset):
-        return None
-    found = route(queryset.model, queryset.db)
-    return read.get_one_held(
-        queryset.model, found, pk, in_event_loop=True, fetch_mode=fetch_mode_of(queryset)
-    )
+    return read.get_one_held(model, route(model, alias), pk, fetch_mode=fetch_mode)
 
 
 def serve_get(queryset: QuerySet[M], args: tuple[Any, ...], kwargs: dict[str, Any]) -> M:

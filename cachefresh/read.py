@@ -19,7 +19,6 @@ from django.db.models import Model, QuerySet
 
 from cachefresh import entries, fills, stats
 from cachefresh.columns import column_fetch
-from cachefresh.databases import learned_segment
 from cachefresh.entries import Lookup
 from cachefresh.herd import LOCK_TTL, HerdWait
 from cachefresh.instances import fetch_mode_of
@@ -124,19 +123,12 @@ def get_one_cached(queryset: QuerySet[M], route: Route, raw_pk: Any) -> M | None
     return _hit(queryset.model, plan, route.alias, pk, values, fetch_mode_of(queryset))
 
 
-def get_one_held(
-    model: type[M], route: Route, raw_pk: Any, *, in_event_loop: bool, fetch_mode: Any
-) -> M | None:
+def get_one_held(model: type[M], route: Route, raw_pk: Any, *, fetch_mode: Any) -> M | None:
     """The row if this process's local tier holds it, else ``None``: no I/O and no queryset,
-    so the async forms answer such a hit in the event loop (and hop to a thread only for the
-    rest), and the function form answers it without building a queryset."""
-    if in_event_loop and cache_hit.receivers:
-        return None  # a receiver may query the database: not from the event loop
+    so the function form answers it without building a queryset."""
     pk = _pk_to_serve(route, raw_pk)
     if pk is None:
         return None
-    if in_event_loop and learned_segment(route.primary) is None:
-        return None  # learning it connects to the database: not from the event loop
     values = entries.held_row(route.plan, route.primary, pk)
     return None if values is None else _hit(model, route.plan, route.alias, pk, values, fetch_mode)
 

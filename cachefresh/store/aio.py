@@ -169,14 +169,13 @@ def _async_settings(client: Any) -> tuple[type[Any], dict[str, Any]] | None:
 def _parameters(connection_class: type[Any]) -> set[str]:
     names: set[str] = set()
     for klass in connection_class.__mro__:
-        if "__init__" in vars(klass):
-            names.update(inspect.signature(klass.__init__).parameters)
+        init = vars(klass).get("__init__")
+        if init is not None:
+            names.update(inspect.signature(init).parameters)
     return names - {"self", "args", "kwargs"}
 
 
-_readers: weakref.WeakKeyDictionary[GuardedStore, AsyncReader | None] = (
-    weakref.WeakKeyDictionary()
-)
+_readers: weakref.WeakKeyDictionary[GuardedStore, AsyncReader | None] = weakref.WeakKeyDictionary()
 
 
 def reader_of(guarded: GuardedStore) -> AsyncReader | None:
