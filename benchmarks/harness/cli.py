@@ -40,7 +40,7 @@ def _what(p: argparse.ArgumentParser) -> None:
         default="default",
         metavar="LIST",
         help="comma-separated numbers or names: 1/refresh, 2/read, 3/floors, 4/latency, "
-        "5/load, 6/growth, 7/net, near, lookups, dblog, django_suite; 'default' (the "
+        "5/load, 6/growth, 7/net, near, lookups, dblog, async, django_suite; 'default' (the "
         "default: all of them but django_suite) or 'all'",
     )
     p.add_argument(

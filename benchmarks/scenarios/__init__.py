@@ -61,6 +61,7 @@ SCENARIOS = (
         servers=True,
     ),
     Scenario("dblog", "The invalidation log", own_process=True, servers=True),
+    Scenario("async", "Native async hits", own_process=True, servers=True),
     Scenario(
         "django_suite",
         "Django's refresh_from_db() tests through smart_refresh",

@@ -10,7 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness.charts import growth, latency, lookups, near, refresh, throughput
+from benchmarks.harness.charts import (
+    asynchits,
+    growth,
+    latency,
+    lookups,
+    near,
+    refresh,
+    throughput,
+)
 
 CHARTS = {
     "refresh_by_strategy.png": refresh.draw,
@@ -21,6 +29,8 @@ CHARTS = {
     "near-throughput.png": near.draw_throughput,
     "near-delay.png": near.draw_delay,
     "lookups.png": lookups.draw,
+    "async-hits.png": asynchits.draw_hits,
+    "async-http.png": asynchits.draw_http,
 }
 
 
