@@ -42,6 +42,8 @@ def servable(found: Route, raw_pks: Iterable[Any]) -> list[Any] | None:
     if cache_hit.receivers:
         return None
     plan = found.plan
+    if not plan.knows_bounds(found.alias):
+        return None  # they come from connections[alias]: learned in the thread
     try:
         pks = list(dict.fromkeys(plan.normalize_pk(pk, found.alias) for pk in raw_pks))
     except Exception:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Model
 from django.http import Http404
 from django.test import override_settings
@@ -25,10 +25,12 @@ from cachefresh import (
     asmart_refresh,
     cached_get,
     cached_get_many,
+    databases,
     front,
     smart_refresh,
     stats,
 )
+from cachefresh.registry import registry
 from cachefresh.shortcuts import aget_object_or_404
 from cachefresh.store import aio, get_store
 from tests.support.no_hop import Hopped, forbid_hops, on_the_loop, reads_recorded
@@ -242,3 +244,51 @@ def test_a_filtering_manager_keeps_its_filter_on_the_event_loop(servers: str) ->
             await acached_get(Published, hidden.pk)
 
     async_to_sync(read)()
+
+
+def _in_a_fresh_thread(read: Any) -> dict[str, Any]:
+    """``read()`` on an event loop in a thread of its own (so no database connection object
+    of any thread's yet): what it answered (or the hop it tried), and the aliases whose
+    connection objects the loop's thread made."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        async def main() -> None:
+            try:
+                out["got"] = await read()
+            except Hopped as hop:
+                out["got"] = hop
+            out["connections"] = [c.alias for c in connections.all(initialized_only=True)]
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return out
+
+
+@pytest.mark.servers
+def test_the_event_loop_never_touches_a_database_connection(servers: str, monkeypatch) -> None:
+    """Not even ``connections[alias]`` (Django forbids connecting from an event loop, and a
+    connection's state is its thread's): what a read would learn from one (the pk column's
+    range, the database's identity) is learned in the thread, by the sync path. (Broken on
+    purpose, normalising the pk on the loop before the range was known, the loop's thread made
+    a connection object for "pg".)"""
+    pk = Article.objects.create(title="t").pk
+    cached_get(Article, pk)
+    cached_get(Article, pk)
+    forbid_hops(monkeypatch)
+    hit = _in_a_fresh_thread(lambda: acached_get(Article, pk))
+    assert hit["got"].pk == pk and hit["connections"] == []
+    plan = registry.plan(Article)
+    monkeypatch.setattr(plan, "_int_bounds", {})  # as in a process that never read Article
+    unknown_range = _in_a_fresh_thread(lambda: acached_get(Article, pk))
+    assert unknown_range["connections"] == []
+    assert isinstance(unknown_range["got"], Hopped)
+    monkeypatch.undo()
+    forbid_hops(monkeypatch)
+    monkeypatch.setattr(databases, "_recent", {})  # as in a process that never connected
+    monkeypatch.setattr(databases, "_segments", {})
+    unknown_database = _in_a_fresh_thread(lambda: acached_get_many(Article, [pk]))
+    assert isinstance(unknown_database["got"], Hopped) and unknown_database["connections"] == []
