@@ -77,8 +77,8 @@ class Sizes:
 
 SIZES = {
     "tiny": Sizes(rounds=3, concurrent=100, http_rounds=2, requests=100, in_flight=8),
-    "quick": Sizes(30, 1000, 5, 1000, 32),
-    "full": Sizes(60, 1000, 10, 2000, 32),
+    "quick": Sizes(40, 1000, 10, 500, 16),
+    "full": Sizes(80, 1000, 20, 1000, 16),
 }
 
 
