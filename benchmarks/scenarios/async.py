@@ -8,14 +8,14 @@ with it is deleted at the end), the near cache off: every hit is a Redis-tier hi
   ``redis.asyncio``), today's path before it (``sync_to_async(cached_get)``: a thread hop per
   call), and the sync hit (``cached_get`` in a loop) as the yardstick, each once in every
   round, in shuffled order, on the round's one sample of pks; ratios are medians of per-round
-  ratios. The loop's executor is counted: how many calls of each went to a thread;
-* **an ASGI app** under uvicorn (one worker, its own process) serving hits over loopback to a
-  bounded client (a fixed number of keep-alive connections, one request in flight on each): a
-  Django async view answering with ``acached_get`` against the same view with
-  ``sync_to_async(cached_get)``, and the same
-  two reads in a bare ASGI callable in front of Django (no handler, no request signals, whose
-  own thread hops dilute the difference), in interleaved rounds; requests per second and
-  latency median and p99.
+  ratios. The same hits awaited one at a time give the latency of one async hit. The loop's
+  executor is counted: how many calls of each went to a thread;
+* **an ASGI app** (:mod:`benchmarks.parts.asgi`) under uvicorn (one worker, its own process)
+  serving hits over loopback to a bounded client (a fixed number of keep-alive connections,
+  one request in flight on each): a Django async view answering with ``acached_get`` against
+  the same view with ``sync_to_async(cached_get)``, and the same two reads in a bare ASGI
+  callable in front of Django (no handler, no request signals, whose own thread hops dilute
+  the difference), in interleaved rounds; requests per second and latency median and p99.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import asyncio
 import atexit
 import multiprocessing
 import os
-import socket
 import statistics
 import time
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from benchmarks.harness.child import Job
 from benchmarks.harness.results import Results
 from benchmarks.harness.stats import paired, percentile, summarize_seconds
 from benchmarks.harness.timing import interleave
+from benchmarks.parts import asgi
 
 NAME = "async"
 GROUP = "1,000 concurrent hits"
@@ -46,15 +46,10 @@ LABELS = {
     "sync": "sync hit (cached_get)",
     "native": "acached_get (event loop)",
     "thread": "sync_to_async(cached_get) (before)",
+    "one_by_one": "acached_get, one at a time",
 }
-#: What the ASGI app serves, by variant: Django's views (its handler, its request signals)
-#: and the same reads in a bare ASGI callable in front of it (the hit alone).
-ROUTES = {
-    "native": "django/native",
-    "thread": "django/thread",
-    "bare_native": "bare/native",
-    "bare_thread": "bare/thread",
-}
+#: The ratios recorded: each variant against the sync hit, and the thread hop against native.
+COMPARED = (("native", "sync"), ("thread", "sync"), ("one_by_one", "sync"), ("thread", "native"))
 #: The HTTP variants' labels.
 HTTP_LABELS = {
     "native": "Django view, acached_get",
@@ -114,7 +109,7 @@ def _measure(job: Job, results: Results, sizes: Sizes) -> None:
     rounds, executor = concurrent_hits(sizes, pks, job.rng(NAME, "gather"))
     summaries = summarize_seconds({LABELS[k]: v for k, v in rounds.items()}, sizes.concurrent)
     results.measured(NAME, job.backend, GROUP, summaries)
-    for numerator, denominator in (("native", "sync"), ("thread", "sync"), ("thread", "native")):
+    for numerator, denominator in COMPARED:
         ratio = paired(rounds[numerator], rounds[denominator])
         results.ratio(NAME, job.backend, GROUP, LABELS[numerator], LABELS[denominator], ratio)
     per_hits = {
@@ -160,6 +155,16 @@ def concurrent_hits(
 
         return run
 
+    def one_by_one() -> float:
+        async def each() -> None:
+            for pk in sample:
+                await acached_get(Article, pk)
+
+        running[:] = ["one_by_one"]
+        started = time.perf_counter()
+        loop.run_until_complete(each())
+        return (time.perf_counter() - started) / len(sample)
+
     def sync() -> float:
         started = time.perf_counter()
         for pk in sample:
@@ -173,6 +178,7 @@ def concurrent_hits(
         "sync": sync,
         "native": gathered("native", lambda pk: acached_get(Article, pk)),
         "thread": gathered("thread", lambda pk: sync_to_async(cached_get)(Article, pk)),
+        "one_by_one": one_by_one,
     }
     draw()
     for run in variants.values():  # warm: the loop's connections, the executor's thread
@@ -184,103 +190,18 @@ def concurrent_hits(
         loop.close()
 
 
-# --- the ASGI app --------------------------------------------------------------------------
-
-
-async def native_view(request: Any, pk: int) -> Any:
-    from django.http import HttpResponse
-
-    from cachefresh import acached_get
-    from tests.testapp.models import Article
-
-    return _sized(HttpResponse((await acached_get(Article, pk)).title))
-
-
-async def thread_view(request: Any, pk: int) -> Any:
-    from asgiref.sync import sync_to_async
-    from django.http import HttpResponse
-
-    from cachefresh import cached_get
-    from tests.testapp.models import Article
-
-    return _sized(HttpResponse((await sync_to_async(cached_get)(Article, pk)).title))
-
-
-def _sized(response: Any) -> Any:
-    # As CommonMiddleware would: the client reads bodies by Content-Length, not chunks.
-    response["Content-Length"] = str(len(response.content))
-    return response
-
-
-def _urlpatterns() -> list[Any]:
-    from django.urls import path
-
-    return [
-        path("django/native/<int:pk>", native_view),
-        path("django/thread/<int:pk>", thread_view),
-    ]
-
-
-def bare(django_app: Any) -> Any:
-    """``/bare/native/<pk>`` and ``/bare/thread/<pk>`` answered by a bare ASGI callable;
-    everything else by Django's handler."""
-    from asgiref.sync import sync_to_async
-
-    from cachefresh import acached_get, cached_get
-    from tests.testapp.models import Article
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        parts = scope["path"].split("/")
-        if scope["type"] != "http" or parts[1] != "bare":
-            await django_app(scope, receive, send)
-            return
-        pk = int(parts[3])
-        if parts[2] == "native":
-            article = await acached_get(Article, pk)
-        else:
-            article = await sync_to_async(cached_get)(Article, pk)
-        body = article.title.encode()
-        headers = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    return app
-
-
-def serve(port: int) -> None:
-    """The server process: Django's ASGI handler under uvicorn, one worker."""
-    import sys
-
-    import uvicorn
-
-    setup_django(False)
-    from django.conf import settings
-    from django.core.asgi import get_asgi_application
-
-    module = sys.modules[__name__]
-    module.urlpatterns = _urlpatterns()  # type: ignore[attr-defined]
-    settings.ROOT_URLCONF = __name__
-    settings.ALLOWED_HOSTS = ["127.0.0.1"]
-    uvicorn.run(bare(get_asgi_application()), host="127.0.0.1", port=port, workers=1,
-                log_level="warning", access_log=False, lifespan="off")  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _served(job: Job, results: Results, sizes: Sizes, pks: list[int]) -> None:
     import importlib.util
 
     import uvicorn
 
-    port = _free_port()
-    server = multiprocessing.get_context("spawn").Process(target=serve, args=(port,), daemon=True)
+    port = asgi.free_port()
+    context = multiprocessing.get_context("spawn")
+    server = context.Process(target=asgi.serve, args=(port,), daemon=True)
     server.start()
     try:
-        rounds = asyncio.run(_load(port, sizes, pks, job.rng(NAME, "http")))
+        sized = (sizes.http_rounds, sizes.requests, sizes.in_flight)
+        rounds = asyncio.run(asgi.load(port, *sized, pks, job.rng(NAME, "http")))
     finally:
         server.terminate()
         server.join(10)
@@ -298,62 +219,3 @@ def _served(job: Job, results: Results, sizes: Sizes, pks: list[int]) -> None:
         ratio = paired(rounds[native]["rates"], rounds[before]["rates"])
         top, bottom = (f"requests/s, {HTTP_LABELS[name]}" for name in (native, before))
         results.ratio(NAME, job.backend, HTTP, top, bottom, ratio)
-
-
-async def _load(port: int, sizes: Sizes, pks: list[int], rng: Any) -> dict[str, dict[str, Any]]:
-    """Interleaved rounds of ``sizes.requests`` requests to each variant, ``sizes.in_flight`` at
-    once; each round's requests per second and every request's latency."""
-    found: dict[str, dict[str, Any]] = {name: {"rates": [], "latencies": []} for name in ROUTES}
-    clients = [await _connect(port) for _ in range(sizes.in_flight)]
-    try:
-        order = list(ROUTES)
-        for index in range(sizes.http_rounds + 1):  # the first round warms, and is dropped
-            rng.shuffle(order)
-            for name in order:
-                paths = [f"/{ROUTES[name]}/{rng.choice(pks)}" for _ in range(sizes.requests)]
-                rate, latencies = await _round(clients, paths)
-                if index:
-                    found[name]["rates"].append(rate)
-                    found[name]["latencies"].append(latencies)
-    finally:
-        for _, writer in clients:
-            writer.close()
-    return found
-
-
-Client = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-
-async def _connect(port: int) -> Client:
-    """A keep-alive connection, once the server answers."""
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            return await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the ASGI server did not come up") from None
-            await asyncio.sleep(0.1)
-
-
-async def _round(clients: list[Client], paths: list[str]) -> tuple[float, list[float]]:
-    """``paths`` over ``clients``, one request in flight on each: a bounded client whose own
-    cost (a few syscalls and a header scan a request) stays far below the server's."""
-    todo = iter(paths)
-    latencies: list[float] = []
-
-    async def drive(client: Client) -> None:
-        reader, writer = client
-        for path in todo:
-            started = time.perf_counter()
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-            head = await reader.readuntil(b"\r\n\r\n")
-            if not head.startswith(b"HTTP/1.1 200"):
-                raise RuntimeError(f"{path}: {head.splitlines()[0]!r}")
-            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(drive(client) for client in clients))
-    return len(paths) / (time.perf_counter() - started), latencies

@@ -27,6 +27,7 @@ COLOURS = {
     "thread": "#D55E00",
     "bare_native": "#56B4E9",
     "bare_thread": "#E69F00",
+    "one_by_one": "#56B4E9",
 }
 
 
@@ -63,7 +64,7 @@ def draw_hits(doc: dict[str, Any], path: Path) -> bool:
         {},
     )
     target = next(t for t in RATIO_TARGETS if t.scenario == scenario.NAME)
-    fig, ax = plt.subplots(figsize=(9, 5.2))
+    fig, ax = plt.subplots(figsize=(11, 5.4))
     top = 0.0
     for x, name in enumerate(lat):
         q1, median, q3 = (q * 1e6 for q in quartiles(lat[name]))
@@ -81,11 +82,14 @@ def draw_hits(doc: dict[str, Any], path: Path) -> bool:
                **(MISSED if missed else {}))  # fmt: skip
         ax.text(x, q3 * 1.04, text, ha="center", va="bottom")
         top = max(top, q3)
-    ax.set_xticks(range(len(lat)), [scenario.LABELS[name] for name in lat])
+    names = [scenario.LABELS[name].replace(" (", "\n(").replace(", ", ",\n") for name in lat]
+    ax.set_xticks(range(len(lat)), names)
     ax.set_ylim(0, top * 1.6)
     ax.set_ylabel("time per hit, µs (median of rounds, IQR)")
     rounds = len(lat["sync"])
-    ax.set_title(f"Redis-tier hits, 1,000 at once with asyncio.gather ({rounds} rounds)")
+    ax.set_title(
+        f"Redis-tier hits, 1,000 at once with asyncio.gather, and one at a time ({rounds} rounds)"
+    )
     if missed:
         ax.legend(handles=[missed_patch("target missed")], loc="upper left")
     fig.tight_layout()
