@@ -124,9 +124,10 @@ def draw_http(doc: dict[str, Any], path: Path) -> bool:
     times.set_ylabel("latency, ms (plain: median; hatched: p99)")
     times.set_ylim(0, max(f["p99_s"] for f in facts) * 1e3 * 1.2)
     fact = facts[0]
+    rounds = len(fact["rates"])
     fig.suptitle(
         f"Hits over HTTP: uvicorn, 1 worker, loopback; {fact['in_flight']} keep-alive "
-        f"connections, {fact['requests']} requests a variant"
+        f"connections; {fact['requests'] // rounds} requests a variant in each of {rounds} rounds"
     )
     fig.tight_layout()
     return save(fig, path)
