@@ -119,6 +119,65 @@ def _measure(job: Job, results: Results, sizes: Sizes) -> None:
     _served(job, results, sizes, pks)
 
 
+class _Loop:
+    """The event loop the variants run on, the round's sample, and how many calls each variant
+    sent to the loop's executor (a thread)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.sample: list[int] = []
+        self.hops = dict.fromkeys(LABELS, 0)
+        self.running = "sync"
+        to_thread = self.loop.run_in_executor
+
+        def counted(*args: Any) -> Any:
+            self.hops[self.running] += 1
+            return to_thread(*args)
+
+        self.loop.run_in_executor = counted  # type: ignore[method-assign]
+
+    def gathered(self, name: str, read: Callable[[int], Any]) -> Callable[[], float]:
+        """Seconds per hit of the sample read all at once."""
+
+        async def all_at_once() -> list[Any]:
+            return await asyncio.gather(*(read(pk) for pk in self.sample))
+
+        def run() -> float:
+            self.running = name
+            started = time.perf_counter()
+            got = self.loop.run_until_complete(all_at_once())
+            elapsed = time.perf_counter() - started
+            if [a.pk for a in got] != self.sample:
+                raise RuntimeError(f"{name}: wrong rows")
+            return elapsed / len(self.sample)
+
+        return run
+
+    def one_by_one(self, read: Callable[[int], Any]) -> Callable[[], float]:
+        """Seconds per hit of the sample read one await at a time."""
+
+        async def each() -> None:
+            for pk in self.sample:
+                await read(pk)
+
+        def run() -> float:
+            self.running = "one_by_one"
+            started = time.perf_counter()
+            self.loop.run_until_complete(each())
+            return (time.perf_counter() - started) / len(self.sample)
+
+        return run
+
+    def sync(self, read: Callable[[int], Any]) -> Callable[[], float]:
+        def run() -> float:
+            started = time.perf_counter()
+            for pk in self.sample:
+                read(pk)
+            return (time.perf_counter() - started) / len(self.sample)
+
+        return run
+
+
 def concurrent_hits(
     sizes: Sizes, pks: list[int], rng: Any
 ) -> tuple[dict[str, list[float]], dict[str, int]]:
@@ -128,66 +187,25 @@ def concurrent_hits(
     from cachefresh import acached_get, cached_get
     from tests.testapp.models import Article
 
-    loop = asyncio.new_event_loop()
-    executor = {name: 0 for name in LABELS}
-    running: list[str] = []
-    to_thread = loop.run_in_executor
-
-    def counted(*args: Any) -> Any:
-        executor[running[0]] += 1
-        return to_thread(*args)
-
-    loop.run_in_executor = counted  # type: ignore[method-assign]
-    sample: list[int] = []
-
-    def gathered(name: str, read: Callable[[int], Any]) -> Callable[[], float]:
-        async def all_at_once() -> list[Any]:
-            return await asyncio.gather(*(read(pk) for pk in sample))
-
-        def run() -> float:
-            running[:] = [name]
-            started = time.perf_counter()
-            got = loop.run_until_complete(all_at_once())
-            elapsed = time.perf_counter() - started
-            if [a.pk for a in got] != sample:
-                raise RuntimeError(f"{name}: wrong rows")
-            return elapsed / len(sample)
-
-        return run
-
-    def one_by_one() -> float:
-        async def each() -> None:
-            for pk in sample:
-                await acached_get(Article, pk)
-
-        running[:] = ["one_by_one"]
-        started = time.perf_counter()
-        loop.run_until_complete(each())
-        return (time.perf_counter() - started) / len(sample)
-
-    def sync() -> float:
-        started = time.perf_counter()
-        for pk in sample:
-            cached_get(Article, pk)
-        return (time.perf_counter() - started) / len(sample)
+    on = _Loop()
+    variants = {
+        "sync": on.sync(lambda pk: cached_get(Article, pk)),
+        "native": on.gathered("native", lambda pk: acached_get(Article, pk)),
+        "thread": on.gathered("thread", lambda pk: sync_to_async(cached_get)(Article, pk)),
+        "one_by_one": on.one_by_one(lambda pk: acached_get(Article, pk)),
+    }
 
     def draw() -> None:
-        sample[:] = [rng.choice(pks) for _ in range(sizes.concurrent)]
+        on.sample[:] = [rng.choice(pks) for _ in range(sizes.concurrent)]
 
-    variants = {
-        "sync": sync,
-        "native": gathered("native", lambda pk: acached_get(Article, pk)),
-        "thread": gathered("thread", lambda pk: sync_to_async(cached_get)(Article, pk)),
-        "one_by_one": one_by_one,
-    }
     draw()
     for run in variants.values():  # warm: the loop's connections, the executor's thread
         run()
-    executor.update(dict.fromkeys(executor, 0))  # the warm-up's calls are not counted
+    on.hops.update(dict.fromkeys(on.hops, 0))  # the warm-up's calls are not counted
     try:
-        return interleave(variants, sizes.rounds, rng, before=draw), executor
+        return interleave(variants, sizes.rounds, rng, before=draw), on.hops
     finally:
-        loop.close()
+        on.loop.close()
 
 
 def _served(job: Job, results: Results, sizes: Sizes, pks: list[int]) -> None:
