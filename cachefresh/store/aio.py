@@ -22,7 +22,7 @@ import asyncio
 import inspect
 import os
 import weakref
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any
 
 from cachefresh.store import GuardedStore
@@ -55,13 +55,31 @@ _MACHINERY = frozenset(
 class _LoopPool:
     """The connections of one event loop, at most ``size`` in use at once."""
 
-    __slots__ = ("idle", "make", "reconnect_on", "slots")
+    __slots__ = ("closer", "idle", "make", "reconnect_on", "slots")
 
     def __init__(self, make: Any, size: int, reconnect_on: tuple[type[BaseException], ...]):
         self.make = make
         self.idle: list[Any] = []
         self.slots = asyncio.Semaphore(size)
         self.reconnect_on = reconnect_on
+        self.closer: AsyncGenerator[None] | None = None
+
+    async def close_at_shutdown(self, forget: Callable[[], object]) -> None:
+        """Close the connections when the running loop shuts down: ``asyncio.run``, asgiref's
+        ``async_to_sync`` and uvicorn close a loop's async generators before the loop, and an
+        event loop that lives for one call must not leave its sockets open."""
+
+        async def closer() -> AsyncGenerator[None]:
+            try:
+                yield
+            finally:
+                forget()
+                idle, self.idle = self.idle, []
+                for connection in idle:
+                    await connection.disconnect()
+
+        self.closer = closer()  # the loop holds its async generators weakly
+        await anext(self.closer)
 
     async def mget(self, full_keys: Sequence[str]) -> list[Any]:
         async with self.slots:
@@ -120,6 +138,16 @@ class AsyncReader:
             weakref.WeakKeyDictionary()
         )
 
+    async def _new_pool(self, loop: asyncio.AbstractEventLoop) -> _LoopPool:
+        pools = self._pools
+        # A loop closed without shutting its async generators down still holds its pool (the
+        # pool refers to its loop): let both go.
+        for gone in [other for other in list(pools) if other.is_closed()]:
+            pools.pop(gone, None)
+        pool = pools[loop] = _LoopPool(self._make, self._size, self._reconnect_on)
+        await pool.close_at_shutdown(lambda: pools.pop(loop, None))
+        return pool
+
     def _make(self) -> Any:
         return self._connection_class(**self._kwargs)
 
@@ -127,7 +155,7 @@ class AsyncReader:
         loop = asyncio.get_running_loop()
         pool = self._pools.get(loop)
         if pool is None:
-            pool = self._pools[loop] = _LoopPool(self._make, self._size, self._reconnect_on)
+            pool = await self._new_pool(loop)
         make_key = self.make_key
         return await pool.mget([make_key(key) for key in keys])
 

@@ -88,21 +88,18 @@ def test_a_paused_cache_costs_the_event_loop_one_timeout(
     try:
 
         @async_to_sync
-        async def storm() -> tuple[list[float], float]:
+        async def storm() -> tuple[list[float], list[float]]:
             async def one(pk: int) -> float:
                 started = time.perf_counter()
                 assert (await acached_get(Article, pk)).views == 0
                 return time.perf_counter() - started
 
             first = await asyncio.gather(*(one(pk) for pk in pks))
-            started = time.perf_counter()
-            for pk in pks:
-                await acached_get(Article, pk)
-            return first, time.perf_counter() - started
+            return first, [await one(pk) for pk in pks]
 
         first, after = storm()
         assert max(first) < TIMEOUT * 3, first  # one timeout, paid together, plus the database
-        assert after < TIMEOUT, after  # 20 reads, none of them paying a timeout
+        assert max(after) < TIMEOUT, after  # none of the next 20 pays a timeout
         assert get_store().breaker.failing
     finally:
         private_slow.server.resume()
@@ -128,3 +125,18 @@ def test_a_pooled_connection_the_server_dropped_is_replaced(private: Private, mo
 
     assert on_the_loop(across_a_dropped_connection) == set(pks)
     assert not get_store().breaker.failing
+
+
+def test_a_short_lived_event_loop_leaves_no_connection_open(private: Private) -> None:
+    """``asyncio.run`` and ``async_to_sync`` run a loop for one call: its pool's connections
+    close with it, not whenever the garbage collector gets to them. (Before the shutdown hook,
+    20 such calls left 20 connections open on the server; broken on purpose, the hook dropping
+    the pool without closing its connections, some stayed open: 4 where 2 were.)"""
+    pks = make_articles(1)
+    cached_get_many(Article, pks)
+    with private.server.client() as client:
+        before = len(client.client_list())
+        for _ in range(10):
+            assert on_the_loop(lambda: acached_get(Article, pks[0])).pk == pks[0]
+            assert async_to_sync(acached_get)(Article, pks[0]).pk == pks[0]
+        assert len(client.client_list()) == before
