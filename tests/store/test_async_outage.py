@@ -98,7 +98,9 @@ def test_a_paused_cache_costs_the_event_loop_one_timeout(
             return first, [await one(pk) for pk in pks]
 
         first, after = storm()
-        assert max(first) < TIMEOUT * 3, first  # one timeout, paid together, plus the database
+        # One timeout, paid together, then the database: the same 20 reads again, one by one
+        # (the misses queue for the one thread sync_to_async runs them in either way).
+        assert max(first) < 2 * TIMEOUT + sum(after), (first, after)
         assert max(after) < TIMEOUT, after  # none of the next 20 pays a timeout
         assert get_store().breaker.failing
     finally:
