@@ -1,4 +1,4 @@
-"""Version matrix: ``make matrix`` (all pairs) or ``nox -s "tests-3.12(django='6.0')"`` (one).
+"""Version matrix: ``make matrix`` (all pairs) or ``nox -s "tests(3.12-django6.0)"`` (one).
 
 Each session installs the package with its ``test`` and ``bench`` extras into a fresh
 virtualenv (so the harness tests that need the peers and matplotlib run), pins Django, and runs

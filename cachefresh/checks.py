@@ -8,6 +8,8 @@
 ``E005``           cachefresh's write hooks were replaced: writes go unseen
 ``E006``           ``NEAR_CACHE`` is on, but the cache cannot push invalidations (not Redis)
 ``E007``           ``NEAR_CACHE`` is on a Redis Cluster, which cachefresh does not track
+``E008``           the cache's Sentinel setup is incomplete (client, factory, ``SENTINELS``)
+``E009``           ``WAIT_FOR_REPLICAS`` is above 0 on a cache that cannot wait for replicas
 ``W001``           a model matched by a wildcard in ``MODELS`` cannot be cached and is skipped
 ``W002``           a process-local cache (LocMem, Dummy) with ``DEBUG`` off
 ``W003``           ``TIMEOUT`` above 30 days: rows changed out of Django's sight stay stale
@@ -26,7 +28,7 @@ from django.db import DatabaseError, connections
 
 from cachefresh import conf, hooks
 from cachefresh.registry import registry
-from cachefresh.store import store_class
+from cachefresh.store import setup_problems, store_class
 
 PROCESS_LOCAL_BACKENDS = (
     "django.core.cache.backends.locmem.LocMemCache",
@@ -53,7 +55,12 @@ def check_cachefresh(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
         return messages
     messages += check_models()
     messages += check_cache()
+    setup = check_cache_setup()
+    if setup:
+        # The cache client cannot be built to judge what follows.
+        return messages + setup + check_hooks()
     messages += check_near_cache()
+    messages += check_wait_for_replicas()
     messages += check_hooks()
     return messages
 
@@ -132,6 +139,38 @@ def check_cache() -> list[CheckMessage]:
     return []
 
 
+def check_cache_setup() -> list[CheckMessage]:
+    alias = conf.get_settings().cache_alias
+    return [
+        Error(
+            problem,
+            hint="`python -m pydoc cachefresh.store.sentinel` shows a complete CACHES entry "
+            "for Sentinel.",
+            id="cachefresh.E008",
+        )
+        for problem in setup_problems(alias)
+    ]
+
+
+def check_wait_for_replicas() -> list[CheckMessage]:
+    settings_now = conf.get_settings()
+    if not settings_now.wait_for_replicas:
+        return []
+    store = store_class(caches[settings_now.cache_alias])
+    if store.waits_for_replicas:
+        return []
+    return [
+        Error(
+            f"CACHEFRESH['WAIT_FOR_REPLICAS'] is {settings_now.wait_for_replicas}, but the "
+            f"cache {settings_now.cache_alias!r} is a {store.kind}, which has no replicas to "
+            "wait for.",
+            hint="Set WAIT_FOR_REPLICAS to 0, or use a Redis primary with replicas (django-redis "
+            "or Django's RedisCache, Sentinel, or Redis Cluster).",
+            id="cachefresh.E009",
+        )
+    ]
+
+
 def check_near_cache() -> list[CheckMessage]:
     """The near cache needs Redis to push invalidations: one server (or primary), not a cluster."""
     settings_now = conf.get_settings()
@@ -168,16 +207,17 @@ def check_near_cache() -> list[CheckMessage]:
 @register(Tags.database)
 def check_log_triggers(databases: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Run with the database checks only (``migrate``, ``check --database``): it queries."""
+    from cachefresh.dblog.dialect import Unsupported, supported
     from cachefresh.dblog.triggers import status
 
     messages: list[CheckMessage] = []
     for alias in databases or ():
-        if connections[alias].vendor != "postgresql":
+        if not supported(connections[alias]):
             continue
         try:
             found = [s for s in status(alias) if s.cached]
-        except DatabaseError:
-            continue  # an unreachable database is reported by whatever needs it
+        except (DatabaseError, Unsupported):
+            continue  # unreachable, or too old: reported by whatever needs the log
         missing = [s.table for s in found if not s.installed]
         if missing and len(missing) < len(found):
             messages.append(

@@ -55,6 +55,7 @@ class Settings:
     sign_entries: bool
     replicas: dict[str, str]
     near_cache: NearCacheSettings | None
+    wait_for_replicas: int
     log_notify: bool
 
 

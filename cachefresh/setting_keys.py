@@ -223,6 +223,19 @@ KEYS = (
         _near_settings,
     ),
     Key(
+        "WAIT_FOR_REPLICAS",
+        "wait_for_replicas",
+        0,
+        "Replicas that must hold each retirement before it counts as done (Redis WAIT), so "
+        "that a replica promoted by a failover has it; 0 waits for none. A retirement not "
+        "acknowledged in time is held and replayed, and the cache is treated as down meanwhile.",
+        _must(
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+            "CACHEFRESH['WAIT_FOR_REPLICAS'] must be a whole number of replicas, 0 or more, "
+            "not {value!r}.",
+        ),
+    ),
+    Key(
         "LOG_NOTIFY",
         "log_notify",
         True,

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "tests.testapp",
     "tests.refreshapp",
     "tests.writeapp",
+    "tests.diffapp",
 ]
 
 DATABASES: dict[str, dict[str, Any]] = {

@@ -126,6 +126,7 @@ def _near_throughput(facts: Facts) -> list[str]:
 def _delays(facts: Facts) -> list[str]:
     rows = [
         [
+            f["backend"],
             f.get("variant", f["group"]),
             f"{f['writes']:,}",
             seconds(f["median_s"]),
@@ -135,7 +136,7 @@ def _delays(facts: Facts) -> list[str]:
         for f in facts
     ]
     title = facts[0]["group"]
-    return [f"Delay, {title}:", "", *table(["", "writes", "median", "p99", "max"], rows)]
+    return [f"Delay, {title}:", "", *table(["backend", "", "writes", "median", "p99", "max"], rows)]
 
 
 def _near_memory(facts: Facts) -> list[str]:
@@ -180,6 +181,7 @@ def _prefetch(facts: Facts) -> list[str]:
 def _commits(facts: Facts) -> list[str]:
     rows = [
         [
+            f["backend"],
             f["variant"],
             rate(f["commits_per_s"], "commits"),
             span(rate(f["min_commits_per_s"], "commits"), rate(f["max_commits_per_s"], "commits")),
@@ -187,19 +189,28 @@ def _commits(facts: Facts) -> list[str]:
         for f in facts
     ]
     title = f"Commit throughput of {facts[0]['writers']} writer processes, single-row UPDATEs"
-    return [f"{title} (median over shuffled rounds):", "", *table(["", "median", "range"], rows)]
+    return [
+        f"{title} (median over shuffled rounds):",
+        "",
+        *table(["backend", "", "median", "range"], rows),
+    ]
 
 
 def _listener(facts: Facts) -> list[str]:
     rows = [
         [
+            f["backend"],
             f"{f['backlog']:,} log rows, {len(f['samples'])} rounds",
             rate(f["rows_per_s"], "rows"),
             span(rate(f["min_rows_per_s"], "rows"), rate(f["max_rows_per_s"], "rows")),
         ]
         for f in facts
     ]
-    return ["One listener retiring a backlog:", "", *table(["backlog", "median", "range"], rows)]
+    return [
+        "One listener retiring a backlog:",
+        "",
+        *table(["backend", "backlog", "median", "range"], rows),
+    ]
 
 
 def _runtests(facts: Facts) -> list[str]:

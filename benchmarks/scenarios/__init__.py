@@ -62,6 +62,7 @@ SCENARIOS = (
     ),
     Scenario("dblog", "The invalidation log", own_process=True, servers=True),
     Scenario("async", "Native async hits", own_process=True, servers=True),
+    Scenario("failover", "WAIT_FOR_REPLICAS: its cost on writes", servers=True, default=False),
     Scenario(
         "django_suite",
         "Django's refresh_from_db() tests through smart_refresh",

@@ -1,14 +1,15 @@
 """The invalidation log scenario's other processes (:mod:`benchmarks.scenarios.dblog`).
 
 * :func:`writer`: one of the writer processes whose commits per second are counted;
-* ``python -m benchmarks.workers.dblog``: a listener (``cachefresh listen``'s loop) on the
-  scratch database named in the environment (:func:`benchmarks.env.dblogenv.environment`), until
-  SIGTERM.
+* ``python -m benchmarks.workers.dblog ALIAS``: a listener (``cachefresh listen``'s loop) on
+  the scratch database ``ALIAS`` of those the environment names
+  (:func:`benchmarks.env.dblogenv.environment`), until SIGTERM.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -32,15 +33,15 @@ def writer(dsn: str, index: int, writers: int, jobs: Any, done: Any) -> None:
             done.put(count)
 
 
-def listen() -> None:
-    conninfo, redis, prefix = from_env()
-    setup_django(conninfo, redis, prefix)
+def listen(alias: str) -> None:
+    databases, redis, prefix = from_env()
+    setup_django(databases, redis, prefix)
     from cachefresh.dblog.listener import Listener
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    Listener("default", stopping=stop).run()
+    Listener(alias, stopping=stop).run()
 
 
 if __name__ == "__main__":
-    listen()
+    listen(sys.argv[1])

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from django.db import DatabaseError, connections
 
-from cachefresh.conf import get_settings
 from cachefresh.dblog import LOG_TABLE
+from cachefresh.dblog.dialect import dialect, supported
+from cachefresh.dblog.retire import replicas
 
 
 @dataclass(frozen=True)
@@ -23,21 +24,17 @@ def backlog(alias: str) -> Backlog | None:
     if LOG_TABLE not in connection.introspection.table_names():
         return None
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT count(*), EXTRACT(EPOCH FROM clock_timestamp() - min(logged_at)) "
-            f"FROM {LOG_TABLE}"
-        )
+        cursor.execute(dialect(connection).backlog_sql)
         rows, age = cursor.fetchone()
     return Backlog(alias, rows, None if age is None else max(0.0, float(age)))
 
 
 def backlogs() -> list[Backlog]:
-    """The backlog of every PostgreSQL database with a log (replicas would repeat it)."""
-    replicas = get_settings().replicas
+    """The backlog of every database with a log (replicas would repeat it)."""
     found = []
     for alias in connections:
         connection = connections[alias]
-        if connection.vendor != "postgresql" or alias in replicas:
+        if not supported(connection) or alias in replicas():
             continue
         if connection.settings_dict.get("TEST", {}).get("MIRROR"):
             continue

@@ -1,10 +1,11 @@
 """The worker behind ``manage.py cachefresh listen``: claim log rows, retire them, commit.
 
-Rows are claimed with ``DELETE … FOR UPDATE SKIP LOCKED … RETURNING``, so several workers
-share the log without taking a row twice, and retired *before* the claim commits: a worker
-that dies in between leaves its rows in the log, and the next one retires them again
-(harmless). ``pg_notify`` only wakes the worker; it also polls, because notifications sent
-while it is disconnected are lost.
+How rows are claimed is each database's (:mod:`cachefresh.dblog.dialect`): whatever the
+database, a claim hands out rows no other worker holds, and removes them only when the block
+that retires them ends; a worker that dies in between leaves its rows in the log, and the next
+one retires them again (harmless). Between drains the worker waits for a wake-up where the
+database sends one (``pg_notify``), and polls everywhere, as wake-ups sent while it is
+disconnected are lost.
 """
 
 from __future__ import annotations
@@ -12,24 +13,16 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
-import psycopg
 from django.db import connections
 
-from cachefresh.dblog import CHANNEL, LOG_TABLE
+from cachefresh.dblog.dialect import Dialect, Link, dialect
 from cachefresh.dblog.retire import Undelivered, retire_rows
 
 log = logging.getLogger("cachefresh.dblog")
 
 FIRST_BACKOFF = 0.1
 MAX_BACKOFF = 5.0
-
-CLAIM = (
-    f"DELETE FROM {LOG_TABLE} WHERE id IN "
-    f"(SELECT id FROM {LOG_TABLE} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
-    "RETURNING id, table_name, row_pk"
-)
 
 
 @dataclass
@@ -42,46 +35,48 @@ class Listener:
     retired: int = 0
     _backoff: float = field(default=FIRST_BACKOFF, init=False)
 
+    @property
+    def dialect(self) -> Dialect:
+        return dialect(connections[self.alias])
+
     def run(self) -> None:
         """Serve until :attr:`stopping` is set, reconnecting with backoff after any failure."""
-        while not self.stopping.is_set():
-            try:
-                with self._connect() as connection:
-                    self._serve(connection)
-            except (psycopg.Error, Undelivered) as exc:
-                log.warning(
-                    "listener on %r: %s; retrying in %.1f s", self.alias, exc, self._backoff
-                )
-                self.stopping.wait(self._backoff)
-                self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+        found = self.dialect
+        survived: tuple[type[Exception], ...] = (*found.errors, Undelivered)
+        with found.listening(self.alias):
+            while not self.stopping.is_set():
+                try:
+                    link = self._connect(found)
+                    try:
+                        self._serve(link)
+                    finally:
+                        link.close()
+                except survived as exc:
+                    log.warning(
+                        "listener on %r: %s; retrying in %.1f s", self.alias, exc, self._backoff
+                    )
+                    self.stopping.wait(self._backoff)
+                    self._backoff = min(self._backoff * 2, MAX_BACKOFF)
         log.info("listener on %r: stopped after retiring %d log rows", self.alias, self.retired)
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        params = connections[self.alias].get_connection_params()
-        connection = psycopg.connect(**params, autocommit=True)
-        try:
-            connection.execute(f"LISTEN {CHANNEL}")
-        except psycopg.Error:
-            connection.close()
-            raise
-        log.info("listener on %r: connected, listening on channel %s", self.alias, CHANNEL)
-        return connection
+    def _connect(self, found: Dialect) -> Link:
+        link = found.connect(self.alias)
+        wake = "listening on channel cachefresh" if found.can_notify else "polling the log"
+        log.info("listener on %r: connected, %s", self.alias, wake)
+        return link
 
-    def _serve(self, connection: psycopg.Connection[Any]) -> None:
+    def _serve(self, link: Link) -> None:
         while not self.stopping.is_set():
-            while self.drain_batch(connection) == self.batch_size:
+            while self.drain_batch(link) == self.batch_size:
                 if self.stopping.is_set():
                     return
-            # A notification that came during the drain is kept by psycopg: no wait then.
-            for _ in connection.notifies(timeout=self.poll_interval, stop_after=1):
-                pass
+            link.wait(self.poll_interval, self.stopping)
 
-    def drain_batch(self, connection: psycopg.Connection[Any]) -> int:
+    def drain_batch(self, link: Link) -> int:
         """Claim, retire and commit one batch; how many log rows it held."""
-        with connection.transaction():
-            rows = connection.execute(CLAIM, (self.batch_size,)).fetchall()
+        with link.claim(self.batch_size) as rows:
             if rows:
-                # Raising here rolls the claim back: the rows stay for the next attempt.
+                # Raising here gives the claim back: the rows stay for the next attempt.
                 keys = retire_rows(self.alias, [(table, pk) for _, table, pk in rows])
         self._backoff = FIRST_BACKOFF
         if rows:

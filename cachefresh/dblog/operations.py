@@ -9,20 +9,22 @@ For projects that keep every schema change in migrations rather than run
 
 Each model brings the tables it shares rows with by multi-table inheritance, as cachefresh
 retires them together. The models are read from the migration's historical state, so the
-operation works before later migrations exist. It does nothing on databases other than
-PostgreSQL, and reversing it drops the triggers.
+operation works before later migrations exist. It installs each database's own triggers
+(PostgreSQL, MySQL/MariaDB, SQLite: :mod:`cachefresh.dblog.dialect`), does nothing on a
+database the log does not support, and reversing it drops the triggers.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
-from cachefresh.conf import get_settings
 from cachefresh.dblog import triggers
+from cachefresh.dblog.dialect import dialect, supported
 
 
 class InstallTriggers(Operation):
@@ -36,10 +38,11 @@ class InstallTriggers(Operation):
     def state_forwards(self, app_label: str, state: ProjectState) -> None:
         pass  # triggers are not part of Django's model state
 
-    def _tables(self, state: ProjectState) -> dict[str, str]:
+    def _tables(self, state: ProjectState, connection: BaseDatabaseWrapper) -> dict[str, str]:
+        # Only the tables Django creates on this database, as its own operations do.
         tables: dict[str, str] = {}
         for label in self.models:
-            tables.update(triggers.family_tables(state.apps, label))
+            tables.update(triggers.family_tables(state.apps, label, connection))
         return tables
 
     def database_forwards(
@@ -64,21 +67,12 @@ class InstallTriggers(Operation):
         self, schema_editor: BaseDatabaseSchemaEditor, state: ProjectState, install: bool
     ) -> None:
         connection = schema_editor.connection
-        if connection.vendor != "postgresql":
+        if not supported(connection):
             return
-        tables = sorted(self._tables(state).items())
-        if install:
-            log, notify = triggers.log_table(connection), get_settings().log_notify
-            statements = [
-                sql
-                for table, pk_column in tables
-                for sql in triggers.install_sql(connection, table, pk_column, log, notify)
-            ]
-        else:
-            statements = [
-                sql for table, _ in tables for sql in triggers.drop_sql(connection, table)
-            ]
-        for statement in statements:
+        found = dialect(connection)
+        for statement in triggers.statements(
+            connection, found, self._tables(state, connection), install
+        ):
             schema_editor.execute(statement, params=None)
 
     def describe(self) -> str:

@@ -1,4 +1,5 @@
-"""Turn claimed log rows into retirements: the only place the log calls cachefresh's internals.
+"""Turn claimed log rows into retirements: the only place the log calls cachefresh's internals
+(an import-linter contract holds every other module of the log to that).
 
 A log row names a table and its primary key as text. The table maps to its family (the tables
 sharing rows by multi-table inheritance); the text goes back through the pk field and the read
@@ -11,7 +12,10 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from django.db.models import Model
+
 from cachefresh import retire
+from cachefresh.conf import get_settings
 from cachefresh.plans import ModelPlan
 from cachefresh.registry import registry
 from cachefresh.store import get_store
@@ -27,6 +31,21 @@ def delivered() -> bool:
     # This worker retires nothing else, so a held retirement in the outbox is one of ours; it
     # lives only in memory, so the log rows are the durable copy until the cache has it.
     return not get_store().outbox
+
+
+def cached_models() -> frozenset[type[Model]]:
+    """The models the log must cover."""
+    return registry.cached_models()
+
+
+def notify() -> bool:
+    """``CACHEFRESH["LOG_NOTIFY"]``: whether triggers wake listeners where they can."""
+    return get_settings().log_notify
+
+
+def replicas() -> frozenset[str]:
+    """The aliases that are replicas (``CACHEFRESH["REPLICAS"]``): their log is the primary's."""
+    return frozenset(get_settings().replicas)
 
 
 def family_plans() -> dict[str, ModelPlan]:

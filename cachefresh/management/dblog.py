@@ -13,13 +13,17 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 from cachefresh.dblog import LOG_TABLE, triggers
 from cachefresh.dblog.backlog import backlogs
+from cachefresh.dblog.dialect import for_alias
+from cachefresh.dblog.listener import Listener
 
 LEVELS = {0: logging.WARNING, 1: logging.INFO}
 
 
 def add_parsers(sub: _SubParsersAction[CommandParser], common: list[CommandParser]) -> None:
     parser = sub.add_parser(
-        "triggers", parents=common, help="Install, drop or list the log triggers (PostgreSQL)."
+        "triggers",
+        parents=common,
+        help="Install, drop or list the log triggers (PostgreSQL, MySQL/MariaDB, SQLite).",
     )
     parser.add_argument("action", choices=("install", "drop", "status"))
     parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="Database alias.")
@@ -77,12 +81,9 @@ def handle_listen(command: BaseCommand, **options: Any) -> None:
     if not options["poll_interval"] > 0:
         raise CommandError("--poll-interval must be a positive number of seconds.")
     try:
-        triggers.log_table(triggers.postgresql(alias))
+        triggers.require_log(for_alias(alias)[0])
     except ImproperlyConfigured as exc:
         raise CommandError(str(exc)) from exc
-    # Imported here: psycopg is only needed by the worker, and only on PostgreSQL.
-    from cachefresh.dblog.listener import Listener
-
     listener = Listener(alias, options["batch_size"], options["poll_interval"])
     logger = logging.getLogger("cachefresh.dblog")
     # A project that configured LOGGING for cachefresh keeps it; otherwise log to stderr.
@@ -99,6 +100,8 @@ def handle_listen(command: BaseCommand, **options: Any) -> None:
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         listener.run()
+    except ImproperlyConfigured as exc:  # a second listener where only one may run
+        raise CommandError(str(exc)) from exc
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)

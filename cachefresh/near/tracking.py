@@ -61,6 +61,16 @@ class Silent(Exception):
     """The subscriber did not answer a heartbeat within ``max_lag``."""
 
 
+class Moved(Exception):
+    """A data connection reached another server than the subscriber's (a failover)."""
+
+
+def _server(connection: Any) -> tuple[Any, ...]:
+    """The server a connection talks to: with Sentinel, wherever the primary was when it
+    connected."""
+    return tuple(getattr(connection, name, None) for name in ("host", "port", "path"))
+
+
 class Tracker:
     def __init__(self, tier: NearTier, client: Any, retry_interval: float, name: str) -> None:
         self.tier = tier
@@ -79,8 +89,10 @@ class Tracker:
             redis_connect_func=self._enable_tracking,
             **self._kwargs,
         )
-        #: (serial, subscriber client id) of the live subscription, or None
-        self._session: tuple[int, int] | None = None
+        #: (serial, subscriber client id, its server) of the live subscription, or None
+        self._session: tuple[int, int, tuple[Any, ...]] | None = None
+        #: Set when a data connection found the primary elsewhere: the subscriber follows it.
+        self._moved = threading.Event()
         self._serial = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cachefresh-near", daemon=True)
@@ -106,6 +118,11 @@ class Tracker:
         connection.on_connect()
         session = self._session
         if session is not None:
+            if _server(connection) != session[2]:
+                # Sentinel moved the primary: a client id names another client there, and
+                # the subscriber listens to a server the reads no longer go to.
+                self._moved.set()
+                raise ConnectionError("the primary moved; the near cache is tracking again")
             connection.send_command("CLIENT", "TRACKING", "on", "REDIRECT", session[1])
             connection.read_response()
         connection.cachefresh_session = session
@@ -131,7 +148,7 @@ class Tracker:
         while not self._stop.is_set():
             try:
                 self._listen()
-            except Silent as exc:
+            except (Silent, Moved) as exc:
                 logger.info("cachefresh: near cache tracking lost (%s); reconnecting", exc)
             except cache_errors() as exc:
                 if not self._stop.is_set():
@@ -159,7 +176,8 @@ class Tracker:
             # past them unless asked for them.
             subscriber.read_response(push_request=True)
             self._serial += 1
-            self._session = (self._serial, client_id)
+            self._moved.clear()
+            self._session = (self._serial, client_id, _server(subscriber))
             # Subscribed: every change from now on will be heard, and the tier starts empty.
             self.tier.heard = time.monotonic()
             self.tier.flush(serving=True)
@@ -167,6 +185,8 @@ class Tracker:
             ping_sent: float | None = None
             next_ping = time.monotonic()
             while not self._stop.is_set():
+                if self._moved.is_set():
+                    raise Moved("the primary moved (a failover)")
                 now = time.monotonic()
                 if ping_sent is None and now >= next_ping:
                     subscriber.send_command("PING")

@@ -16,8 +16,10 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
+from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from cachefresh.conf import get_settings
@@ -123,6 +125,7 @@ class GuardedStore:
 #: protocol on it. A new backend is a module under ``store/`` and a line here.
 BACKENDS = (
     "cachefresh.store.cluster.ClusterStore",
+    "cachefresh.store.sentinel.SentinelStore",
     "cachefresh.store.redis.RedisStore",
     "cachefresh.store.base.Store",
 )
@@ -142,6 +145,20 @@ def store_class(cache: BaseCache) -> type[Store]:
     raise AssertionError("the generic Store serves every cache")
 
 
+def setup_problems(alias: str) -> list[str]:
+    """What is wrong with ``CACHES[alias]`` for the store that would serve it (a Sentinel
+    setup django-redis would refuse on the first call), read from the settings alone."""
+    try:
+        from cachefresh.store.sentinel import setup_problems as sentinel_problems
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("cachefresh"):
+            raise
+        return []  # no redis client installed: no Sentinel setup to judge
+    # Typed loosely: django-stubs infers CACHES' shape from whichever settings module it reads.
+    config: Any = settings.CACHES[alias]
+    return sentinel_problems(alias, config)
+
+
 _store: GuardedStore | None = None
 
 
@@ -151,6 +168,13 @@ def get_store() -> GuardedStore:
         conf = get_settings()
         cache = caches[conf.cache_alias]
         store = store_class(cache).create(cache, conf.timeout)
+        if conf.wait_for_replicas:
+            if not store.waits_for_replicas:
+                raise ImproperlyConfigured(
+                    f"CACHEFRESH['WAIT_FOR_REPLICAS'] needs a Redis cache; {conf.cache_alias!r} "
+                    f"is a {store.kind} (check cachefresh.E009)."
+                )
+            store.replicas = conf.wait_for_replicas
         _store = GuardedStore(store, conf.retry_interval)
     return _store
 

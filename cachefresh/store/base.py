@@ -35,10 +35,14 @@ class Store:
     pushes_per_node: ClassVar[bool] = False
     #: What kind of cache this is, as checks and reports name it.
     kind: ClassVar[str] = "Django cache"
+    #: Whether a retirement can wait until replicas hold it (``WAIT_FOR_REPLICAS``).
+    waits_for_replicas: ClassVar[bool] = False
 
     def __init__(self, cache: BaseCache, timeout: int) -> None:
         self.cache = cache
         self.timeout = timeout
+        #: Replicas each retirement waits for (``CACHEFRESH['WAIT_FOR_REPLICAS']``).
+        self.replicas = 0
 
     @classmethod
     def serves(cls, cache: BaseCache) -> bool:

@@ -92,7 +92,17 @@ class ClusterStore(RedisStore):
         super().__init__(cache, timeout, client)
         self._reload_slots = False
 
+    def _connection_kwargs(self) -> dict[str, Any]:
+        return dict(self.client.get_connection_kwargs())
+
     def _run(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        return self._run_per_node(commands)[0]
+
+    def _run_per_node(
+        self, commands: Sequence[tuple[Any, ...]], then: tuple[Any, ...] | None = None
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """The replies to ``commands``, and, when ``then`` is given, its reply on each node
+        that took some of them (sent last in that node's pipeline)."""
         client = self.client
         if self._reload_slots:
             client.nodes_manager.initialize()
@@ -102,21 +112,33 @@ class ClusterStore(RedisStore):
             node = client.get_node_from_key(command[1])
             groups.setdefault(node.name, (node, []))[1].append(index)
         replies: list[Any] = [None] * len(commands)
+        after: dict[str, Any] = {}
         try:
-            for node, indexes in groups.values():
+            for name, (node, indexes) in groups.items():
                 pipe = client.get_redis_connection(node).pipeline(transaction=False)
                 for index in indexes:
                     pipe.execute_command(*commands[index])
-                for index, reply in zip(indexes, pipe.execute(), strict=True):
+                if then is not None:
+                    pipe.execute_command(*then)
+                found = pipe.execute()
+                if then is not None:
+                    after[name] = found.pop()
+                for index, reply in zip(indexes, found, strict=True):
                     replies[index] = reply
         except RedisError:
             self._reload_slots = True
             raise
-        return replies
+        return replies, after
 
     def get_many(self, keys: Sequence[str]) -> list[Any]:
         return self._run([("GET", key) for key in self._full(keys)])
 
     def retire(self, keys: Sequence[str]) -> None:
-        if keys:
-            self._run([("DEL", key) for key in self._full(keys)])
+        if not keys:
+            return
+        deletes = [("DEL", key) for key in self._full(keys)]
+        if not self.replicas:
+            self._run(deletes)
+            return
+        # Each primary replicates its own keys: WAIT on every one that took a retirement.
+        self._replicated(self._run_per_node(deletes, ("WAIT", self.replicas, self.wait_ms))[1])

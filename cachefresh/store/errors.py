@@ -19,11 +19,18 @@ def _optional(module: str, name: str) -> list[type[BaseException]]:
     return [found]
 
 
+class NotReplicated(Exception):
+    """Redis ``WAIT`` timed out before ``CACHEFRESH['WAIT_FOR_REPLICAS']`` replicas held a
+    retirement: the primary has it, but a replica promoted now might not. A cache failure like
+    any other: the retirement is held and replayed, and the breaker opens."""
+
+
 @functools.cache
 def cache_errors() -> tuple[type[BaseException], ...]:
     """Failures of the cache clients cachefresh can sit on: connections, timeouts, protocol."""
     return tuple(
         [
+            NotReplicated,
             # Sockets refused, reset or timed out (ConnectionError, TimeoutError and the
             # socket errors of memcached clients are all OSErrors).
             OSError,

@@ -14,6 +14,10 @@ from typing import Any
 from django.core.cache.backends.base import BaseCache, default_key_func
 
 from cachefresh.store.base import Store, is_token, new_token
+from cachefresh.store.errors import NotReplicated
+
+#: The longest a retirement waits for its replicas (``WAIT_FOR_REPLICAS``), in seconds.
+MAX_WAIT = 1.0
 
 
 def raw_client(cache: BaseCache) -> Any | None:
@@ -33,11 +37,20 @@ def raw_client(cache: BaseCache) -> Any | None:
     return None
 
 
+def wait_timeout_ms(socket_timeout: float | None) -> int:
+    """How long ``WAIT`` may block a retirement: a quarter of the socket timeout, so its reply
+    comes before the socket gives up (Redis ends a timed-out WAIT on its next clock tick, up to
+    100 ms late at the default ``hz 10``), and at most :data:`MAX_WAIT` (a commit waits for it)."""
+    seconds = MAX_WAIT if not socket_timeout else min(socket_timeout / 4, MAX_WAIT)
+    return max(1, int(seconds * 1000))
+
+
 class RedisStore(Store):
     """One Redis server (or a primary with its replicas) behind django-redis or Django's
     RedisCache: the protocol on the raw client, and tracking for the near cache."""
 
     pushes_invalidations = True
+    waits_for_replicas = True
     kind = "Redis"
 
     @classmethod
@@ -55,6 +68,10 @@ class RedisStore(Store):
         if cache.key_func is default_key_func:
             # The same keys, without a call into the backend per key on the hit path.
             self.make_key = f"{cache.key_prefix}:{cache.version}:".__add__
+        self.wait_ms = wait_timeout_ms(self._connection_kwargs().get("socket_timeout"))
+
+    def _connection_kwargs(self) -> dict[str, Any]:
+        return dict(self.client.connection_pool.connection_kwargs)
 
     def _full(self, keys: Sequence[str]) -> list[str]:
         make_key = self.make_key
@@ -113,8 +130,28 @@ class RedisStore(Store):
         self._run(commands)
 
     def retire(self, keys: Sequence[str]) -> None:
-        if keys:
+        if not keys:
+            return
+        if not self.replicas:
             self.client.delete(*self._full(keys))
+            return
+        # WAIT counts what this connection wrote: the DEL and the WAIT go in one pipeline.
+        pipe = self.client.pipeline(transaction=False)
+        pipe.delete(*self._full(keys))
+        pipe.execute_command("WAIT", self.replicas, self.wait_ms)
+        self._replicated({"the primary": pipe.execute()[-1]})
+
+    def _replicated(self, acknowledged: Mapping[str, Any]) -> None:
+        """Raise :class:`NotReplicated` unless every node's ``WAIT`` saw enough replicas take
+        the retirement (``acknowledged``: each node's reply)."""
+        short = {node: int(count) for node, count in acknowledged.items()}
+        short = {node: count for node, count in short.items() if count < self.replicas}
+        if short:
+            counts = ", ".join(f"{count} of {node}" for node, count in sorted(short.items()))
+            raise NotReplicated(
+                f"fewer than CACHEFRESH['WAIT_FOR_REPLICAS'] = {self.replicas} replicas "
+                f"acknowledged a retirement within {self.wait_ms} ms ({counts})"
+            )
 
     def add_counters(self, deltas: Mapping[str, int], ttl: int) -> None:
         pipe = self.client.pipeline(transaction=False)

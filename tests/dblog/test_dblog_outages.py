@@ -1,7 +1,8 @@
-"""The invalidation log through outages: the listener loses PostgreSQL, or the cache.
+"""The invalidation log through outages: the listener loses its database, or the cache.
 
-PostgreSQL is never restarted: a proxy in front of it cuts the listener's connections, which is
-what a restart looks like from the listener. The cache is a private ``redis-server``, paused.
+The shared servers are never restarted: a proxy in front of one cuts the listener's
+connections, which is what a restart looks like from the listener. The cache is a private
+``redis-server``, paused. Each runs on every database the listener can lose.
 """
 
 import time
@@ -12,6 +13,7 @@ from django.db import connections
 from django.test import override_settings
 
 from cachefresh import cached_get
+from tests.support.dblog_databases import run_raw_sql_on
 from tests.support.dblog_procs import (
     CuttableProxy,
     ListenerProcess,
@@ -19,8 +21,6 @@ from tests.support.dblog_procs import (
     eventually,
     listener,
     log_rows,
-    logged,
-    run_raw_sql,
     title_is,
 )
 from tests.support.redis_servers import cache_entry, redis_server, require_redis_server
@@ -32,22 +32,23 @@ pytestmark = [
     pytest.mark.slow,
 ]
 
-__all__ = ["logged"]  # the fixture
 
-
-def test_the_listener_survives_a_database_restart_and_loses_no_row(logged):
+@pytest.mark.parametrize("shared_log_db", ["postgresql", "mysql"], indirect=True)
+def test_the_listener_survives_a_database_restart_and_loses_no_row(shared_log_db):
+    alias = shared_log_db
     article = Article.objects.create(title="old")
-    clear_log()  # the insert's row: a listener retiring it would empty the cache
+    clear_log(alias)  # the insert's row: a listener retiring it would empty the cache
     cached_get(Article, article.pk)
-    db = connections["pg"].settings_dict
+    db = connections[alias].settings_dict
     proxy = CuttableProxy((db["HOST"], int(db["PORT"])))
     try:
-        with listener(settings.CACHEFRESH, pg_port=proxy.port) as worker:
+        with listener(settings.CACHEFRESH, pg_port=proxy.port, alias=alias) as worker:
             proxy.cut()  # to the listener, the database went away
-            run_raw_sql(f"UPDATE testapp_article SET title = 'during' WHERE id = {article.pk}")
+            update = f"UPDATE testapp_article SET title = 'during' WHERE id = {article.pk}"
+            run_raw_sql_on(alias, update)
             time.sleep(1.5)
             assert cached_get(Article, article.pk).title == "old"  # nobody retired it yet
-            assert log_rows() == [("testapp_article", str(article.pk))]
+            assert log_rows(alias) == [("testapp_article", str(article.pk))]
             proxy.restore()
             assert eventually(title_is(article.pk, "during"))
             assert "retrying in" in worker.output()
@@ -56,27 +57,29 @@ def test_the_listener_survives_a_database_restart_and_loses_no_row(logged):
         proxy.close()
 
 
-def test_rows_stay_in_the_log_while_the_cache_is_down_even_if_the_listener_dies(logged):
+def test_rows_stay_in_the_log_while_the_cache_is_down_even_if_the_listener_dies(shared_log_db):
+    alias = shared_log_db
     require_redis_server()
     with redis_server() as server:
         caches = {**settings.CACHES, "private": cache_entry(server.url, 0.2)}
         cachefresh = {**settings.CACHEFRESH, "CACHE": "private", "RETRY_INTERVAL": 0.2}
         with override_settings(CACHES=caches, CACHEFRESH=cachefresh):
             article = Article.objects.create(title="old")
-            clear_log()
+            clear_log(alias)
             cached_get(Article, article.pk)
-            first = ListenerProcess(cachefresh, caches).start()
+            first = ListenerProcess(cachefresh, caches, alias=alias).start()
             try:
                 server.pause()
-                run_raw_sql(f"UPDATE testapp_article SET title = 'new' WHERE id = {article.pk}")
+                update = f"UPDATE testapp_article SET title = 'new' WHERE id = {article.pk}"
+                run_raw_sql_on(alias, update)
                 time.sleep(1.5)  # it claims, cannot retire, rolls back, backs off: again and again
                 first.kill()
                 server.resume()
                 assert "the cache did not take the retirements" in first.output()
-                assert log_rows() == [("testapp_article", str(article.pk))]
+                assert log_rows(alias) == [("testapp_article", str(article.pk))]
                 assert cached_get(Article, article.pk).title == "old"
             finally:
                 first.close()
-            with listener(cachefresh, caches=caches):
+            with listener(cachefresh, caches=caches, alias=alias):
                 assert eventually(title_is(article.pk, "new"))
-        clear_log()
+        clear_log(alias)

@@ -6,12 +6,14 @@ The cluster is started for this module on free loopback ports (``--cluster-enabl
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 from django.conf import settings
 from django.core.cache import caches
 from django.test import override_settings
@@ -218,3 +220,74 @@ def test_the_near_cache_on_a_cluster_is_E007_with_a_hint_the_user_can_follow(
     assert error.id == "cachefresh.E007"
     # The installed package ships no docs/ pages: the hint names a command instead.
     assert ".md" not in error.hint and "python manage.py cachefresh settings" in error.hint
+
+
+def test_wait_for_replicas_waits_on_each_node_that_took_a_retirement(
+    on_cluster: dict[str, Any], cluster: RedisCluster
+) -> None:
+    """Each primary replicates its own keys, so WAIT goes to every node a retirement touched,
+    and only those. This cluster has no replicas: each such node answers 0 within the wait,
+    and the shortfall names exactly them."""
+    from cachefresh.store.errors import NotReplicated
+
+    store = get_store().store
+    store.replicas = 1
+    nodes = {node.name for node in store.client.get_primaries()}  # type: ignore[attr-defined]
+    keys = [f"wait-{index}" for index in range(40)]
+    owners = {store.client.get_node_from_key(store.make_key(k)).name for k in keys[:1]}  # type: ignore[attr-defined]
+    with pytest.raises(NotReplicated) as one:
+        store.retire(keys[:1])
+    assert [name for name in nodes if name in str(one.value)] == sorted(owners)
+    with pytest.raises(NotReplicated) as every:
+        store.retire(keys)
+    spread = {store.client.get_node_from_key(store.make_key(k)).name for k in keys}  # type: ignore[attr-defined]
+    assert spread == nodes  # 40 keys reach all three primaries
+    assert sorted(name for name in nodes if name in str(every.value)) == sorted(nodes)
+
+
+def test_wait_for_replicas_returns_once_each_primarys_replica_holds_the_retirement() -> None:
+    """A cluster whose three primaries have a replica each: a retirement spread over all of
+    them is done (not held, the breaker closed: every node's WAIT saw its replica), and every
+    replica has already dropped its keys when it returns."""
+    require_servers()
+    with redis_cluster(replicas=1) as replicated:
+        caches = {
+            **settings.CACHES,
+            "cluster": cache_entry(replicated.url, timeout=1.0, CLIENT_CLASS=CLIENT),
+        }
+        config = {**settings.CACHEFRESH, "CACHE": "cluster", "WAIT_FOR_REPLICAS": 1}
+        with override_settings(CACHES=caches, CACHEFRESH=config):
+            store: Any = get_store().store
+            keys = [f"wait-{index}" for index in range(40)]
+            full = [store.make_key(key) for key in keys]
+            with replicated.client() as client:
+                for key in full:
+                    client.set(key, b"token")
+            replicas = [node for node in replicated.nodes if _role(node) == "slave"]
+            assert len(replicas) == 3
+            deadline = time.monotonic() + 5
+            while _held_by_replicas(replicas, full) < len(full):
+                assert time.monotonic() < deadline, "the replicas did not catch up"
+                time.sleep(0.05)
+            guarded = get_store()
+            guarded.retire(keys)
+            assert not guarded.outbox and not guarded.breaker.failing
+            assert _held_by_replicas(replicas, full) == 0
+
+
+def _role(node: Any) -> str:
+    with contextlib.closing(node.client()) as client:
+        return str(client.info("replication")["role"])
+
+
+def _held_by_replicas(replicas: list[Any], keys: list[str]) -> int:
+    """How many of ``keys`` the replicas hold (each replica those of its primary's slots)."""
+    held = 0
+    for node in replicas:
+        with contextlib.closing(node.client()) as client:
+            client.execute_command("READONLY")
+            for key in keys:
+                # MOVED: another primary's key.
+                with contextlib.suppress(redis.exceptions.ResponseError):
+                    held += bool(client.exists(key))
+    return held

@@ -39,19 +39,21 @@ django.setup()
 from django.conf import settings
 from django.test import override_settings
 from tests.support.routers import ACTIVE
-pg = settings.DATABASES["pg"]
-pg["NAME"] = pg["TEST"]["NAME"]
+alias = os.environ.get("CF_ALIAS", "pg")
+db = settings.DATABASES[alias]
+# The per-run test database, or the SQLite file a test made.
+db["NAME"] = os.environ.get("CF_SQLITE_FILE") or db["TEST"]["NAME"]
 if os.environ.get("CF_PG_PORT"):
-    pg["PORT"] = int(os.environ["CF_PG_PORT"])
+    db["PORT"] = int(os.environ["CF_PG_PORT"])
 override_settings(**json.loads(os.environ["CF_SETTINGS"])).enable()
-ACTIVE["alias"] = "pg"
+ACTIVE["alias"] = alias
 """
 
 LISTENER = (
     DJANGO_CHILD
     + """
 from django.core.management import call_command
-call_command("cachefresh", "listen", "--database", "pg", "-v", "2", *sys.argv[1:])
+call_command("cachefresh", "listen", "--database", alias, "-v", "2", *sys.argv[1:])
 """
 )
 
@@ -64,11 +66,15 @@ def conninfo(alias: str = "pg") -> str:
     return f"host={s['HOST']} port={s['PORT']} dbname={s['NAME']} user={s['USER']}"
 
 
-def child_env(cachefresh: dict[str, Any], caches: dict[str, Any] | None = None) -> dict[str, str]:
+def child_env(
+    cachefresh: dict[str, Any], caches: dict[str, Any] | None = None, alias: str = "pg"
+) -> dict[str, str]:
     overrides: dict[str, Any] = {"CACHEFRESH": cachefresh}
     if caches is not None:
         overrides["CACHES"] = caches
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings")
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", CF_ALIAS=alias)
+    if connections[alias].vendor == "sqlite":
+        env["CF_SQLITE_FILE"] = str(connections[alias].settings_dict["NAME"])
     env["CF_SETTINGS"] = json.dumps(overrides)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     return env
@@ -85,8 +91,8 @@ class ListenerProcess:
     """``manage.py cachefresh listen`` in a process of its own, its log kept in a file."""
 
     def __init__(self, cachefresh: dict[str, Any], caches: dict[str, Any] | None = None,
-                 pg_port: int | None = None, *args: str) -> None:  # fmt: skip
-        self.env = child_env(cachefresh, caches)
+                 pg_port: int | None = None, *args: str, alias: str = "pg") -> None:  # fmt: skip
+        self.env = child_env(cachefresh, caches, alias)
         if pg_port is not None:
             self.env["CF_PG_PORT"] = str(pg_port)
         self.args = args
@@ -102,7 +108,7 @@ class ListenerProcess:
             env=self.env, cwd=ROOT, stdout=self.log, stderr=self.log,
         )  # fmt: skip
         deadline = time.monotonic() + 30
-        while wait and "listening on channel" not in self.output()[offset:]:
+        while wait and "connected, " not in self.output()[offset:]:
             assert self.process.poll() is None, self.output()
             assert time.monotonic() < deadline, "listener did not start:\n" + self.output()
             time.sleep(0.05)
@@ -149,12 +155,16 @@ def listener(cachefresh: dict[str, Any], **kwargs: Any) -> Iterator[ListenerProc
 
 
 def django_child(
-    body: str, cachefresh: dict[str, Any], caches: dict[str, Any] | None = None, *args: str
+    body: str,
+    cachefresh: dict[str, Any],
+    caches: dict[str, Any] | None = None,
+    *args: str,
+    alias: str = "pg",
 ) -> subprocess.Popen[bytes]:
     """Run ``body`` in a Django child process (see :data:`DJANGO_CHILD`)."""
     return subprocess.Popen(
         [sys.executable, "-c", DJANGO_CHILD + body, *args],
-        env=child_env(cachefresh, caches),
+        env=child_env(cachefresh, caches, alias),
         cwd=ROOT,
     )
 

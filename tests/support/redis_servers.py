@@ -68,13 +68,15 @@ class RedisServer:
     def client(self, **kwargs: Any) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, **kwargs)
 
-    def start(self) -> RedisServer:
-        command = [
+    def command(self) -> list[str]:
+        return [
             "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no", "--dir", self.dir, "--logfile", "redis.log",
             *self.args,
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+
+    def start(self) -> RedisServer:
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + STARTUP_DEADLINE
         while True:
             try:
@@ -128,13 +130,14 @@ def redis_server(*args: str) -> Iterator[RedisServer]:
 
 
 class RedisCluster:
-    """A private cluster of three masters (no replicas) on loopback ports."""
+    """A private cluster of three masters (by default without replicas) on loopback ports."""
 
-    def __init__(self, masters: int = 3) -> None:
-        self.nodes = [
-            RedisServer("--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
-            for _ in range(masters)
-        ]
+    def __init__(self, masters: int = 3, replicas: int = 0) -> None:
+        self.replicas = replicas
+        # A replica's first sync would wait 5 s for more replicas (repl-diskless-sync-delay).
+        args = ("--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
+        args += ("--repl-diskless-sync-delay", "0")
+        self.nodes = [RedisServer(*args) for _ in range(masters * (1 + replicas))]
 
     @property
     def url(self) -> str:
@@ -145,7 +148,8 @@ class RedisCluster:
             node.start()
         addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
         subprocess.run(
-            ["redis-cli", "--cluster", "create", *addresses, "--cluster-yes"],
+            ["redis-cli", "--cluster", "create", *addresses, "--cluster-yes",
+             "--cluster-replicas", str(self.replicas)],
             check=True, capture_output=True, timeout=30,
         )  # fmt: skip
         deadline = time.monotonic() + STARTUP_DEADLINE
@@ -159,8 +163,14 @@ class RedisCluster:
     def _ready(node: RedisServer) -> bool:
         with contextlib.closing(node.client()) as probe:
             info = probe.execute_command("CLUSTER", "INFO")
+            replication = probe.info("replication")
         text = info.decode() if isinstance(info, bytes) else str(info)
-        return "cluster_state:ok" in text
+        synced = replication["role"] == "master" or replication["master_link_status"] == "up"
+        return "cluster_state:ok" in text and synced
+
+    def ready(self) -> bool:
+        """Whether the first node sees the cluster serving every slot."""
+        return self._ready(self.nodes[0])
 
     def client(self) -> redis.cluster.RedisCluster:
         return redis.cluster.RedisCluster(host="127.0.0.1", port=self.nodes[0].port)
@@ -171,9 +181,9 @@ class RedisCluster:
 
 
 @contextlib.contextmanager
-def redis_cluster() -> Iterator[RedisCluster]:
+def redis_cluster(replicas: int = 0) -> Iterator[RedisCluster]:
     require_redis_server()
-    cluster = RedisCluster()
+    cluster = RedisCluster(replicas=replicas)
     try:
         yield cluster.start()
     finally:

@@ -12,6 +12,7 @@ from typing import Any
 
 from benchmarks.harness.charts import (
     asynchits,
+    dblog,
     growth,
     latency,
     lookups,
@@ -29,6 +30,7 @@ CHARTS = {
     "near-throughput.png": near.draw_throughput,
     "near-delay.png": near.draw_delay,
     "lookups.png": lookups.draw,
+    "dblog.png": dblog.draw,
     "async-hits.png": asynchits.draw_hits,
     "async-http.png": asynchits.draw_http,
 }

@@ -1,0 +1,39 @@
+"""Small pieces of SQL text and messages the database modules share."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from cachefresh.dblog import LOG_TABLE
+
+#: Row triggers' names start with this; the rest names the event and hashes the table, as
+#: MySQL and SQLite name triggers per database, not per table.
+ROW_TRIGGER_PREFIX = "cachefresh_"
+
+
+def literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def row_trigger(event: str, table: str) -> str:
+    """``cachefresh_<event>_<hash of the table>``: within MySQL's 64 characters."""
+    digest = hashlib.md5(table.encode(), usedforsecurity=False).hexdigest()[:16]
+    return f"{ROW_TRIGGER_PREFIX}{event}_{digest}"
+
+
+def event_of(trigger: str) -> str | None:
+    """The event a row trigger named by :func:`row_trigger` fires on (``None``: not ours)."""
+    parts = trigger.split("_")
+    if len(parts) != 3 or f"{parts[0]}_" != ROW_TRIGGER_PREFIX or len(parts[2]) != 16:
+        return None
+    return parts[1]
+
+
+def missing_log(connection: BaseDatabaseWrapper) -> ImproperlyConfigured:
+    return ImproperlyConfigured(
+        f"The log table {LOG_TABLE} does not exist on {connection.alias!r}: run "
+        f"`manage.py migrate cachefresh --database {connection.alias}` first."
+    )
