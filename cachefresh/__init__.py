@@ -3,11 +3,12 @@
 from typing import Any
 
 from cachefresh.api import acached_get, acached_get_many, cached_get, cached_get_many
+from cachefresh.arefresh import asmart_refresh
 from cachefresh.conf import Strategy
 from cachefresh.invalidation import invalidate, invalidate_model
 from cachefresh.manager import CacheFreshManager, CacheFreshQuerySet
 from cachefresh.prefetch import prefetch_cached
-from cachefresh.refresh import asmart_refresh, smart_refresh
+from cachefresh.refresh import smart_refresh
 from cachefresh.refresh_many import asmart_refresh_many, smart_refresh_many
 
 __version__ = "0.1.0"

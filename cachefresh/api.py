@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.db.models import Model
 
-from cachefresh import front
-from cachefresh.front import NOT_PK, held_get, pk_of_lookup
+from cachefresh import aread, front
+from cachefresh.front import NOT_PK, pk_of_lookup
 
 M = TypeVar("M", bound=Model)
 
@@ -40,15 +40,23 @@ def cached_get_many(
 async def acached_get(
     model: type[M], pk: Any = _BY_LOOKUPS, /, *, using: str | None = None, **lookups: Any
 ) -> M:
+    """:func:`cached_get` from async code: a hit is served on the event loop (no thread), the
+    rest runs :func:`cached_get` through ``sync_to_async``."""
     wanted = pk_of_lookup(model, (), {"pk": pk, **lookups} if pk is not _BY_LOOKUPS else lookups)
     if wanted is not NOT_PK:
-        held = held_get(model._default_manager, using, wanted, in_event_loop=True)
-        if held is not None:
-            return held  # a near hit: no I/O, so no thread
+        hit = await aread.get_in_manager(model._default_manager, using, wanted)
+        if hit is not None:
+            return hit
     return await sync_to_async(cached_get)(model, pk, using=using, **lookups)
 
 
 async def acached_get_many(
     model: type[M], pks: Iterable[Any], *, using: str | None = None
 ) -> dict[Any, M]:
+    """:func:`cached_get_many` from async code: served on the event loop when valid entries
+    hold every row, else through ``sync_to_async``."""
+    pks = list(pks)
+    hits = await aread.get_many_in_manager(model._default_manager, using, pks)
+    if hits is not None:
+        return hits
     return await sync_to_async(cached_get_many)(model, pks, using=using)

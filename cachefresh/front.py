@@ -24,9 +24,9 @@ from django.db.models import Manager, Model, QuerySet
 from django.db.models.manager import BaseManager
 from django.db.models.query import ModelIterable
 
-from cachefresh import hooks, indexes, read, read_many, routes, tiers, unique
+from cachefresh import hooks, indexes, read, read_many, routes, unique
 from cachefresh.indexes import IndexedField
-from cachefresh.instances import DEFAULT_FETCH_MODE, fetch_mode_of
+from cachefresh.instances import DEFAULT_FETCH_MODE
 from cachefresh.plans import ModelPlan
 from cachefresh.routes import Route
 
@@ -193,48 +193,6 @@ def manager_get_many(manager: Manager[M], using: str | None, pks: Iterable[Any])
 def _all(manager: Manager[M], using: str | None) -> QuerySet[M]:
     queryset = manager.all()
     return queryset.using(using) if using else queryset
-
-
-def held_get(manager: Manager[M], using: str | None, pk: Any, *, in_event_loop: bool) -> M | None:
-    """A hit of ``manager.get(pk=pk)`` from the local tier (on ``using`` if given), with no
-    queryset built when the manager builds plain ones; ``None`` sends the call down the whole
-    path."""
-    if tiers.local() is None:
-        return None  # the whole path checks all this again: not twice per call
-    model = manager.model
-    if builds_plain(manager):
-        alias, fetch_mode = using or manager.db, DEFAULT_FETCH_MODE
-    else:
-        queryset = _all(manager, using)
-        if not is_plain(queryset):
-            return None
-        alias, fetch_mode = queryset.db, fetch_mode_of(queryset)
-    found = _route_in(model, alias, in_event_loop)
-    if found is None:
-        return None
-    return read.get_one_held(found, pk, in_event_loop=in_event_loop, fetch_mode=fetch_mode)
-
-
-def held_in(queryset: QuerySet[M], pk: Any) -> M | None:
-    """A hit of ``queryset.get(pk=pk)`` from the local tier, answered on the event loop, else
-    ``None``."""
-    if tiers.local() is None or not is_plain(queryset):
-        return None
-    found = _route_in(queryset.model, queryset.db, True)
-    if found is None:
-        return None
-    return read.get_one_held(found, pk, in_event_loop=True, fetch_mode=fetch_mode_of(queryset))
-
-
-def _route_in(model: type[M], alias: str, in_event_loop: bool) -> Route[M] | None:
-    """:func:`route`; in an event loop, ``None`` where resolving it would connect (Django
-    forbids that there)."""
-    if not in_event_loop:
-        return route(model, alias)
-    found = routes.learned_route(model, alias)
-    if found is not None:
-        hooks.ensure_installed()
-    return found
 
 
 def serve_get(queryset: QuerySet[M], args: tuple[Any, ...], kwargs: dict[str, Any]) -> M:

@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.db.models import Manager, Model, QuerySet
 
-from cachefresh import front
-from cachefresh.front import NOT_PK, builds_plain, held_get, held_in, pk_of_lookup
+from cachefresh import aread, front
+from cachefresh.front import NOT_PK, builds_plain, pk_of_lookup
 
 M = TypeVar("M", bound=Model)
 
@@ -25,14 +25,20 @@ class CacheFreshQuerySet(QuerySet[M]):
         return front.serve_get_many(self, pks)
 
     async def acached_get(self, *args: Any, **kwargs: Any) -> M:
+        """``cached_get()`` from async code: a hit is served on the event loop, the rest in a
+        thread (``sync_to_async``)."""
         pk = pk_of_lookup(self.model, args, kwargs)
         if pk is not NOT_PK:
-            held = held_in(self, pk)
-            if held is not None:
-                return held  # held in the process: no I/O, so no thread
+            hit = await aread.get_in(self, pk)
+            if hit is not None:
+                return hit
         return await sync_to_async(self.cached_get)(*args, **kwargs)
 
     async def acached_get_many(self, pks: Iterable[Any]) -> dict[Any, M]:
+        pks = list(pks)
+        hits = await aread.get_many_in(self, pks)
+        if hits is not None:
+            return hits
         return await sync_to_async(self.cached_get_many)(pks)
 
 
@@ -52,7 +58,7 @@ class CacheFreshManager(Manager.from_queryset(CacheFreshQuerySet)):  # type: ign
     async def acached_get(self, *args: Any, **kwargs: Any) -> Any:
         pk = pk_of_lookup(self.model, args, kwargs)
         if pk is not NOT_PK and builds_plain(self):
-            held = held_get(self, None, pk, in_event_loop=True)
-            if held is not None:
-                return held
+            hit: Any = await aread.get_in_manager(self, None, pk)
+            if hit is not None:
+                return hit
         return await self.get_queryset().acached_get(*args, **kwargs)

@@ -7,9 +7,10 @@ from collections.abc import Iterable
 
 from django.db import models
 
+from cachefresh.arefresh import asmart_refresh
 from cachefresh.conf import Strategy
 from cachefresh.manager import CacheFreshManager
-from cachefresh.refresh import asmart_refresh, smart_refresh
+from cachefresh.refresh import smart_refresh
 
 
 class CacheFreshModel(models.Model):

@@ -69,6 +69,11 @@ class ModelPlan:
             built = self._builders[model] = InstanceBuilder(model, self.fields)
         return built
 
+    def knows_bounds(self, alias: str) -> bool:
+        """Whether :meth:`normalize_pk` on ``alias`` is ready to run without asking the
+        connection for the pk column's range: what an event loop needs."""
+        return alias in self._int_bounds
+
     def normalize_pk(self, value: Any, alias: str) -> Any:
         """:func:`normalize_pk` for this model's pk, with its integer range looked up once."""
         bounds = self._int_bounds.get(alias, _UNKNOWN)

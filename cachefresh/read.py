@@ -124,19 +124,6 @@ def get_one_cached(queryset: QuerySet[M], route: Route[M], raw_pk: Any) -> M | N
     return _hit(route, pk, values, fetch_mode_of(queryset))
 
 
-def get_one_held(route: Route[M], raw_pk: Any, *, in_event_loop: bool, fetch_mode: Any) -> M | None:
-    """The row if this process's local tier holds it, else ``None``: no I/O and no queryset,
-    so the async forms answer such a hit in the event loop (and hop to a thread only for the
-    rest)."""
-    if in_event_loop and cache_hit.receivers:
-        return None  # a receiver may query the database: not from the event loop
-    pk = _pk_to_serve(route, raw_pk)
-    if pk is None:
-        return None
-    values = route.held(pk)
-    return None if values is None else _hit(route, pk, values, fetch_mode)
-
-
 def _pk_to_serve(route: Route[Any], raw_pk: Any) -> Any:
     """The normalised pk if a hit may answer this read; ``None`` when the pk is one Django
     must judge (its own error, or its answer) or the open transaction wrote the table."""

@@ -26,7 +26,6 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.db.models import Model, QuerySet
 
 from cachefresh import stats
@@ -71,7 +70,7 @@ def _timed_lookup(
     return values
 
 
-def _run_database(
+def run_database(
     request: RefreshRequest, store: GuardedStore, strategy: str, fill: bool
 ) -> Strategy:
     started = time.perf_counter()
@@ -111,18 +110,18 @@ def smart_refresh(
     if chosen == Strategy.AUTO:
         used, reason = _auto(request, store, cache_allowed=mode is ReadMode.FILL)
     elif chosen == Strategy.CACHE and mode is None:
-        used, reason = _run_database(request, store, Strategy.FULL, fill=False), "uncached"
+        used, reason = run_database(request, store, Strategy.FULL, fill=False), "uncached"
     elif chosen == Strategy.CACHE and mode is ReadMode.DATABASE:
-        used, reason = _run_database(request, store, Strategy.FULL, fill=False), "transaction"
+        used, reason = run_database(request, store, Strategy.FULL, fill=False), "transaction"
     elif chosen == Strategy.CACHE:
         values = _timed_lookup(request, store)
         if values is not None:
             apply_row(request, request.plan.attnames, values)
             used, reason = Strategy.CACHE, "forced"
         else:
-            used, reason = _run_database(request, store, Strategy.FULL, fill=True), "miss"
+            used, reason = run_database(request, store, Strategy.FULL, fill=True), "miss"
     else:
-        used = _run_database(request, store, chosen, fill=DATABASE[chosen].fills_when_named)
+        used = run_database(request, store, chosen, fill=DATABASE[chosen].fills_when_named)
         reason = "forced"
     report_refresh(instance, used, reason, fields)
     return used
@@ -144,23 +143,10 @@ def _auto(
     known = cost_model.of(request.label, request.alias, request.whole_row)
     decision = cost_model.decide(known, tuple(DATABASE), cache_allowed)
     if not decision.cache_first:
-        return _run_database(request, store, decision.database, fill=False), decision.reason
+        return run_database(request, store, decision.database, fill=False), decision.reason
     values = _timed_lookup(request, store, known)
     if values is not None:
         apply_row(request, request.plan.attnames, values)
         return Strategy.CACHE, decision.reason
     # A miss: read the whole row so the next refresh can be a hit.
-    return _run_database(request, store, decision.database, fill=True), "miss"
-
-
-async def asmart_refresh(
-    instance: Model,
-    fields: Iterable[str] | None = None,
-    *,
-    strategy: str | None = None,
-    using: str | None = None,
-    from_queryset: QuerySet[Any] | None = None,
-) -> Strategy:
-    return await sync_to_async(smart_refresh)(
-        instance, fields, strategy=strategy, using=using, from_queryset=from_queryset
-    )
+    return run_database(request, store, decision.database, fill=True), "miss"

@@ -19,7 +19,6 @@ from django.db.models import Model
 
 from cachefresh import changes, stats, tiers
 from cachefresh.conf import get_settings
-from cachefresh.databases import learned_segment
 from cachefresh.entries import Lookup, Shape
 from cachefresh.instances import InstanceBuilder
 from cachefresh.keys import RowKeys, pk_segment
@@ -157,11 +156,9 @@ def route_or_none(model: type[M], alias: str) -> Route[M] | None:
     return None if registry.plan_or_none(model) is None else route(model, alias)
 
 
-def learned_route(model: type[M], alias: str) -> Route[M] | None:
-    """:func:`route` if resolving it needs no connection (an event loop must not connect), else
-    ``None``."""
+def resolved_route(model: type[M], alias: str) -> Route[M] | None:
+    """:func:`route` if this process has resolved it already, else ``None``: resolving reads
+    ``connections[alias]`` (the pk column's range, the database's identity), which an event
+    loop leaves to the thread."""
     found = _routes.get((model, alias))
-    if found is not None and found.current():
-        return found
-    primary = get_settings().replicas.get(alias, alias)
-    return None if learned_segment(primary) is None else route(model, alias)
+    return found if found is not None and found.current() else None

@@ -9,17 +9,26 @@ from django import shortcuts
 from django.db.models import Manager, Model, QuerySet
 from django.http import Http404
 
-from cachefresh.front import serve_get
+from cachefresh import aread
+from cachefresh.front import NOT_PK, pk_of_lookup, serve_get
 from cachefresh.registry import registry
+
+
+def _cached_queryset(klass: Any) -> QuerySet[Any] | None:
+    """The queryset ``get_object_or_404(klass, …)`` reads, if its model is cached."""
+    queryset = klass._default_manager.all() if hasattr(klass, "_default_manager") else klass
+    if isinstance(queryset, Manager):
+        queryset = queryset.all()
+    if not isinstance(queryset, QuerySet) or registry.plan_or_none(queryset.model) is None:
+        return None
+    return queryset
 
 
 def get_object_or_404(klass: Any, *args: Any, **kwargs: Any) -> Any:
     """Django's ``get_object_or_404``, served from the cache when the lookup allows it (one exact
     match on the pk or on a field unique by itself, of a cached model, with no filters)."""
-    queryset = klass._default_manager.all() if hasattr(klass, "_default_manager") else klass
-    if isinstance(queryset, Manager):
-        queryset = queryset.all()
-    if not isinstance(queryset, QuerySet) or registry.plan_or_none(queryset.model) is None:
+    queryset = _cached_queryset(klass)
+    if queryset is None:
         return shortcuts.get_object_or_404(klass, *args, **kwargs)
     model: type[Model] = queryset.model
     try:
@@ -29,5 +38,12 @@ def get_object_or_404(klass: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 async def aget_object_or_404(klass: Any, *args: Any, **kwargs: Any) -> Any:
-    """:func:`get_object_or_404` from async code."""
+    """:func:`get_object_or_404` from async code: a hit by pk is served on the event loop, the
+    rest in a thread (``sync_to_async``)."""
+    queryset = _cached_queryset(klass)
+    if queryset is not None:
+        pk = pk_of_lookup(queryset.model, args, kwargs)
+        hit = None if pk is NOT_PK else await aread.get_in(queryset, pk)
+        if hit is not None:
+            return hit
     return await sync_to_async(get_object_or_404)(klass, *args, **kwargs)

@@ -138,6 +138,20 @@ def may_serve_hits(alias: str, table: str) -> bool:
     return empty or read_mode(alias, table) is not ReadMode.DATABASE
 
 
+def written_by_any(table: str) -> bool:
+    """Whether an open transaction of any thread of this process wrote ``table``: what an event
+    loop can ask, since the transaction a thread would read in is that thread's own
+    (:mod:`cachefresh.aread` then takes the sync path, in that thread)."""
+    if not _open:
+        return False
+    while True:
+        try:
+            open_writes = list(_open.values())
+        except RuntimeError:  # another thread committed meanwhile (pops take no lock)
+            continue
+        return any(writes.touched(table) for writes in open_writes)
+
+
 def _fresh_snapshot_per_statement(connection: BaseDatabaseWrapper) -> bool:
     """Whether each statement sees every commit made before it: READ COMMITTED, on PostgreSQL
     or MySQL/MariaDB.

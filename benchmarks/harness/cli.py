@@ -40,8 +40,9 @@ def _what(p: argparse.ArgumentParser) -> None:
         default="default",
         metavar="LIST",
         help="comma-separated numbers or names: 1/refresh, 2/read, 3/floors, 4/latency, "
-        "5/load, 6/growth, 7/net, near, lookups, dblog, django_suite, failover, near_cluster; "
-        "'default' (the default: all but django_suite, failover and near_cluster) or 'all'",
+        "5/load, 6/growth, 7/net, near, lookups, dblog, async, django_suite, failover, "
+        "near_cluster; 'default' (the default: all but django_suite, failover and near_cluster) "
+        "or 'all'",
     )
     p.add_argument(
         "--rounds",

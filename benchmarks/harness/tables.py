@@ -237,6 +237,36 @@ def _runtests(facts: Facts) -> list[str]:
     return table(header, rows)
 
 
+def _asgi(facts: Facts) -> list[str]:
+    rows = [
+        [
+            f["variant"],
+            rate(f["requests_per_s"], "requests"),
+            span(rate(min(f["rates"]), "requests"), rate(max(f["rates"]), "requests")),
+            seconds(f["median_s"]),
+            seconds(f["p99_s"]),
+        ]
+        for f in facts
+    ]
+    first = facts[0]
+    title = (
+        f"Hits over HTTP: uvicorn, {first['workers']} worker, {first['in_flight']} requests in "
+        f"flight, {first['requests']:,} requests a variant over {len(first['rates'])} rounds"
+    )
+    header = ["", "median of rounds", "range of rounds", "latency median", "latency p99"]
+    return [f"{title}:", "", *table(header, rows)]
+
+
+#: What a fact records besides its figures.
+_ABOUT = ("scenario", "backend", "name", "group")
+
+
+def _hops(facts: Facts) -> list[str]:
+    rows = [[k, f"{v:g}"] for k, v in facts[0].items() if k not in _ABOUT]
+    title = "Thread hops per hit (the event loop's executor, counted):"
+    return [title, "", *table(["", "hops"], rows)]
+
+
 FACT_TABLES: dict[str, Callable[[Facts], list[str]]] = {
     "bytes per cached row": _sizes,
     "throughput": _throughput,
@@ -251,6 +281,8 @@ FACT_TABLES: dict[str, Callable[[Facts], list[str]]] = {
     "listener": _listener,
     "commit to fresh": _delays,
     "runtests": _runtests,
+    "thread hops per hit": _hops,
+    "ASGI hits over loopback": _asgi,
 }
 
 

@@ -59,18 +59,25 @@ def run_storm(
     key_prefix: str = "",
     seed: int = 0,
     atomic_readers: int = 0,
+    async_reads: bool = False,
     cachefresh_settings: dict[str, Any] | None = None,
 ) -> StormResult:
     """Run ``episodes`` episodes on ``rows`` hot rows; ``rows * episodes`` row-episodes.
 
-    ``atomic_readers`` of the ``readers`` read in short ``transaction.atomic()`` blocks.
+    ``atomic_readers`` of the ``readers`` read in short ``transaction.atomic()`` blocks. With
+    ``async_reads`` (cachefresh only) readers and checker read through ``acached_get``, several
+    reads at once on an event loop of their own.
     ``cachefresh_settings`` are merged into the workers' ``CACHEFRESH`` (cachefresh only).
     """
     if writes_per_episode < rows:
         raise ValueError("writes_per_episode must be >= rows: every row is written every episode")
     if not 0 <= atomic_readers <= readers:
         raise ValueError(f"atomic_readers must be between 0 and readers ({readers})")
-    plan = _Plan(library, writers, readers, atomic_readers, episodes, writes_per_episode, seed)
+    if async_reads and (library != "cachefresh" or atomic_readers):
+        raise ValueError("async_reads: cachefresh's, outside atomic() blocks")
+    plan = _Plan(
+        library, writers, readers, atomic_readers, episodes, writes_per_episode, seed, async_reads
+    )
     reason = unavailable(library)
     if reason is not None:
         return StormResult(library, 0, 0, [], 0.0, plan.settings(), skipped=reason)
@@ -99,6 +106,7 @@ class _Plan:
     episodes: int
     writes_per_episode: int
     seed: int
+    async_reads: bool
 
     def settings(self) -> dict[str, Any]:
         """What a result records about the storm (the lab's settings join them)."""
@@ -110,6 +118,7 @@ class _Plan:
             "writes_per_episode": self.writes_per_episode,
             "write_mix": "save(), save(update_fields=), QuerySet.update(), bulk_update() at random",
             "seed": self.seed,
+            "async_reads": self.async_reads,
         }
         if self.library == "cacheops":
             settings["cacheops_writes"] = (
@@ -153,11 +162,12 @@ class _Storm:
                 episodes,
                 seed,
                 atomic,
+                plan.async_reads,
                 self.go,
                 self.stop,
                 self.reads_done,
             )
-        crew.start(checker, library, pks, episodes, self.check, self.replies)
+        crew.start(checker, library, pks, episodes, plan.async_reads, self.check, self.replies)
 
     def run(self, conn: Any) -> StormResult:
         self.start()

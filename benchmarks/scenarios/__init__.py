@@ -61,6 +61,7 @@ SCENARIOS = (
         servers=True,
     ),
     Scenario("dblog", "The invalidation log", own_process=True, servers=True),
+    Scenario("async", "Native async hits", own_process=True, servers=True),
     Scenario("failover", "WAIT_FOR_REPLICAS: its cost on writes", servers=True, default=False),
     Scenario(
         "near_cluster",

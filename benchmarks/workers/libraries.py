@@ -33,6 +33,25 @@ def cached_reader(library: str, model: type[Model] | None = None) -> Callable[[i
     return lambda pk: manager.get(pk=pk)
 
 
+def async_reader(model: type[Model] | None = None) -> Callable[[list[int]], list[Any]]:
+    """cachefresh's ``acached_get`` of rows of ``model`` (the storm's ``Row``), all at once on an
+    event loop of this worker's own: hits on the loop, misses in a thread."""
+    import asyncio
+
+    from cachefresh import acached_get
+
+    if model is None:
+        from benchmarks.stormapp.models import Row
+
+        model = Row
+    loop = asyncio.new_event_loop()
+
+    async def read_all(pks: list[int]) -> list[Any]:
+        return list(await asyncio.gather(*(acached_get(model, pk) for pk in pks)))
+
+    return lambda pks: loop.run_until_complete(read_all(pks))
+
+
 def write(library: str, kind: str, pks: list[int], value: int, note: str) -> None:
     """One committed ORM write of ``kind`` to ``pks`` (one row, or two for ``bulk_update``)."""
     from benchmarks.stormapp.models import Row

@@ -60,27 +60,33 @@ def reader(
     episodes: int,
     seed: int,
     atomic: bool,
+    async_reads: bool,
     go: Barrier,
     stop: Event,
     done: Barrier,
 ) -> dict[str, int]:
     """Read random hot rows until told to stop; with ``atomic``, ATOMIC_BURST reads per
-    ``transaction.atomic()`` block (fills inside a transaction are the riskier path)."""
+    ``transaction.atomic()`` block (fills inside a transaction are the riskier path); with
+    ``async_reads``, ATOMIC_BURST reads at once on the event loop."""
     from django.db import transaction
 
-    from benchmarks.workers.libraries import cached_reader
+    from benchmarks.workers.libraries import async_reader, cached_reader
 
     read = cached_reader(library)
+    read_at_once = async_reader() if async_reads else None
     rng = random.Random(f"{seed}-reader-{index}")
-    burst = ATOMIC_BURST if atomic else 1
+    burst = ATOMIC_BURST if atomic or async_reads else 1
     total = 0
     for _ in range(episodes):
         go.wait(timeout=PHASE_TIMEOUT)
         count = 0
         while not stop.is_set() and count < MAX_READS_PER_EPISODE:
-            with transaction.atomic() if atomic else contextlib.nullcontext():
-                for _ in range(burst):
-                    read(rng.choice(pks))
+            if read_at_once is not None:
+                read_at_once([rng.choice(pks) for _ in range(burst)])
+            else:
+                with transaction.atomic() if atomic else contextlib.nullcontext():
+                    for _ in range(burst):
+                        read(rng.choice(pks))
             count += burst
         total += count
         done.wait(timeout=PHASE_TIMEOUT)
@@ -88,12 +94,16 @@ def reader(
 
 
 def checker(
-    library: str, pks: list[int], episodes: int, check: Barrier, replies: Any
+    library: str, pks: list[int], episodes: int, async_reads: bool, check: Barrier, replies: Any
 ) -> dict[str, int]:
-    from benchmarks.workers.libraries import cached_reader
+    from benchmarks.workers.libraries import async_reader, cached_reader
 
     read = cached_reader(library)
+    read_at_once = async_reader() if async_reads else None
     for _ in range(episodes):
         check.wait(timeout=PHASE_TIMEOUT)
-        replies.put({pk: read(pk).state() for pk in pks})
+        if read_at_once is not None:
+            replies.put({pk: row.state() for pk, row in zip(pks, read_at_once(pks), strict=True)})
+        else:
+            replies.put({pk: read(pk).state() for pk in pks})
     return {}

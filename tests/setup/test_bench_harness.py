@@ -167,13 +167,16 @@ def test_with_servers_and_peers(tmp_path):
             "near-throughput.png",
             "near-delay.png",
             "lookups.png",
+            "async-hits.png",
+            "async-http.png",
         },
     )
     # The scenarios that run in a process of their own joined the run's results and report.
     measured = {m["scenario"] for m in doc["measurements"]}
-    assert {"near", "lookups", "dblog"} <= measured
+    assert {"near", "lookups", "dblog", "async"} <= measured
     report = (tmp_path / "report.md").read_text()
-    for heading in ("## Near cache", "## Unique lookups", "## The invalidation log"):
+    headings = ("## Near cache", "## Unique lookups", "## The invalidation log", "## Native async")
+    for heading in headings:
         assert heading in report
     floors = {m["variant"] for m in doc["measurements"] if m["backend"] == "postgres+redis"}
     assert {"redis-py GET + decode + from_db", "raw cursor", "dict + from_db"} <= floors
@@ -211,7 +214,7 @@ def test_scenarios_are_selected_by_number_name_or_set():
     default = [s.name for s in select("")]
     assert default == [s.name for s in select("default")]
     assert default[:7] == ["refresh", "read", "floors", "latency", "load", "growth", "net"]
-    assert {"near", "lookups", "dblog"} <= set(default)
+    assert {"near", "lookups", "dblog", "async"} <= set(default)
     assert "django_suite" not in default
     assert [s.name for s in select("all")] == [s.name for s in SCENARIOS]
     assert [s.name for s in select("near,1,refresh")] == ["refresh", "near"]

@@ -81,6 +81,18 @@ def test_no_row_is_stale_with_readers_inside_atomic_blocks():
     assert result.stale == 0, result.stale_examples
 
 
+def test_no_row_is_stale_with_async_readers():
+    """Readers and the checker read through ``acached_get``, four reads at once on an event
+    loop of their own: hits validated on the loop through ``redis.asyncio``, misses filled in
+    a thread under the tokens taken before the database read."""
+    require_servers()
+    result = _storm("cachefresh", episodes=30, async_reads=True)
+    assert result.skipped is None
+    assert result.row_episodes >= 150
+    assert result.reads > 0
+    assert result.stale == 0, result.stale_examples
+
+
 def test_the_storm_sees_the_race_a_delete_on_write_cache_loses():
     """The harness is not blind: the same storm catches django-cachalot's stale rows.
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness.charts import (
+    asynchits,
     dblog,
     growth,
     latency,
@@ -36,6 +37,8 @@ CHARTS = {
     "near-cluster-delay.png": near_cluster.draw_delay,
     "dblog.png": dblog.draw,
     "speed-targets.png": speed.draw,
+    "async-hits.png": asynchits.draw_hits,
+    "async-http.png": asynchits.draw_http,
 }
 
 
