@@ -27,6 +27,7 @@ from cachefresh import (
     cached_get_many,
     databases,
     front,
+    routes,
     smart_refresh,
     stats,
 )
@@ -282,7 +283,9 @@ def test_the_event_loop_never_touches_a_database_connection(servers: str, monkey
     hit = _in_a_fresh_thread(lambda: acached_get(Article, pk))
     assert hit["got"].pk == pk and hit["connections"] == []
     plan = registry.plan(Article)
-    monkeypatch.setattr(plan, "_int_bounds", {})  # as in a process that never read Article
+    # As in a process that never read Article: no route resolved, no pk range learned.
+    monkeypatch.setattr(plan, "_int_bounds", {})
+    monkeypatch.setattr(routes, "_routes", {})
     unknown_range = _in_a_fresh_thread(lambda: acached_get(Article, pk))
     assert unknown_range["connections"] == []
     assert isinstance(unknown_range["got"], Hopped)
