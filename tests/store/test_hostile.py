@@ -225,7 +225,7 @@ def test_an_entry_that_cannot_be_encoded_is_not_cached(backend: str) -> None:
     values = [getattr(article, name) for name in plan.attnames]
     values[plan.attnames.index("body")] = object()
     store = get_store()
-    lookup = entries.Lookup(plan, backend, [article.pk])
+    lookup = entries.Lookup.rows(plan, backend, [article.pk])
     tokens = fills.take_tokens(store, lookup, [0])
     assert tokens is not None
     assert fills.store_rows(store, lookup, tokens, {0: values}) == []
