@@ -59,9 +59,6 @@ class ModelPlan:
     def table_tag(self, alias: str) -> str:
         return self.keys_of(alias)[1]
 
-    def generation_key(self, alias: str) -> str:
-        return self.keys_of(alias)[2]
-
     def builder(self, model: type[M]) -> InstanceBuilder[M]:
         """What builds hits of ``model``: this plan's model or a proxy of it."""
         built = self._builders.get(model)

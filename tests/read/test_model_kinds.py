@@ -47,7 +47,7 @@ def full_keys(model: type, alias: str, pk: Any) -> list[str]:
     row = RowKeys(plan.table_tag(alias), pk)
     cache = caches[get_settings().cache_alias]
     return [cache.make_key(k) for k in (row.entry, row.token, row.lock)] + [
-        cache.make_key(plan.generation_key(alias))
+        cache.make_key(plan.keys_of(alias)[2])
     ]
 
 

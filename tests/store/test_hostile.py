@@ -187,7 +187,7 @@ def test_garbage_entries_are_misses(backend: str) -> None:
 def test_garbage_tokens_and_generations_are_misses(backend: str) -> None:
     article = Article.objects.create(title="real")
     keys = row_keys(article, backend)
-    generation = registry.plan(Article).generation_key(backend)
+    generation = registry.plan(Article).keys_of(backend)[2]
     expected = outcome(lambda: Article.objects.get(pk=article.pk))
     for bad in [b"", b"short", b"x" * 9, pickle.dumps(Payload()), "a str", 7, ["list"]]:
         if not isinstance(bad, bytes) and backend != "default":

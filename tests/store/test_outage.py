@@ -141,7 +141,7 @@ def test_pause_undelivered_invalidations_reach_other_processes(private_slow: Pri
         victim = pks[0]
         plan = registry.plan(Article)
         row = RowKeys(plan.table_tag("pg"), victim)
-        token, generation = get_store().ensure_tokens([row.token, plan.generation_key("pg")])
+        token, generation = get_store().ensure_tokens([row.token, plan.keys_of("pg")[2]])
         old_values = Article.objects.filter(pk=victim).values_list(*plan.attnames).get()
         stale_entry = codec.encode(plan.schema, generation, token, list(old_values), None)
         assert stale_entry is not None

@@ -37,7 +37,7 @@ def forge(entry: bytes) -> bytes:
 def current_tokens(article: Article, alias: str) -> tuple[bytes, bytes]:
     plan = registry.plan(Article)
     keys = row_keys(article, alias)
-    found = get_store().get_many([keys.entry, keys.token, plan.generation_key(alias)])
+    found = get_store().get_many([keys.entry, keys.token, plan.keys_of(alias)[2]])
     assert found is not None
     return found[1], found[2]
 

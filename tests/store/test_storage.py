@@ -67,7 +67,7 @@ class RawCache:
 
 def row_keys(alias: str, pk: Any) -> tuple[RowKeys, str]:
     plan = registry.plan(Author)
-    return RowKeys(plan.table_tag(alias), pk), plan.generation_key(alias)
+    return RowKeys(plan.table_tag(alias), pk), plan.keys_of(alias)[2]
 
 
 @pytest.fixture

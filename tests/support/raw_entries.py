@@ -29,6 +29,6 @@ def valid_entry(article: Article, alias: str) -> bytes:
     store = get_store()
     plan = registry.plan(Article)
     keys = row_keys(article, alias)
-    found = store.get_many([keys.entry, keys.token, plan.generation_key(alias)])
+    found = store.get_many([keys.entry, keys.token, plan.keys_of(alias)[2]])
     assert found is not None and isinstance(found[0], bytes)
     return found[0]
