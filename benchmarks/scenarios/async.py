@@ -21,7 +21,6 @@ with it is deleted at the end), the near cache off: every hit is a Redis-tier hi
 from __future__ import annotations
 
 import asyncio
-import atexit
 import multiprocessing
 import os
 import statistics
@@ -83,13 +82,20 @@ def measure(job: Job, results: Results) -> None:
     with psycopg.connect(dbname="postgres", autocommit=True, **env_pg()) as admin:
         admin.execute(f'CREATE DATABASE "{DB_NAME}"')
     os.environ["NB_DB"], os.environ["NB_PREFIX"] = DB_NAME, PREFIX  # for the server process
-    atexit.register(delete_prefixed, env_redis_url(), f"*{PREFIX}*")
     try:
         _measure(job, results, job.sizes(SIZES))
     finally:
+        from django.conf import settings
         from django.db import connections
 
+        from cachefresh import stats as counters
+
         connections.close_all()
+        # Now, not at exit: cachefresh may have been imported before any exit hook of ours
+        # (then its flush at exit would run after our delete), and its counters are our keys.
+        if settings.configured:
+            counters.flush()
+        delete_prefixed(env_redis_url(), f"*{PREFIX}*")
         with psycopg.connect(dbname="postgres", autocommit=True, **env_pg()) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 

@@ -19,7 +19,6 @@ processes in :mod:`benchmarks.workers.near_peer`, the measurements across proces
 
 from __future__ import annotations
 
-import atexit
 import importlib.util
 import os
 import time
@@ -78,15 +77,20 @@ def measure(job: Job, results: Results) -> None:
     with psycopg.connect(dbname="postgres", autocommit=True, **env_pg()) as admin:
         admin.execute(f'CREATE DATABASE "{DB_NAME}"')
     os.environ["NB_DB"], os.environ["NB_PREFIX"] = DB_NAME, PREFIX  # for the workers
-    # Registered before cachefresh is imported, so it runs after cachefresh's own exit hooks
-    # (last in, first out): the statistics they flush at exit are under the prefix too.
-    atexit.register(delete_prefixed, env_redis_url(), f"*{PREFIX}*")
     try:
         _measure(job, results, job.sizes(SIZES))
     finally:
+        from django.conf import settings
         from django.db import connections
 
+        from cachefresh import stats as counters
+
         connections.close_all()
+        # Now, not at exit: cachefresh may have been imported before any exit hook of ours
+        # (then its flush at exit would run after our delete), and its counters are our keys.
+        if settings.configured:
+            counters.flush()
+        delete_prefixed(env_redis_url(), f"*{PREFIX}*")
         with psycopg.connect(dbname="postgres", autocommit=True, **env_pg()) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
