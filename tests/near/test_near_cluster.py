@@ -110,7 +110,7 @@ def token_of(pk: int) -> str:
 
 
 def generation() -> str:
-    return registry.plan(Article).generation_key("pg")
+    return registry.plan(Article).keys_of("pg")[2]
 
 
 def entry_of(pk: int) -> str:
