@@ -1,4 +1,4 @@
-# ruff: noqa: DJ008, RUF012  -- test models: no __str__ needed; Meta sets as Django documents them.
+# ruff: noqa: DJ008  -- test models: no __str__ needed.
 """The differential test's models (tests/write/test_differential.py): a little of every shape a
 cached row can have, each cached by its default manager.
 
@@ -100,4 +100,4 @@ if hasattr(models, "DB_CASCADE"):  # Django 6.1
 
         class Meta:
             # MySQL and MariaDB have no ON DELETE SET DEFAULT; Django creates no table there.
-            required_db_features = {"supports_on_delete_db_default"}
+            required_db_features = ("supports_on_delete_db_default",)
