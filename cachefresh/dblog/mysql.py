@@ -27,9 +27,15 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from cachefresh.dblog import LOG_TABLE
 from cachefresh.dblog.dialect import Dialect, Link, LogRow, Unsupported
-from cachefresh.dblog.sql import ROW_TRIGGER_PREFIX, event_of, literal, row_trigger
+from cachefresh.dblog.sql import (
+    ROW_EVENTS,
+    ROW_TRIGGER_PREFIX,
+    drop_row_triggers,
+    found_row_triggers,
+    literal,
+    row_trigger,
+)
 
-EVENTS = ("insert", "update", "delete")
 CLAIM = (
     f"SELECT id, table_name, row_pk FROM {LOG_TABLE} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
 )
@@ -74,7 +80,7 @@ class MySQLLink(Link):
 
 class MySQL(Dialect):
     title = "MySQL/MariaDB"
-    events = frozenset(EVENTS)
+    events = frozenset(ROW_EVENTS)
     errors = (MySQLdb.Error,)
     backlog_sql = (
         "SELECT count(*), TIMESTAMPDIFF(MICROSECOND, min(logged_at), NOW(6)) / 1e6 "
@@ -110,7 +116,7 @@ class MySQL(Dialect):
         # MariaDB replaces a trigger in one statement; MySQL has no OR REPLACE for triggers.
         replace = "CREATE OR REPLACE" if connection.mysql_is_mariadb else "CREATE"  # type: ignore[attr-defined]
         statements = [] if connection.mysql_is_mariadb else self.drop_sql(connection, table)  # type: ignore[attr-defined]
-        for event in EVENTS:
+        for event in ROW_EVENTS:
             statements.append(
                 f"{replace} TRIGGER {qn(row_trigger(event, table))} AFTER {event.upper()} "
                 f"ON {qn(table)} FOR EACH ROW {bodies[event]}"
@@ -118,8 +124,7 @@ class MySQL(Dialect):
         return statements
 
     def drop_sql(self, connection: BaseDatabaseWrapper, table: str) -> list[str]:
-        qn = connection.ops.quote_name
-        return [f"DROP TRIGGER IF EXISTS {qn(row_trigger(event, table))}" for event in EVENTS]
+        return drop_row_triggers(connection, table)
 
     def found(self, connection: BaseDatabaseWrapper) -> list[tuple[str, str, bool]]:
         with connection.cursor() as cursor:
@@ -129,7 +134,7 @@ class MySQL(Dialect):
                 [ROW_TRIGGER_PREFIX.replace("_", "\\_") + "%"],
             )
             rows = cursor.fetchall()
-        return [(table, event, False) for table, name in rows if (event := event_of(name))]
+        return found_row_triggers(rows)
 
     def connect(self, alias: str) -> Link:
         return MySQLLink(alias)

@@ -24,6 +24,21 @@ def row_trigger(event: str, table: str) -> str:
     return f"{ROW_TRIGGER_PREFIX}{event}_{digest}"
 
 
+#: The row triggers of the databases that have no statement triggers (MySQL/MariaDB, SQLite).
+ROW_EVENTS = ("insert", "update", "delete")
+
+
+def drop_row_triggers(connection: BaseDatabaseWrapper, table: str) -> list[str]:
+    """The statements that drop ``table``'s row triggers, whichever exist."""
+    qn = connection.ops.quote_name
+    return [f"DROP TRIGGER IF EXISTS {qn(row_trigger(event, table))}" for event in ROW_EVENTS]
+
+
+def found_row_triggers(rows: list[tuple[str, str]]) -> list[tuple[str, str, bool]]:
+    """``(table, event, False)`` for each ``(table, trigger name)`` that is one of ours."""
+    return [(table, event, False) for table, name in rows if (event := event_of(name))]
+
+
 def event_of(trigger: str) -> str | None:
     """The event a row trigger named by :func:`row_trigger` fires on (``None``: not ours)."""
     parts = trigger.split("_")

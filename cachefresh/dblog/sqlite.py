@@ -28,9 +28,15 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from cachefresh.dblog import LOG_TABLE
 from cachefresh.dblog.dialect import Dialect, Link, LogRow
-from cachefresh.dblog.sql import ROW_TRIGGER_PREFIX, event_of, literal, row_trigger
+from cachefresh.dblog.sql import (
+    ROW_EVENTS,
+    ROW_TRIGGER_PREFIX,
+    drop_row_triggers,
+    found_row_triggers,
+    literal,
+    row_trigger,
+)
 
-EVENTS = ("insert", "update", "delete")
 CLAIM = f"SELECT id, table_name, row_pk FROM {LOG_TABLE} ORDER BY id LIMIT ?"
 #: Beside the database file; the listener holds an exclusive flock on it.
 LOCK_SUFFIX = "-cachefresh-listen.lock"
@@ -68,7 +74,7 @@ class SQLiteLink(Link):
 
 class SQLite(Dialect):
     title = "SQLite"
-    events = frozenset(EVENTS)
+    events = frozenset(ROW_EVENTS)
     errors = (sqlite3.Error,)
     backlog_sql = (
         "SELECT count(*), (julianday('now') - julianday(min(logged_at))) * 86400.0 "
@@ -98,13 +104,12 @@ class SQLite(Dialect):
             *(
                 f"CREATE TRIGGER {qn(row_trigger(event, table))} AFTER {event.upper()} "
                 f"ON {qn(table)} FOR EACH ROW BEGIN {bodies[event]} END"
-                for event in EVENTS
+                for event in ROW_EVENTS
             ),
         ]
 
     def drop_sql(self, connection: BaseDatabaseWrapper, table: str) -> list[str]:
-        qn = connection.ops.quote_name
-        return [f"DROP TRIGGER IF EXISTS {qn(row_trigger(event, table))}" for event in EVENTS]
+        return drop_row_triggers(connection, table)
 
     def found(self, connection: BaseDatabaseWrapper) -> list[tuple[str, str, bool]]:
         with connection.cursor() as cursor:
@@ -114,7 +119,7 @@ class SQLite(Dialect):
                 [ROW_TRIGGER_PREFIX.replace("_", "\\_") + "%"],
             )
             rows = cursor.fetchall()
-        return [(table, event, False) for table, name in rows if (event := event_of(name))]
+        return found_row_triggers(rows)
 
     def connect(self, alias: str) -> Link:
         return SQLiteLink(alias)
