@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cachefresh import stats
+from cachefresh.near.connections import Session, TrackedConnections, gets, mget, server_of
 from cachefresh.near.tier import Link, NearTier
 from cachefresh.store.errors import cache_errors
 
@@ -68,12 +69,6 @@ class Moved(Exception):
     """A data connection reached another server than the subscriber's (a failover)."""
 
 
-def _server(connection: Any) -> tuple[Any, ...]:
-    """The server a connection talks to: with Sentinel, wherever the primary was when it
-    connected."""
-    return tuple(getattr(connection, name, None) for name in ("host", "port", "path"))
-
-
 class Tracker:
     def __init__(
         self,
@@ -91,9 +86,6 @@ class Tracker:
         self.link = link
         self._links = (link,)
         self.retry_interval = retry_interval
-        # redis is an optional dependency: imported only once a near cache is made.
-        from redis.connection import ConnectionPool
-
         pool = client.connection_pool
         self._connection_class = pool.connection_class
         self._kwargs = {k: v for k, v in pool.connection_kwargs.items() if k not in _NOT_COPIED}
@@ -101,15 +93,13 @@ class Tracker:
         self._kwargs["protocol"] = 2
         if address is not None:
             self._kwargs["host"], self._kwargs["port"] = address
-        self._data_pool = ConnectionPool(
-            connection_class=self._connection_class,
-            redis_connect_func=self._enable_tracking,
-            **self._kwargs,
-        )
         #: (serial, subscriber client id, its server) of the live subscription, or None
-        self._session: tuple[int, int, tuple[Any, ...]] | None = None
+        self._session: Session = None
         #: Set when a data connection found the primary elsewhere: the subscriber follows it.
         self._moved = threading.Event()
+        self.connections = TrackedConnections(
+            self._connection_class, self._kwargs, lambda: self._session, self._moved.set
+        )
         self._serial = 0
         self._refused = False
         self._stop = threading.Event()
@@ -123,7 +113,7 @@ class Tracker:
         # its socket from here instead would race redis-py's parser in that thread.
         self._stop.set()
         self._thread.join(max(1.0, 2 * self.tier.max_lag))
-        self._data_pool.disconnect()
+        self.connections.pool.disconnect()
 
     @property
     def tracking(self) -> bool:
@@ -135,42 +125,13 @@ class Tracker:
 
     # --- the data connections ---------------------------------------------------------------
 
-    def _enable_tracking(self, connection: Any) -> None:
-        """Run as each data connection connects (redis-py's ``redis_connect_func``)."""
-        connection.on_connect()
-        session = self._session
-        if session is not None:
-            if _server(connection) != session[2]:
-                # Sentinel moved the primary: a client id names another client there, and
-                # the subscriber listens to a server the reads no longer go to.
-                self._moved.set()
-                raise ConnectionError("the primary moved; the near cache is tracking again")
-            connection.send_command("CLIENT", "TRACKING", "on", "REDIRECT", session[1])
-            connection.read_response()
-        connection.cachefresh_session = session
-
     def read(self, full_keys: Sequence[str]) -> list[Any]:
         """``MGET`` on a tracked connection of the current session."""
-        return self._on_tracked(lambda connection: _mget(connection, full_keys))
+        return self.connections.call(self._session, lambda connection: mget(connection, full_keys))
 
     def read_each(self, full_keys: Sequence[str]) -> list[Any]:
-        """One ``GET`` a key, pipelined, on a tracked connection of the current session: the
-        keys of a cluster node span slots, which ``MGET`` refuses. A key the node no longer
-        owns (``MOVED``, ``ASK``) reads as :class:`ResponseError`."""
-        return self._on_tracked(lambda connection: _gets(connection, full_keys))
-
-    def _on_tracked(self, call: Any) -> list[Any]:
-        pool = self._data_pool
-        connection: Any = pool.get_connection()
-        try:
-            if getattr(connection, "cachefresh_session", None) != self._session:
-                connection.disconnect()  # reconnects, and enables tracking, on the send below
-            return call(connection)  # type: ignore[no-any-return]
-        except BaseException:
-            connection.disconnect()
-            raise
-        finally:
-            pool.release(connection)
+        """One ``GET`` a key on a tracked connection of the current session (:func:`gets`)."""
+        return self.connections.call(self._session, lambda connection: gets(connection, full_keys))
 
     # --- the subscriber ---------------------------------------------------------------------
 
@@ -202,6 +163,8 @@ class Tracker:
         subscriber = self._connection_class(
             **dict(self._kwargs, socket_timeout=max_lag, client_name=self.name)
         )
+        # Asks whether the data connections still exist: what they read is tracked only then.
+        control = self._connection_class(**dict(self._kwargs, socket_timeout=max_lag))
         try:
             subscriber.connect()
             subscriber.send_command("CLIENT", "ID")
@@ -213,7 +176,7 @@ class Tracker:
             subscriber.read_response(push_request=True)
             self._serial += 1
             self._moved.clear()
-            self._session = (self._serial, client_id, _server(subscriber))
+            self._session = (self._serial, client_id, server_of(subscriber))
             # Subscribed: every change from now on will be heard, and the link starts empty.
             self.tier.flush(self.link, until=time.monotonic() + max_lag)
             stats.count(STATS_NAME, "near_tracking_up")
@@ -226,6 +189,11 @@ class Tracker:
                 if ping_sent is None and now >= next_ping:
                     subscriber.send_command("PING")
                     ping_sent = now
+                    # After the ping: a connection gone before it may have lost a push that
+                    # the pong would otherwise vouch for.
+                    if self.connections.lost(control, self._session):
+                        self.tier.flush(self.link, until=self.link.until)
+                        stats.count(STATS_NAME, "near_flush")
                 if ping_sent is not None and now - ping_sent > max_lag:
                     raise Silent(f"no heartbeat reply within MAX_LAG ({max_lag} s)")
                 if not subscriber.can_read(timeout=interval):
@@ -239,6 +207,7 @@ class Tracker:
                     self._invalidated(reply[2])
         finally:
             subscriber.disconnect()
+            control.disconnect()
 
     def _invalidated(self, keys: list[bytes] | None) -> None:
         if keys is None:  # FLUSHDB / FLUSHALL: every key this process read there is gone
@@ -265,24 +234,6 @@ def _check_tracking(subscriber: Any, client_id: int) -> None:
     except ResponseError as exc:
         where = f"{getattr(subscriber, 'host', '')}:{getattr(subscriber, 'port', '')}"
         raise Untrackable(f"{where} refuses CLIENT TRACKING ({exc})") from exc
-
-
-def _mget(connection: Any, full_keys: Sequence[str]) -> list[Any]:
-    connection.send_command("MGET", *full_keys)
-    return list(connection.read_response())
-
-
-def _gets(connection: Any, full_keys: Sequence[str]) -> list[Any]:
-    from redis.exceptions import ResponseError
-
-    connection.send_packed_command(connection.pack_commands([("GET", key) for key in full_keys]))
-    replies: list[Any] = []
-    for _ in full_keys:
-        try:
-            replies.append(connection.read_response())
-        except ResponseError as exc:  # read whole: the next reply follows it
-            replies.append(exc)
-    return replies
 
 
 def _is_pong(reply: Any) -> bool:

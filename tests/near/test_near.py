@@ -292,6 +292,39 @@ def test_kill_and_restart_reach_no_caller_and_leave_nothing_stale(private: Priva
         assert cache.tier.serving()
 
 
+@pytest.mark.parametrize("closed_by", ["CLIENT KILL TYPE normal", "the server's idle timeout"])
+def test_a_data_connection_the_server_closed_takes_its_rows_with_it(
+    private: Private, closed_by: str
+) -> None:
+    """Redis files what a connection read under that connection's client id: once the server
+    has closed it (a Sentinel failover kills every normal client; ``timeout`` closes idle
+    ones), a change to what it read is pushed to no one. The subscriber, a pub/sub client,
+    lives on and keeps answering heartbeats."""
+    pk = make_articles(1)[0]
+    with near_on(private, MAX_LAG=0.2) as cache:
+        warm(cache, pk)
+        with private.server.client() as client:
+            if closed_by == "CLIENT KILL TYPE normal":
+                client.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+            else:
+                client.config_set("timeout", 1)
+        try:
+            if closed_by != "CLIENT KILL TYPE normal":
+                time.sleep(2.5)  # idle past the timeout, which Redis enforces once a second
+            foreign_write(private, pk, 6)
+            time.sleep(0.2)
+            assert cache.tracker.tracking, "the subscriber was closed too: not this case"
+            assert cached_get(Article, pk).views == 6, "a row read on a closed connection"
+        finally:
+            with private.server.client() as client:
+                client.config_set("timeout", 0)
+        # Held again, and heard again, on the connection that replaced it.
+        warm(cache, pk)
+        foreign_write(private, pk, 7)
+        time.sleep(0.2)
+        assert cached_get(Article, pk).views == 7
+
+
 # --- other processes --------------------------------------------------------------------------
 
 

@@ -203,7 +203,7 @@ def test_a_read_that_reaches_another_server_never_tracks_there(sentinel: Sentine
         pk = make_articles(1)[0]
         cached_get(Article, pk)
         serial = tracker._session[0]
-        pool = tracker._data_pool
+        pool = tracker.connections.pool
         pool.connection_kwargs["connection_pool"] = _Fixed(("127.0.0.1", replica.port))
         pool.disconnect()
         pool.reset()  # new connections, made with the stand-in
