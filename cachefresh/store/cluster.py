@@ -99,10 +99,14 @@ class ClusterStore(RedisStore):
         return self._run_per_node(commands)[0]
 
     def _run_per_node(
-        self, commands: Sequence[tuple[Any, ...]], then: tuple[Any, ...] | None = None
+        self,
+        commands: Sequence[tuple[Any, ...]],
+        then: tuple[Any, ...] | None = None,
+        every_node: bool = False,
     ) -> tuple[list[Any], dict[str, Any]]:
         """The replies to ``commands``, and, when ``then`` is given, its reply on each node
-        that took some of them (sent last in that node's pipeline)."""
+        that took some of them (sent last in that node's pipeline). A node's failure raises at
+        once, or, with ``every_node``, after every other node has had its commands."""
         client = self.client
         if self._reload_slots:
             client.nodes_manager.initialize()
@@ -113,21 +117,27 @@ class ClusterStore(RedisStore):
             groups.setdefault(node.name, (node, []))[1].append(index)
         replies: list[Any] = [None] * len(commands)
         after: dict[str, Any] = {}
-        try:
-            for name, (node, indexes) in groups.items():
-                pipe = client.get_redis_connection(node).pipeline(transaction=False)
-                for index in indexes:
-                    pipe.execute_command(*commands[index])
-                if then is not None:
-                    pipe.execute_command(*then)
+        failed: RedisError | None = None
+        for name, (node, indexes) in groups.items():
+            pipe = client.get_redis_connection(node).pipeline(transaction=False)
+            for index in indexes:
+                pipe.execute_command(*commands[index])
+            if then is not None:
+                pipe.execute_command(*then)
+            try:
                 found = pipe.execute()
-                if then is not None:
-                    after[name] = found.pop()
-                for index, reply in zip(indexes, found, strict=True):
-                    replies[index] = reply
-        except RedisError:
-            self._reload_slots = True
-            raise
+            except RedisError as exc:
+                self._reload_slots = True
+                if not every_node:
+                    raise
+                failed = failed or exc
+                continue
+            if then is not None:
+                after[name] = found.pop()
+            for index, reply in zip(indexes, found, strict=True):
+                replies[index] = reply
+        if failed is not None:
+            raise failed
         return replies, after
 
     def get_many(self, keys: Sequence[str]) -> list[Any]:
@@ -157,9 +167,12 @@ class ClusterStore(RedisStore):
     def retire(self, keys: Sequence[str]) -> None:
         if not keys:
             return
+        # Every node that answers takes its part at once: other processes read the rows of
+        # the nodes that answer, and the outbox holds the whole retirement for the others.
         deletes = [("DEL", key) for key in self._full(keys)]
         if not self.replicas:
-            self._run(deletes)
+            self._run_per_node(deletes, every_node=True)
             return
         # Each primary replicates its own keys: WAIT on every one that took a retirement.
-        self._replicated(self._run_per_node(deletes, ("WAIT", self.replicas, self.wait_ms))[1])
+        wait = ("WAIT", self.replicas, self.wait_ms)
+        self._replicated(self._run_per_node(deletes, wait, every_node=True)[1])

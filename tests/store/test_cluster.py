@@ -167,6 +167,44 @@ def test_a_stopped_master_costs_one_timeout_not_one_per_key(
     assert sum(1 for duration in durations if duration > 0.6) == 0  # each paid one timeout
 
 
+@pytest.mark.usefixtures("collector_off")
+def test_a_node_down_holds_back_no_retirement_of_the_nodes_that_answer(
+    cluster: RedisCluster, on_cluster: dict[str, Any]
+) -> None:
+    """Other processes go on reading the rows of the nodes that answer: a retirement that
+    spans a silent node must reach the others at once, and the silent one when it is back."""
+    Article.objects.bulk_create(Article(title=f"a{i}") for i in range(30))
+    pks = list(Article.objects.values_list("pk", flat=True))
+    cached_get_many(Article, pks)  # every row's token exists
+    tag = registry.plan(Article).table_tag("pg")
+    store = get_store()
+    make_key = caches["cluster"].make_key
+    by_port: dict[int, list[int]] = {}
+    with cluster.client() as client:
+        for pk in pks:
+            node = client.get_node_from_key(make_key(RowKeys(tag, pk).token))
+            by_port.setdefault(node.port, []).append(pk)
+    silent, answering = cluster.nodes[2], cluster.nodes[0]
+    tokens = [RowKeys(tag, by_port[node.port][0]).token for node in (silent, answering)]
+
+    def exists(node: Any, key: str) -> bool:
+        with node.client() as client:
+            return bool(client.exists(make_key(key)))
+
+    assert all(exists(node, key) for node, key in zip((silent, answering), tokens, strict=True))
+    silent.pause()  # shorter than the cluster's node timeout: no failover
+    try:
+        store.retire(tokens)  # the silent node's key first: its pipeline fails first
+        assert not exists(answering, tokens[1]), "the node that answered kept its token"
+        assert store.is_pending(tokens[0]), "the silent node's part is not held"
+    finally:
+        silent.resume()
+    deadline = time.monotonic() + 5
+    while store.outbox and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not exists(silent, tokens[0]), "the silent node never got its part"
+
+
 # --- Replicas -----------------------------------------------------------------------------------
 
 
