@@ -35,6 +35,8 @@ R = TypeVar("R")
 #: with a long RETRY_INTERVAL.
 MAX_REPLAY_INTERVAL = 0.25
 
+_NONE: frozenset[str] = frozenset()
+
 
 def _guarded(default: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Turn a store call into ``default`` when the cache fails or the breaker is open."""
@@ -72,13 +74,13 @@ class GuardedStore:
         """The values under ``keys``; ``reader`` reads them instead of the store's own client,
         from the same cache on a connection of its own (a local tier's, which the cache tells
         of later changes)."""
-        found = self.store.get_many(keys) if reader is None else reader(keys)
         outbox = self.outbox
-        if outbox.pending or outbox.sending:  # bool(outbox), without a call on every read
-            # An undelivered retirement: in this process the key is already gone, so the
-            # writer never reads its own write stale while the outbox catches up.
-            holds = self.outbox.holds
-            found = [None if holds(key) else value for key, value in zip(keys, found, strict=True)]
+        # An undelivered retirement: in this process the key is already gone, so the writer
+        # never reads its own write stale while the outbox catches up.
+        before = outbox.held() if outbox.pending or outbox.sending else _NONE
+        found = self.store.get_many(keys) if reader is None else reader(keys)
+        if before or outbox.pending or outbox.sending:  # bool(outbox), without a call
+            found = outbox.masked(keys, found, before)
         return found
 
     @_guarded(None)

@@ -231,6 +231,8 @@ async def get_many(
     breaker = guarded.breaker
     if not breaker.allows():
         return None
+    outbox = guarded.outbox
+    before = outbox.held() if outbox else frozenset()
     try:
         found = await reader.get_many(keys)
     except cache_errors() as exc:
@@ -238,11 +240,9 @@ async def get_many(
         return None
     if breaker.failing:
         breaker.close()  # this call was the probe, and it got through
-    outbox = guarded.outbox
-    if outbox:
+    if before or outbox:
         # An undelivered retirement: in this process the key is already gone.
-        holds = outbox.holds
-        found = [None if holds(key) else value for key, value in zip(keys, found, strict=True)]
+        found = outbox.masked(keys, found, before)
     return found
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from cachefresh.store.breaker import Breaker
 from cachefresh.store.errors import cache_errors
@@ -48,6 +49,21 @@ class Outbox:
         # Read without the lock: the replay sets ``sending`` before emptying ``pending`` and
         # refills ``pending`` before clearing ``sending``, so a key is never in neither.
         return key in self.pending or key in self.sending
+
+    def held(self) -> frozenset[str]:
+        """Every key not yet delivered, taken before a read (see :meth:`masked`)."""
+        with self._lock:  # the failed round refills ``pending`` and clears ``sending`` under it
+            return frozenset(self.pending | self.sending)
+
+    def masked(self, keys: Sequence[str], found: list[Any], before: frozenset[str]) -> list[Any]:
+        """``found`` with ``None`` under every key held before the read or now. A key held
+        when the read was sent stays absent for that read even if its retirement lands before
+        the reply is looked at: the reply may still carry what the retirement replaced."""
+        holds = self.holds
+        return [
+            None if key in before or holds(key) else value
+            for key, value in zip(keys, found, strict=True)
+        ]
 
     def add(self, keys: Iterable[str]) -> None:
         with self._lock:
