@@ -87,6 +87,10 @@ class Tracker:
         self._links = (link,)
         self.retry_interval = retry_interval
         pool = client.connection_pool
+        #: With Sentinel, where the primary is now. A planned failover leaves the old primary
+        #: alive and answering heartbeats (as a primary until the Sentinels demote it, after
+        #: their failover-timeout): only the Sentinels tell that writes go elsewhere.
+        self._primary_now = getattr(pool, "get_master_address", None)
         self._connection_class = pool.connection_class
         self._kwargs = {k: v for k, v in pool.connection_kwargs.items() if k not in _NOT_COPIED}
         # RESP2 stated, not left to the client's default (RESP3 from redis-py 8 on).
@@ -194,6 +198,9 @@ class Tracker:
                     if self.connections.lost(control, self._session):
                         self.tier.flush(self.link, until=self.link.until)
                         stats.count(STATS_NAME, "near_flush")
+                    primary = self._primary_now
+                    if primary is not None and tuple(primary()) != self._session[2][:2]:
+                        raise Moved("the Sentinels name another primary (a failover)")
                 if ping_sent is not None and now - ping_sent > max_lag:
                     raise Silent(f"no heartbeat reply within MAX_LAG ({max_lag} s)")
                 if not subscriber.can_read(timeout=interval):

@@ -184,6 +184,31 @@ def test_the_near_cache_tracks_the_promoted_replica(sentinel: SentinelSetup) -> 
         assert cached_get(Article, article.pk).views == 8
 
 
+def test_a_planned_failover_leaves_no_row_held_stale(sentinel: SentinelSetup) -> None:
+    """``SENTINEL FAILOVER``: the old primary lives on as a replica and keeps answering the
+    subscriber's heartbeats, but the Sentinel kills its normal clients, the data connections
+    whose reads Redis tracked. A row read before must not be served once the new primary
+    takes a write."""
+    with through(sentinel, NEAR_CACHE={"MAX_LAG": 0.2}):
+        cache = near.current()
+        assert cache is not None and cache.wait_serving(5)
+        article = Article.objects.get(pk=make_articles(1)[0])
+        cached_get_many(Article, [article.pk])
+        cached_get(Article, article.pk)
+        cached_get(Article, article.pk)
+        assert len(cache.tier) == 1
+        sentinel.switch_over()
+        with unseen_cursor("pg") as cursor:
+            table = Article._meta.db_table
+            cursor.execute(f"UPDATE {table} SET views = 4 WHERE id = %s", [article.pk])
+        assert sentinel.replica is not None
+        with contextlib.closing(sentinel.replica.client()) as client:
+            client.delete(get_store().store.make_key(row_keys(article, "pg").token))  # type: ignore[attr-defined]
+        time.sleep(0.3)  # past MAX_LAG
+        assert cached_get(Article, article.pk).views == 4, "a row held from before the failover"
+        assert until(cache.tier.serving, 10), "tracking did not come back on the new primary"
+
+
 def test_a_read_that_reaches_another_server_never_tracks_there(sentinel: SentinelSetup) -> None:
     """After a failover the reads may reach the new primary before the subscriber does (a
     primary that lives on keeps its subscribers until the Sentinel demotes it). A data

@@ -122,6 +122,24 @@ class SentinelSetup:
         self.crash_primary()
         self.wait_promoted()
 
+    def switch_over(self) -> None:
+        """A planned failover (``SENTINEL FAILOVER``): the replica is promoted, and the primary
+        lives on (the Sentinel makes it a replica later)."""
+        assert self.sentinel is not None
+
+        def asked() -> bool:
+            with contextlib.closing(self.sentinel.client()) as client:  # type: ignore[union-attr]
+                try:
+                    client.execute_command("SENTINEL", "FAILOVER", self.service)
+                except redis.ResponseError as exc:
+                    if "NOGOODSLAVE" in str(exc):  # the replica is not vetted yet
+                        return False
+                    raise
+            return True
+
+        self._until(asked, "the Sentinel refused the failover")
+        self.wait_promoted()
+
     def wait_promoted(self, deadline: float = 20.0) -> None:
         assert self.replica is not None
         replica = self.replica
