@@ -319,11 +319,6 @@ def test_a_slot_moved_to_a_node_without_its_keys_leaves_nothing_stale(
         assert all(cached_get(Article, pk).views == 0 for pk in pks[1:])
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open: a process read its own write stale in 2 of ~17 runs while slots moved to nodes "
-    "without their keys (docs/limits.md)",
-)
 def test_storm_while_slots_move_leaves_nothing_stale(on_cluster: OnCluster) -> None:
     """Slots move mid-storm to nodes without their keys: those of rows alive at that moment
     (the storm deletes and recreates rows all along) and the table generation's. Every

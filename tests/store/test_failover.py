@@ -75,6 +75,16 @@ def test_no_row_is_stale_after_a_failover_with_wait_for_replicas(lagging: Sentin
     assert result.stale == [], result
 
 
+def test_the_near_cache_holds_nothing_stale_after_a_failover_with_wait_for_replicas(
+    lagging: SentinelSetup,
+) -> None:
+    """The same storm with the near cache on: every process holds rows near when the primary
+    dies, and each reads every row again after the promotion."""
+    result = run_failover(lagging, make_articles(ROWS), wait_for_replicas=1, near=True)
+    _sound(result)
+    assert result.stale == [], result
+
+
 def test_a_failover_without_the_setting_costs_what_was_not_replicated(
     lagging: SentinelSetup, record_property: Any
 ) -> None:
@@ -99,5 +109,14 @@ def test_no_row_is_stale_after_a_cluster_failover_with_wait_for_replicas(
     setting necessary.)"""
     failing = ClusterFailing(replicated_cluster)
     result = run_failover(failing, make_articles(ROWS), wait_for_replicas=1)
+    _sound(result)
+    assert result.stale == [], result
+
+
+def test_the_near_cache_holds_nothing_stale_after_a_cluster_failover(
+    replicated_cluster: RedisCluster,
+) -> None:
+    failing = ClusterFailing(replicated_cluster)
+    result = run_failover(failing, make_articles(ROWS), wait_for_replicas=1, near=True)
     _sound(result)
     assert result.stale == [], result

@@ -91,12 +91,14 @@ class Failover:
 def worker(
     caches: dict, cachefresh: dict, index: int, pks: list[int], events: Any, out: Any
 ) -> None:
-    """Write own rows (each write followed by a cached read of it), read samples of all rows."""
+    """Write own rows (each write followed by a cached read of it), read samples of all rows;
+    once told to, read every row again, as the checker does: with the near cache on, what
+    this process held from before the failover is what is checked."""
     child_setup(caches, cachefresh)
     from cachefresh import cached_get, cached_get_many
     from tests.testapp.models import Article
 
-    stop, done = events
+    stop, go, done = events
     rng = random.Random(index)
     own = pks[index::WORKERS]
     written = dict(Article.objects.filter(pk__in=own).values_list("pk", "views"))
@@ -121,6 +123,12 @@ def worker(
         except Exception as exc:
             report["errors"].append(f"{type(exc).__name__}: {exc}")
     out.put(("stopped", report))
+    go.wait(60)
+    truth = dict(Article.objects.values_list("pk", "views"))
+    seen = {pk: row.views for pk, row in cached_get_many(Article, pks).items()}
+    seen_again = {pk: row.views for pk, row in cached_get_many(Article, pks).items()}
+    stale = [pk for pk in pks if seen.get(pk) != truth[pk] or seen_again.get(pk) != truth[pk]]
+    out.put(("checked", (stale, 0)))
     done.wait(60)  # alive until checked: the outbox holds what the failover interrupted
 
 
@@ -138,8 +146,11 @@ def checker(caches: dict, cachefresh: dict, pks: list[int], go: Any, out: Any) -
     out.put(("checked", ([pk for pk in pks if seen.get(pk) != truth[pk]], hits)))
 
 
-def run_failover(setup: Failing, pks: list[int], wait_for_replicas: int) -> Failover:
-    """The storm on ``setup`` for STORM seconds, then the kill and the check."""
+def run_failover(
+    setup: Failing, pks: list[int], wait_for_replicas: int, near: bool = False
+) -> Failover:
+    """The storm on ``setup`` for STORM seconds, then the kill and the check (in every
+    process: with ``near``, the workers hold rows near from before the failover)."""
     caches = {**settings.CACHES, "failing": setup.cache_entry(timeout=0.5)}
     cachefresh = {
         **settings.CACHEFRESH,
@@ -147,11 +158,12 @@ def run_failover(setup: Failing, pks: list[int], wait_for_replicas: int) -> Fail
         "KEY_PREFIX": f"t{uuid.uuid4().hex[:12]}",
         "RETRY_INTERVAL": 0.2,
         "WAIT_FOR_REPLICAS": wait_for_replicas,
+        "NEAR_CACHE": {"MAX_LAG": 0.3} if near else False,
     }
     ctx = multiprocessing.get_context("spawn")
     stop, done, go, out = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Queue()
     processes = [
-        ctx.Process(target=worker, args=(caches, cachefresh, i, pks, (stop, done), out))
+        ctx.Process(target=worker, args=(caches, cachefresh, i, pks, (stop, go, done), out))
         for i in range(WORKERS)
     ]
     processes.append(ctx.Process(target=checker, args=(caches, cachefresh, pks, go, out)))
@@ -171,8 +183,12 @@ def run_failover(setup: Failing, pks: list[int], wait_for_replicas: int) -> Fail
         time.sleep(max(killed + QUIET - promoted, 0.5))
         checked = time.monotonic()
         go.set()
-        kind, (stale, hits) = out.get(timeout=30)
-        assert kind == "checked"
+        stale, hits = set(), 0
+        for _ in range(WORKERS + 1):
+            kind, (stale_seen, hits_seen) = out.get(timeout=30)
+            assert kind == "checked"
+            stale.update(stale_seen)
+            hits = max(hits, hits_seen)
     finally:
         stop.set()
         go.set()
@@ -181,4 +197,4 @@ def run_failover(setup: Failing, pks: list[int], wait_for_replicas: int) -> Fail
             process.join(10)
             if process.is_alive():
                 process.kill()
-    return Failover(stale, hits, reports, promoted - killed, checked - killed)
+    return Failover(sorted(stale), hits, reports, promoted - killed, checked - killed)
