@@ -338,6 +338,43 @@ def test_storm_while_slots_move_leaves_nothing_stale(on_cluster: OnCluster) -> N
     assert all(report["near_hits"] > 0 for report in reports), "the near cache was not in play"
 
 
+def migrate_slot(on_cluster: OnCluster, slot: int, to: int) -> None:
+    """Move ``slot`` to ``cluster.nodes[to]`` with its keys, as ``redis-cli --cluster reshard``
+    does: importing and migrating marks, ``MIGRATE`` until the old owner holds none of its keys
+    (meanwhile it answers ``ASK`` for the keys that left), then ``SETSLOT … NODE`` on every
+    node, the new owner first."""
+    nodes = on_cluster.cluster.nodes
+    source, target = nodes[on_cluster.owner_of(slot)], nodes[to]
+    with source.client() as old, target.client() as new:
+        old_id, new_id = (c.execute_command("CLUSTER", "MYID").decode() for c in (old, new))
+        new.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", old_id)
+        old.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", new_id)
+        while keys := old.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+            old.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
+    for node in [target, source, *(node for node in nodes if node not in (source, target))]:
+        with node.client() as client:
+            client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", new_id)
+
+
+def test_storm_while_a_resharding_moves_slots_with_their_keys(on_cluster: OnCluster) -> None:
+    """Slots resharded mid-storm with their keys (those of rows alive at that moment, and the
+    table generation's), every process holding rows near: the old owner's ``MIGRATE`` deletes
+    each key there, which pushes its invalidation."""
+    pks = make_articles(30, body="x" * 500)
+
+    def reshard() -> None:
+        time.sleep(0.8)
+        alive = list(Article.objects.values_list("pk", flat=True)[:8])
+        slots = {slot_of(on_cluster, token_of(pk)) for pk in alive}
+        for slot in [*sorted(slots), slot_of(on_cluster, generation())]:
+            migrate_slot(on_cluster, slot, (on_cluster.owner_of(slot) + 1) % 3)
+        time.sleep(1.0)
+
+    reports = run_fault_workers(on_cluster.caches, on_cluster.cachefresh, pks, during=reshard)
+    assert_clean(reports)
+    assert all(report["near_hits"] > 0 for report in reports), "the near cache was not in play"
+
+
 def test_another_process_sees_a_write_to_a_slot_that_moved(on_cluster: OnCluster) -> None:
     """A process holds a row near; its token's slot moves to a node without its keys; once
     the primaries agree, this process writes the row: the other sees the write."""
