@@ -154,17 +154,33 @@ def test_a_primary_with_no_replica_left_is_treated_as_down(sentinel: SentinelSet
     _held_then_delivered(sentinel, replica.kill, rejoin)
 
 
+def held_near() -> tuple[near.NearCache, Article]:
+    """The near cache, serving, and a row it holds."""
+    cache = near.current()
+    assert cache is not None and cache.wait_serving(5)
+    article = Article.objects.get(pk=make_articles(1)[0])
+    cached_get_many(Article, [article.pk])
+    cached_get(Article, article.pk)
+    cached_get(Article, article.pk)
+    assert len(cache.tier) == 1
+    return cache, article
+
+
+def write_elsewhere(server: RedisServer, article: Article, views: int) -> bool:
+    """A write in another process, retired on ``server``: whether a token was there."""
+    with unseen_cursor("pg") as cursor:
+        table = Article._meta.db_table
+        cursor.execute(f"UPDATE {table} SET views = %s WHERE id = %s", [views, article.pk])
+    token = get_store().store.make_key(row_keys(article, "pg").token)  # type: ignore[attr-defined]
+    with contextlib.closing(server.client()) as client:
+        return bool(client.delete(token))
+
+
 def test_the_near_cache_tracks_the_promoted_replica(sentinel: SentinelSetup) -> None:
     replica = sentinel.replica
     assert replica is not None
     with through(sentinel, NEAR_CACHE=True):
-        cache = near.current()
-        assert cache is not None and cache.wait_serving(5)
-        article = Article.objects.get(pk=make_articles(1)[0])
-        cached_get_many(Article, [article.pk])
-        cached_get(Article, article.pk)
-        cached_get(Article, article.pk)
-        assert len(cache.tier) == 1
+        cache, article = held_near()
         sentinel.fail_over()
         assert until(cache.tier.serving, 10), "tracking did not come back on the new primary"
         assert len(cache.tier) == 0  # flushed: nothing held from before the failover
@@ -172,38 +188,22 @@ def test_the_near_cache_tracks_the_promoted_replica(sentinel: SentinelSetup) -> 
             names = [c.get("name") for c in client.client_list()]
         assert near.CLIENT_NAME + get_settings().key_prefix in names
         assert until(lambda: cached_get(Article, article.pk).views == 0 and len(cache.tier) == 1)
-        # A write in another process: the row in the database, its token deleted on the new
-        # primary, which must push the invalidation to this process.
-        with unseen_cursor("pg") as cursor:
-            table = Article._meta.db_table
-            cursor.execute(f"UPDATE {table} SET views = 8 WHERE id = %s", [article.pk])
-        token = get_store().store.make_key(row_keys(article, "pg").token)  # type: ignore[attr-defined]
-        with contextlib.closing(replica.client()) as client:
-            assert client.delete(token) == 1
+        # The new primary must push the invalidation of another process's write here.
+        assert write_elsewhere(replica, article, 8)
         assert until(lambda: len(cache.tier) == 0, 2), "the push from the new primary was missed"
         assert cached_get(Article, article.pk).views == 8
 
 
 def test_a_planned_failover_leaves_no_row_held_stale(sentinel: SentinelSetup) -> None:
-    """``SENTINEL FAILOVER``: the old primary lives on as a replica and keeps answering the
-    subscriber's heartbeats, but the Sentinel kills its normal clients, the data connections
-    whose reads Redis tracked. A row read before must not be served once the new primary
-    takes a write."""
+    """``SENTINEL FAILOVER``: the old primary lives on, a primary until the Sentinel demotes
+    it, and keeps answering the subscriber's heartbeats. A row read there before must not be
+    served once the new primary takes a write."""
+    replica = sentinel.replica
+    assert replica is not None
     with through(sentinel, NEAR_CACHE={"MAX_LAG": 0.2}):
-        cache = near.current()
-        assert cache is not None and cache.wait_serving(5)
-        article = Article.objects.get(pk=make_articles(1)[0])
-        cached_get_many(Article, [article.pk])
-        cached_get(Article, article.pk)
-        cached_get(Article, article.pk)
-        assert len(cache.tier) == 1
+        cache, article = held_near()
         sentinel.switch_over()
-        with unseen_cursor("pg") as cursor:
-            table = Article._meta.db_table
-            cursor.execute(f"UPDATE {table} SET views = 4 WHERE id = %s", [article.pk])
-        assert sentinel.replica is not None
-        with contextlib.closing(sentinel.replica.client()) as client:
-            client.delete(get_store().store.make_key(row_keys(article, "pg").token))  # type: ignore[attr-defined]
+        write_elsewhere(replica, article, 4)
         time.sleep(0.3)  # past MAX_LAG
         assert cached_get(Article, article.pk).views == 4, "a row held from before the failover"
         assert until(cache.tier.serving, 10), "tracking did not come back on the new primary"
