@@ -198,11 +198,13 @@ def check_near_cache() -> list[CheckMessage]:
     return [
         Error(
             f"CACHEFRESH['NEAR_CACHE'] is on, but {'; '.join(refusals)} refuses CLIENT "
-            f"TRACKING: the near cache cannot hear of changes there, so it holds no row "
-            f"whose keys live on that {store.kind} server.",
-            hint="Allow CLIENT TRACKING on every server (a renamed CLIENT command or an ACL "
-            "without +client|tracking refuses it), or turn CACHEFRESH['NEAR_CACHE'] off. "
-            "`python manage.py cachefresh settings` describes NEAR_CACHE.",
+            f"TRACKING or CLIENT LIST: the near cache cannot hear of changes there, or tell "
+            f"that it still does, so it holds no row whose keys live on that {store.kind} "
+            "server.",
+            hint="Allow CLIENT TRACKING and CLIENT LIST on every server (a renamed CLIENT "
+            "command, or an ACL without +client|tracking and +client|list, refuses them), or "
+            "turn CACHEFRESH['NEAR_CACHE'] off. `python manage.py cachefresh settings` "
+            "describes NEAR_CACHE.",
             id="cachefresh.E007",
         )
     ]

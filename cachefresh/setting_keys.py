@@ -218,7 +218,7 @@ KEYS = (
         "True, or a dict of MAX_ENTRIES and MAX_LAG (below): decoded rows held in each process, "
         "kept fresh by Redis pushing invalidations. Needs Redis: one server, a primary, or a "
         "Redis Cluster (every primary is tracked); any other cache is refused (check E006), "
-        "and so is a server that refuses CLIENT TRACKING (E007).",
+        "and so is a server that refuses CLIENT TRACKING or CLIENT LIST (E007).",
         _check_near,
         _near_settings,
     ),

@@ -225,11 +225,13 @@ class Tracker:
 
 
 class Untrackable(Exception):
-    """The server refuses ``CLIENT TRACKING`` (renamed, disabled, or denied by an ACL)."""
+    """The server refuses ``CLIENT TRACKING`` or ``CLIENT LIST`` (renamed, disabled, or denied
+    by an ACL)."""
 
 
 def _check_tracking(subscriber: Any, client_id: int) -> None:
-    """Ask the server to track for this session before any data connection relies on it: a
+    """Ask the server to track for this session, and to list its clients (each heartbeat
+    does, :mod:`cachefresh.near.connections`), before any data connection relies on it: a
     refusal leaves the link unserved (and is logged) rather than failing every read."""
     from redis.exceptions import ResponseError
 
@@ -238,9 +240,11 @@ def _check_tracking(subscriber: Any, client_id: int) -> None:
         subscriber.read_response()
         subscriber.send_command("CLIENT", "TRACKING", "off")
         subscriber.read_response()
+        subscriber.send_command("CLIENT", "LIST", "TYPE", "pubsub")
+        subscriber.read_response()
     except ResponseError as exc:
         where = f"{getattr(subscriber, 'host', '')}:{getattr(subscriber, 'port', '')}"
-        raise Untrackable(f"{where} refuses CLIENT TRACKING ({exc})") from exc
+        raise Untrackable(f"{where} refuses CLIENT TRACKING or CLIENT LIST ({exc})") from exc
 
 
 def _is_pong(reply: Any) -> bool:

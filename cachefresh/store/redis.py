@@ -177,9 +177,11 @@ PROBE_TIMEOUT = 1.0
 
 
 def refuses_tracking(client: Any) -> str | None:
-    """Why the server of ``client`` (redis-py's) refuses ``CLIENT TRACKING`` (renamed away,
-    denied by an ACL), or ``None``: it tracks, or it did not answer (an outage is reported by
-    whatever needs the cache). Asked on a connection of its own, closed after."""
+    """Why the server of ``client`` (redis-py's) refuses ``CLIENT TRACKING`` or ``CLIENT LIST``
+    (renamed away, denied by an ACL), or ``None``: it tracks, or it did not answer (an outage
+    is reported by whatever needs the cache). Asked on a connection of its own, closed after.
+    The near cache lists the server's clients to know that its data connections, under whose
+    ids Redis tracks what they read, still exist."""
     from redis.exceptions import ResponseError
 
     from cachefresh.store.errors import cache_errors
@@ -193,6 +195,8 @@ def refuses_tracking(client: Any) -> str | None:
         connection.send_command("CLIENT", "ID")
         client_id = connection.read_response()
         connection.send_command("CLIENT", "TRACKING", "on", "REDIRECT", client_id)
+        connection.read_response()
+        connection.send_command("CLIENT", "LIST", "TYPE", "pubsub")
         connection.read_response()
     except ResponseError as exc:
         return f"{where} ({exc})"

@@ -98,6 +98,34 @@ def test_near_cache_on_a_cache_that_cannot_push_is_an_error() -> None:
         assert check_near_cache() == []
 
 
+@pytest.mark.parametrize("command", ["client|tracking", "client|list"])
+def test_a_server_refusing_what_tracking_needs_is_E007_and_holds_nothing(
+    private: Private, command: str
+) -> None:
+    """CLIENT LIST too: each heartbeat lists the server's clients to know that the data
+    connections, under whose ids Redis tracks what they read, still exist."""
+    pk = make_articles(1)[0]
+    with private.server.client() as client:
+        client.execute_command("ACL", "SETUSER", "default", f"-{command}")
+    private.cachefresh = {**private.cachefresh, "NEAR_CACHE": {"MAX_LAG": 0.2}}
+    try:
+        with override_settings(CACHEFRESH=private.cachefresh):
+            (error,) = check_near_cache()
+            assert error.id == "cachefresh.E007"
+            assert f"127.0.0.1:{private.server.port}" in error.msg and command in error.msg
+            assert f"+{command}" in error.hint
+            cache = near.current()
+            assert cache is not None
+            time.sleep(0.5)
+            assert not cache.tier.serving()
+            for _ in range(3):  # no error reaches a caller; nothing is held
+                assert cached_get(Article, pk).views == 0
+            assert len(cache.tier) == 0
+    finally:
+        with private.server.client() as client:
+            client.execute_command("ACL", "SETUSER", "default", f"+{command}")
+
+
 # --- hits, fills, read-your-writes ------------------------------------------------------------
 
 
