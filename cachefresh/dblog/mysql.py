@@ -26,12 +26,10 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from cachefresh.dblog import LOG_TABLE
-from cachefresh.dblog.dialect import Dialect, Link, LogRow, Unsupported
+from cachefresh.dblog.dialect import Link, LogRow, Unsupported
 from cachefresh.dblog.sql import (
     ROW_EVENTS,
-    ROW_TRIGGER_PREFIX,
-    drop_row_triggers,
-    found_row_triggers,
+    RowTriggers,
     literal,
     row_trigger,
 )
@@ -78,13 +76,18 @@ class MySQLLink(Link):
         self.connection.close()
 
 
-class MySQL(Dialect):
+class MySQL(RowTriggers):
     title = "MySQL/MariaDB"
     events = frozenset(ROW_EVENTS)
     errors = (MySQLdb.Error,)
     backlog_sql = (
         "SELECT count(*), TIMESTAMPDIFF(MICROSECOND, min(logged_at), NOW(6)) / 1e6 "
         f"FROM {LOG_TABLE}"
+    )
+
+    found_sql = (
+        "SELECT event_object_table, trigger_name FROM information_schema.triggers "
+        "WHERE trigger_schema = DATABASE() AND trigger_name LIKE %s"
     )
 
     def check(self, connection: BaseDatabaseWrapper) -> None:
@@ -122,19 +125,6 @@ class MySQL(Dialect):
                 f"ON {qn(table)} FOR EACH ROW {bodies[event]}"
             )
         return statements
-
-    def drop_sql(self, connection: BaseDatabaseWrapper, table: str) -> list[str]:
-        return drop_row_triggers(connection, table)
-
-    def found(self, connection: BaseDatabaseWrapper) -> list[tuple[str, str, bool]]:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT event_object_table, trigger_name FROM information_schema.triggers "
-                "WHERE trigger_schema = DATABASE() AND trigger_name LIKE %s",
-                [ROW_TRIGGER_PREFIX.replace("_", "\\_") + "%"],
-            )
-            rows = cursor.fetchall()
-        return found_row_triggers(rows)
 
     def connect(self, alias: str) -> Link:
         return MySQLLink(alias)

@@ -1,13 +1,15 @@
-"""Small pieces of SQL text and messages the database modules share."""
+"""SQL text, messages and the row-trigger dialect the database modules share."""
 
 from __future__ import annotations
 
 import hashlib
+from typing import ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from cachefresh.dblog import LOG_TABLE
+from cachefresh.dblog.dialect import Dialect
 
 #: Row triggers' names start with this; the rest names the event and hashes the table, as
 #: MySQL and SQLite name triggers per database, not per table.
@@ -28,15 +30,22 @@ def row_trigger(event: str, table: str) -> str:
 ROW_EVENTS = ("insert", "update", "delete")
 
 
-def drop_row_triggers(connection: BaseDatabaseWrapper, table: str) -> list[str]:
-    """The statements that drop ``table``'s row triggers, whichever exist."""
-    qn = connection.ops.quote_name
-    return [f"DROP TRIGGER IF EXISTS {qn(row_trigger(event, table))}" for event in ROW_EVENTS]
+class RowTriggers(Dialect):
+    """A database with row triggers only (MySQL/MariaDB, SQLite): one per event and table,
+    named by :func:`row_trigger`, dropped and found alike; only the catalogue query differs."""
 
+    #: Selects ``(table, trigger name)`` of the triggers whose name is ``LIKE %s``.
+    found_sql: ClassVar[str]
 
-def found_row_triggers(rows: list[tuple[str, str]]) -> list[tuple[str, str, bool]]:
-    """``(table, event, False)`` for each ``(table, trigger name)`` that is one of ours."""
-    return [(table, event, False) for table, name in rows if (event := event_of(name))]
+    def drop_sql(self, connection: BaseDatabaseWrapper, table: str) -> list[str]:
+        qn = connection.ops.quote_name
+        return [f"DROP TRIGGER IF EXISTS {qn(row_trigger(event, table))}" for event in ROW_EVENTS]
+
+    def found(self, connection: BaseDatabaseWrapper) -> list[tuple[str, str, bool]]:
+        with connection.cursor() as cursor:
+            cursor.execute(self.found_sql, [ROW_TRIGGER_PREFIX.replace("_", "\\_") + "%"])
+            rows = cursor.fetchall()
+        return [(table, event, False) for table, name in rows if (event := event_of(name))]
 
 
 def event_of(trigger: str) -> str | None:

@@ -27,12 +27,10 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from cachefresh.dblog import LOG_TABLE
-from cachefresh.dblog.dialect import Dialect, Link, LogRow
+from cachefresh.dblog.dialect import Link, LogRow
 from cachefresh.dblog.sql import (
     ROW_EVENTS,
-    ROW_TRIGGER_PREFIX,
-    drop_row_triggers,
-    found_row_triggers,
+    RowTriggers,
     literal,
     row_trigger,
 )
@@ -72,13 +70,18 @@ class SQLiteLink(Link):
         self.connection.close()
 
 
-class SQLite(Dialect):
+class SQLite(RowTriggers):
     title = "SQLite"
     events = frozenset(ROW_EVENTS)
     errors = (sqlite3.Error,)
     backlog_sql = (
         "SELECT count(*), (julianday('now') - julianday(min(logged_at))) * 86400.0 "
         f"FROM {LOG_TABLE}"
+    )
+
+    found_sql = (
+        "SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger' "
+        "AND name LIKE %s ESCAPE '\\'"
     )
 
     def install_sql(
@@ -107,19 +110,6 @@ class SQLite(Dialect):
                 for event in ROW_EVENTS
             ),
         ]
-
-    def drop_sql(self, connection: BaseDatabaseWrapper, table: str) -> list[str]:
-        return drop_row_triggers(connection, table)
-
-    def found(self, connection: BaseDatabaseWrapper) -> list[tuple[str, str, bool]]:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger' "
-                "AND name LIKE %s ESCAPE '\\'",
-                [ROW_TRIGGER_PREFIX.replace("_", "\\_") + "%"],
-            )
-            rows = cursor.fetchall()
-        return found_row_triggers(rows)
 
     def connect(self, alias: str) -> Link:
         return SQLiteLink(alias)
