@@ -8,8 +8,10 @@ and the prefix and hands them to its spawned children in ``NB_DB`` and ``NB_PREF
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from benchmarks.env.backends import env_pg, env_redis_url
@@ -24,6 +26,39 @@ PREFIX = f"nb{uuid.uuid4().hex[:10]}"
 def prefix() -> str:
     """The run's key prefix: every key any library of the run writes contains it."""
     return os.environ.get("NB_PREFIX", PREFIX)
+
+
+@contextlib.contextmanager
+def scratch_database() -> Iterator[None]:
+    """The run's PostgreSQL database, named for the spawned children, dropped at the end."""
+    import psycopg
+
+    with psycopg.connect(dbname="postgres", autocommit=True, **env_pg()) as admin:
+        admin.execute(f'CREATE DATABASE "{DB_NAME}"')
+    os.environ["NB_DB"], os.environ["NB_PREFIX"] = DB_NAME, PREFIX  # for the children
+    try:
+        yield
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(dbname="postgres", autocommit=True, **env_pg()) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+
+
+def seed(rows: int) -> None:
+    """This process's Django with the near cache on, and ``rows`` articles in the database."""
+    setup_django(True)
+    from django.db import connection
+
+    from tests.testapp.models import Article, Author
+
+    with connection.schema_editor() as editor:
+        editor.create_model(Author)
+        editor.create_model(Article)
+    Article.objects.bulk_create(
+        Article(title=f"row {i}", body="x" * 200, views=i) for i in range(rows)
+    )
 
 
 def setup_django(near: bool, peer: str | None = None) -> None:

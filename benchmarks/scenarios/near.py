@@ -20,15 +20,14 @@ processes in :mod:`benchmarks.workers.near_peer`, the measurements across proces
 from __future__ import annotations
 
 import importlib.util
-import os
 import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.env.backends import delete_prefixed, env_pg, env_redis_url
-from benchmarks.env.nearenv import DB_NAME, PREFIX, ready_near, setup_django, warm
+from benchmarks.env.backends import delete_prefixed, env_redis_url
+from benchmarks.env.nearenv import PREFIX, ready_near, scratch_database, seed, warm
 from benchmarks.harness import stats
 from benchmarks.harness.child import Job
 from benchmarks.harness.results import Results
@@ -72,41 +71,24 @@ SIZES = {
 
 
 def measure(job: Job, results: Results) -> None:
-    import psycopg
+    with scratch_database():
+        try:
+            _measure(job, results, job.sizes(SIZES))
+        finally:
+            from django.conf import settings
 
-    with psycopg.connect(dbname="postgres", autocommit=True, **env_pg()) as admin:
-        admin.execute(f'CREATE DATABASE "{DB_NAME}"')
-    os.environ["NB_DB"], os.environ["NB_PREFIX"] = DB_NAME, PREFIX  # for the workers
-    try:
-        _measure(job, results, job.sizes(SIZES))
-    finally:
-        from django.conf import settings
-        from django.db import connections
+            from cachefresh import stats as counters
 
-        from cachefresh import stats as counters
-
-        connections.close_all()
-        # Now, not at exit: cachefresh may have been imported before any exit hook of ours
-        # (then its flush at exit would run after our delete), and its counters are our keys.
-        if settings.configured:
-            counters.flush()
-        delete_prefixed(env_redis_url(), f"*{PREFIX}*")
-        with psycopg.connect(dbname="postgres", autocommit=True, **env_pg()) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+            # Now, not at exit: cachefresh may have been imported before any exit hook of
+            # ours (then its flush at exit would run after our delete), and its counters are
+            # our keys.
+            if settings.configured:
+                counters.flush()
+            delete_prefixed(env_redis_url(), f"*{PREFIX}*")
 
 
 def _measure(job: Job, results: Results, sizes: Sizes) -> None:
-    setup_django(True)
-    from django.db import connection
-
-    from tests.testapp.models import Article, Author
-
-    with connection.schema_editor() as editor:
-        editor.create_model(Author)
-        editor.create_model(Article)
-    Article.objects.bulk_create(
-        Article(title=f"row {i}", body="x" * 200, views=i) for i in range(ROWS)
-    )
+    seed(ROWS)
     peers = _peers(job, results)  # they start while this process warms up
     try:
         lat = latency(sizes, peers, job.rng(NAME, "latency"))

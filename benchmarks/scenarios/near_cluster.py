@@ -23,8 +23,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.env.backends import env_pg
-from benchmarks.env.nearenv import DB_NAME, PREFIX, setup_django
+from benchmarks.env.nearenv import scratch_database, seed
 from benchmarks.harness import stats
 from benchmarks.harness.child import Job
 from benchmarks.harness.results import Results
@@ -68,44 +67,25 @@ SIZES = {
 
 
 def measure(job: Job, results: Results) -> None:
-    import psycopg
-
     from tests.support.redis_servers import RedisCluster, RedisServer
 
-    with psycopg.connect(dbname="postgres", autocommit=True, **env_pg()) as admin:
-        admin.execute(f'CREATE DATABASE "{DB_NAME}"')
-    os.environ["NB_DB"], os.environ["NB_PREFIX"] = DB_NAME, PREFIX  # for the workers
     cluster, single = RedisCluster(), RedisServer()
-    try:
-        single.start()
-        cluster.start()
-        # This process and its children: the private Redis is "the run's Redis", and the
-        # cluster is their cache until told otherwise (_on).
-        os.environ["CACHEFRESH_REDIS_URL"] = single.url
-        os.environ["NB_CLUSTER"] = cluster.url
-        _measure(job, results, job.sizes(SIZES), cluster.url)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        cluster.stop()
-        single.stop()
-        with psycopg.connect(dbname="postgres", autocommit=True, **env_pg()) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    with scratch_database():
+        try:
+            single.start()
+            cluster.start()
+            # This process and its children: the private Redis is "the run's Redis", and the
+            # cluster is their cache until told otherwise (_on).
+            os.environ["CACHEFRESH_REDIS_URL"] = single.url
+            os.environ["NB_CLUSTER"] = cluster.url
+            _measure(job, results, job.sizes(SIZES), cluster.url)
+        finally:
+            cluster.stop()
+            single.stop()
 
 
 def _measure(job: Job, results: Results, sizes: Sizes, cluster_url: str) -> None:
-    setup_django(True)
-    from django.db import connection
-
-    from tests.testapp.models import Article, Author
-
-    with connection.schema_editor() as editor:
-        editor.create_model(Author)
-        editor.create_model(Article)
-    Article.objects.bulk_create(
-        Article(title=f"row {i}", body="x" * 200, views=i) for i in range(ROWS)
-    )
+    seed(ROWS)
     sides = {"single": Side("single", None), "cluster": Side("cluster", cluster_url)}
     try:
         for side in sides.values():
