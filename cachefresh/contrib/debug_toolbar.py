@@ -4,13 +4,15 @@ strategies of one request.
 Add ``"cachefresh.contrib.debug_toolbar.CacheFreshPanel"`` to ``DEBUG_TOOLBAR_PANELS``.
 Events are collected from cachefresh's signals into a context variable that the panel sets for
 the request, so concurrent requests (threads or async tasks) never see each other's events.
-The receivers are connected when this module is imported, that is only where the panel is
-configured: elsewhere the read path keeps its no-receiver fast path.
+The receivers are connected only while some request is instrumented: elsewhere, and between
+toolbar requests, the read path keeps its no-receiver fast path, and async hits their event
+loop.
 """
 
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections import Counter
 from typing import Any
 
@@ -54,10 +56,36 @@ def _on_refreshed(sender: Any, instance: Any, strategy: Any, **kwargs: Any) -> N
     _collect("refresh", sender, using, str(strategy), getattr(instance, "pk", ""))
 
 
-signals.cache_hit.connect(_on_hit, dispatch_uid="cachefresh.debug_toolbar.hit")
-signals.cache_miss.connect(_on_miss, dispatch_uid="cachefresh.debug_toolbar.miss")
-signals.invalidated.connect(_on_invalidated, dispatch_uid="cachefresh.debug_toolbar.inv")
-signals.refreshed.connect(_on_refreshed, dispatch_uid="cachefresh.debug_toolbar.refresh")
+class _Receivers:
+    """The panel's receivers, connected while at least one request is instrumented."""
+
+    CONNECTED = (
+        (signals.cache_hit, _on_hit),
+        (signals.cache_miss, _on_miss),
+        (signals.invalidated, _on_invalidated),
+        (signals.refreshed, _on_refreshed),
+    )
+
+    def __init__(self) -> None:
+        self._requests = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            self._requests += 1
+            if self._requests == 1:
+                for signal, receiver in self.CONNECTED:
+                    signal.connect(receiver)
+
+    def leave(self) -> None:
+        with self._lock:
+            self._requests -= 1
+            if self._requests == 0:
+                for signal, receiver in self.CONNECTED:
+                    signal.disconnect(receiver)
+
+
+_receivers = _Receivers()
 
 
 class CacheFreshPanel(Panel):
@@ -72,9 +100,11 @@ class CacheFreshPanel(Panel):
         # The toolbar calls generate_stats() after disable_instrumentation(): keep the list.
         self._collected = []
         self._token = _events.set(self._collected)
+        _receivers.enter()
 
     def disable_instrumentation(self) -> None:
         if self._token is not None:
+            _receivers.leave()
             _events.reset(self._token)
             self._token = None
 

@@ -107,6 +107,25 @@ def test_debug_toolbar_panel_sees_only_its_own_request(backend, toolbar):
     cached_get(Article, article.pk)  # outside any request: collected nowhere, no error
 
 
+def test_the_panel_listens_only_while_a_request_is_instrumented(backend, toolbar):
+    """Elsewhere the read path keeps its no-receiver fast path, and async hits their event
+    loop: a panel module imported for good must not connect for good."""
+    import cachefresh.contrib.debug_toolbar  # noqa: F401
+
+    watched = (signals.cache_hit, signals.cache_miss, signals.invalidated, signals.refreshed)
+    during = []
+
+    def view(request):
+        during.append([len(signal.receivers) for signal in watched])
+        return HttpResponse("ok")
+
+    assert [signal.receivers for signal in watched] == [[], [], [], []]
+    render_panel(toolbar, view)
+    render_panel(toolbar, lambda request: render_panel(toolbar, view) and HttpResponse("ok"))
+    assert during == [[1, 1, 1, 1], [1, 1, 1, 1]]  # nested requests: still connected once
+    assert [signal.receivers for signal in watched] == [[], [], [], []]
+
+
 def test_panel_escapes_what_it_shows(backend, toolbar):
     def view(request):
         signals.refreshed.send(Article, instance=Article(pk=1), strategy="<script>", fields=[])
