@@ -40,13 +40,17 @@ def cached_get_many(
 async def acached_get(
     model: type[M], pk: Any = _BY_LOOKUPS, /, *, using: str | None = None, **lookups: Any
 ) -> M:
-    """:func:`cached_get` from async code: a hit is served on the event loop (no thread), the
-    rest runs :func:`cached_get` through ``sync_to_async``."""
-    wanted = pk_of_lookup(model, (), {"pk": pk, **lookups} if pk is not _BY_LOOKUPS else lookups)
+    """:func:`cached_get` from async code: a hit, by the pk or by a field unique by itself, is
+    served on the event loop (no thread), the rest runs :func:`cached_get` through
+    ``sync_to_async``."""
+    asked = {"pk": pk, **lookups} if pk is not _BY_LOOKUPS else lookups
+    wanted = pk_of_lookup(model, (), asked)
     if wanted is not NOT_PK:
         hit = await aread.get_in_manager(model._default_manager, using, wanted)
-        if hit is not None:
-            return hit
+    else:
+        hit = await aread.get_unique_in_manager(model._default_manager, using, (), asked)
+    if hit is not None:
+        return hit
     return await sync_to_async(cached_get)(model, pk, using=using, **lookups)
 
 

@@ -157,10 +157,11 @@ class IndexLookup:
 
     __slots__ = ("index", "lookup", "value")
 
-    def __init__(self, plan: ModelPlan, index: IndexedField, alias: str, value: Any) -> None:
+    def __init__(self, plan: ModelPlan, index: IndexedField, column_tag: str, value: Any) -> None:
+        """``column_tag``: :meth:`IndexedField.column_tag` on the database whose entries serve
+        the lookup."""
         self.index = index
         self.value = value
-        column_tag = index.column_tag(plan, alias)
         self.lookup = entries.Lookup(
             plan,
             index.shape,
@@ -174,6 +175,10 @@ class IndexLookup:
     def found(self) -> list[Any] | None:
         """What the cache answered (entry, token, generation), ``None`` when it did not."""
         return self.lookup.found
+
+    @found.setter
+    def found(self, found: list[Any] | None) -> None:
+        self.lookup.found = found
 
     @property
     def keys(self) -> list[str]:

@@ -30,8 +30,10 @@ class CacheFreshQuerySet(QuerySet[M]):
         pk = pk_of_lookup(self.model, args, kwargs)
         if pk is not NOT_PK:
             hit = await aread.get_in(self, pk)
-            if hit is not None:
-                return hit
+        else:
+            hit = await aread.get_unique_in(self, args, kwargs)
+        if hit is not None:
+            return hit
         return await sync_to_async(self.cached_get)(*args, **kwargs)
 
     async def acached_get_many(self, pks: Iterable[Any]) -> dict[Any, M]:
@@ -56,9 +58,14 @@ class CacheFreshManager(Manager.from_queryset(CacheFreshQuerySet)):  # type: ign
         return front.manager_get_many(self, None, pks)
 
     async def acached_get(self, *args: Any, **kwargs: Any) -> Any:
+        if not builds_plain(self):
+            return await self.get_queryset().acached_get(*args, **kwargs)
         pk = pk_of_lookup(self.model, args, kwargs)
-        if pk is not NOT_PK and builds_plain(self):
-            hit: Any = await aread.get_in_manager(self, None, pk)
-            if hit is not None:
-                return hit
-        return await self.get_queryset().acached_get(*args, **kwargs)
+        hit: Any
+        if pk is not NOT_PK:
+            hit = await aread.get_in_manager(self, None, pk)
+        else:
+            hit = await aread.get_unique_in_manager(self, None, args, kwargs)
+        if hit is not None:
+            return hit
+        return await sync_to_async(self.cached_get)(*args, **kwargs)

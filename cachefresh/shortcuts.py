@@ -34,16 +34,27 @@ def get_object_or_404(klass: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return serve_get(queryset, args, kwargs)
     except model.DoesNotExist as exc:  # type: ignore[attr-defined]
-        raise Http404(f"No {model._meta.object_name} matches the given query.") from exc
+        raise _not_found(model) from exc
 
 
 async def aget_object_or_404(klass: Any, *args: Any, **kwargs: Any) -> Any:
-    """:func:`get_object_or_404` from async code: a hit by pk is served on the event loop, the
-    rest in a thread (``sync_to_async``)."""
+    """:func:`get_object_or_404` from async code: a hit by the pk or by a field unique by
+    itself is served on the event loop, the rest in a thread (``sync_to_async``)."""
     queryset = _cached_queryset(klass)
     if queryset is not None:
-        pk = pk_of_lookup(queryset.model, args, kwargs)
-        hit = None if pk is NOT_PK else await aread.get_in(queryset, pk)
+        model: type[Model] = queryset.model
+        pk = pk_of_lookup(model, args, kwargs)
+        try:
+            if pk is not NOT_PK:
+                hit = await aread.get_in(queryset, pk)
+            else:
+                hit = await aread.get_unique_in(queryset, args, kwargs)
+        except model.DoesNotExist as exc:  # type: ignore[attr-defined]
+            raise _not_found(model) from exc
         if hit is not None:
             return hit
     return await sync_to_async(get_object_or_404)(klass, *args, **kwargs)
+
+
+def _not_found(model: type[Model]) -> Http404:
+    return Http404(f"No {model._meta.object_name} matches the given query.")

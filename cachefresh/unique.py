@@ -21,8 +21,9 @@ from typing import Any, TypeVar
 
 from django.db.models import Model, QuerySet
 
-from cachefresh import indexes, read, stats
-from cachefresh.indexes import IndexedField, IndexLookup
+from cachefresh import indexes, keys, read, stats
+from cachefresh.indexes import MISSING, IndexedField, IndexLookup
+from cachefresh.plans import IntBounds, integer_bounds, normalize_pk
 from cachefresh.routes import Route
 from cachefresh.signals import cache_hit, report_miss
 from cachefresh.store import GuardedStore, get_store
@@ -35,6 +36,10 @@ _guesses: dict[tuple[str, Any], Any] = {}
 _guesses_lock = threading.Lock()
 #: A guess costs about a hundred bytes; forgetting one costs one round trip.
 GUESSES_HELD = 10_000
+#: (indexed field, alias) -> the field's integer range on ``alias``, for every lookup this
+#: process found comparing exactly there: what the event loop, which may not touch
+#: ``connections``, needs to answer the same lookup (:func:`cachefresh.aread.get_by_unique`).
+_exact_on: dict[tuple[IndexedField, str], IntBounds] = {}
 
 
 def get_by_unique(queryset: QuerySet[M], route: Route[M], index: IndexedField, raw_value: Any) -> M:
@@ -42,8 +47,11 @@ def get_by_unique(queryset: QuerySet[M], route: Route[M], index: IndexedField, r
     name, plan, alias, primary = index.field.name, route.plan, route.alias, route.primary
     if not indexes.compares_exactly(primary, plan, index):
         return queryset.get(**{name: raw_value})
+    bounds = _exact_on.get((index, alias), MISSING)
+    if bounds is MISSING:
+        bounds = _exact_on[index, alias] = integer_bounds(index.field, alias)
     try:
-        value = index.normalize(raw_value, alias)
+        value = normalize_pk(index.field, raw_value, bounds)
     except Exception:
         return queryset.get(**{name: raw_value})  # Django's own error, or its answer
     mode = read_mode(primary, plan.table)
@@ -51,17 +59,17 @@ def get_by_unique(queryset: QuerySet[M], route: Route[M], index: IndexedField, r
         stats.count(plan.label, "index_miss")
         report_miss(queryset.model, alias, [None], mode.value)
         return queryset.get(**{name: value})
-    guess_key = (index.column_tag(plan, primary), value)
+    guess_key = guess_key_of(route, index, value)
     guessed = _guesses.get(guess_key)
     if guessed is not None:
         found = read.get_one_cached(queryset, route, guessed)
-        if found is not None and _holds(found, index, value):
+        if found is not None and holds(found, index, value):
             stats.count(plan.label, "index_hit")
             return found
         with _guesses_lock:
             _guesses.pop(guess_key, None)
     store = get_store()
-    lookup = IndexLookup(plan, index, primary, value)
+    lookup = IndexLookup(plan, index, guess_key[0], value)
     if lookup.read(store):
         found = _from_index(queryset, route, lookup, guess_key)
         if found is not None:
@@ -88,7 +96,7 @@ def _from_index(
     found = _row_holding(queryset, route, lookup.index, pk, lookup.value)
     if found is not None:
         stats.count(route.plan.label, "index_hit")
-        _guess(guess_key, pk)
+        guess(guess_key, pk)
     return found
 
 
@@ -120,7 +128,7 @@ def _fill(
         # leave it stale. The fill reads it by pk under its token, with prebuilt SQL.
         warm = _row_holding(queryset, route, lookup.index, pk, lookup.value)
         instance = instance if warm is None else warm
-    _guess(guess_key, pk)
+    guess(guess_key, pk)
     return instance
 
 
@@ -140,7 +148,25 @@ def _read(queryset: QuerySet[M], source: str, name: str, value: Any) -> M:
     return instance
 
 
-def _guess(guess_key: tuple[str, Any], pk: Any) -> None:
+def exact_bounds(index: IndexedField, alias: str) -> IntBounds | Any:
+    """The integer range :func:`get_by_unique` normalises ``index``'s values by on ``alias``,
+    or :data:`~cachefresh.indexes.MISSING` until a lookup there found ``=`` comparing
+    exactly."""
+    return _exact_on.get((index, alias), MISSING)
+
+
+def guess_key_of(route: Route[Any], index: IndexedField, value: Any) -> tuple[str, Any]:
+    """Where the guess for ``value`` (normalised) is kept; its first item is the column's tag
+    on the database whose entries serve ``route``."""
+    return (keys.column_tag(route.tag, index.column), value)
+
+
+def guessed_pk(guess_key: tuple[str, Any]) -> Any:
+    """The pk this process last found holding the value, or ``None``."""
+    return _guesses.get(guess_key)
+
+
+def guess(guess_key: tuple[str, Any], pk: Any) -> None:
     with _guesses_lock:
         _guesses[guess_key] = pk
         if len(_guesses) > GUESSES_HELD:
@@ -155,10 +181,10 @@ def _row_holding(
         instance = read.get_one(queryset, route, pk)
     except queryset.model.DoesNotExist:  # type: ignore[attr-defined]
         return None  # deleted since the index entry was stored
-    return instance if _holds(instance, index, value) else None
+    return instance if holds(instance, index, value) else None
 
 
-def _holds(instance: Model, index: IndexedField, value: Any) -> bool:
+def holds(instance: Model, index: IndexedField, value: Any) -> bool:
     """The row check: what keeps an index entry or a guess that a row has left behind from
     serving it."""
     held = getattr(instance, index.field.attname)

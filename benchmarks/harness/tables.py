@@ -262,7 +262,7 @@ _ABOUT = ("scenario", "backend", "name", "group")
 
 
 def _hops(facts: Facts) -> list[str]:
-    rows = [[k, f"{v:g}"] for k, v in facts[0].items() if k not in _ABOUT]
+    rows = [[k, f"{v:g}"] for fact in facts for k, v in fact.items() if k not in _ABOUT]
     title = "Thread hops per hit (the event loop's executor, counted):"
     return [title, "", *table(["", "hops"], rows)]
 

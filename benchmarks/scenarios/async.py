@@ -10,6 +10,9 @@ with it is deleted at the end), the near cache off: every hit is a Redis-tier hi
   round, in shuffled order, on the round's one sample of pks; ratios are medians of per-round
   ratios. The same hits awaited one at a time give the latency of one async hit. The loop's
   executor is counted: how many calls of each went to a thread;
+* **the same by a unique field**: ``acached_get(Publisher, code=…)`` on the event loop (the
+  pk this process last found holding the value, then the row), against
+  ``sync_to_async(cached_get)`` and the sync lookup, on 200 publishers, warm;
 * **an ASGI app** (:mod:`benchmarks.parts.asgi`) under uvicorn (one worker, its own process)
   serving hits over loopback to a bounded client (a fixed number of keep-alive connections,
   one request in flight on each): a Django async view answering with ``acached_get`` against
@@ -39,6 +42,7 @@ from benchmarks.parts import asgi
 
 NAME = "async"
 GROUP = "1,000 concurrent hits"
+BY_CODE = "1,000 concurrent hits by a unique field"
 HTTP = "ASGI hits over loopback"
 ROWS = 200
 LABELS = {
@@ -49,6 +53,12 @@ LABELS = {
 }
 #: The ratios recorded: each variant against the sync hit, and the thread hop against native.
 COMPARED = (("native", "sync"), ("thread", "sync"), ("one_by_one", "sync"), ("thread", "native"))
+#: The same, by a unique field (``code=…``).
+CODE_LABELS = {
+    "sync": "sync hit (cached_get(code=…))",
+    "native": "acached_get(code=…) (event loop)",
+    "thread": "sync_to_async(cached_get)(code=…) (before)",
+}
 #: The HTTP variants' labels.
 HTTP_LABELS = {
     "native": "Django view, acached_get",
@@ -104,25 +114,49 @@ def _measure(job: Job, results: Results, sizes: Sizes) -> None:
     setup_django(False)
     from django.db import connection
 
-    from tests.testapp.models import Article, Author
+    from cachefresh import cached_get
+    from tests.testapp.models import Article, Author, Publisher
 
     with connection.schema_editor() as editor:
         editor.create_model(Author)
         editor.create_model(Article)
+        editor.create_model(Publisher)
     Article.objects.bulk_create(Article(title=f"row {i}", body="x" * 200) for i in range(ROWS))
     pks = list(Article.objects.values_list("pk", flat=True))
     warm(pks)
     rounds, executor = concurrent_hits(sizes, pks, job.rng(NAME, "gather"))
-    summaries = summarize_seconds({LABELS[k]: v for k, v in rounds.items()}, sizes.concurrent)
-    results.measured(NAME, job.backend, GROUP, summaries)
-    for numerator, denominator in COMPARED:
-        ratio = paired(rounds[numerator], rounds[denominator])
-        results.ratio(NAME, job.backend, GROUP, LABELS[numerator], LABELS[denominator], ratio)
-    per_hits = {
-        LABELS[k]: calls / (sizes.concurrent * sizes.rounds) for k, calls in executor.items()
-    }
-    results.fact(NAME, job.backend, "thread hops per hit", group=GROUP, **per_hits)
+    _record(job, results, sizes, GROUP, LABELS, COMPARED, rounds, executor)
+    Publisher.objects.bulk_create(Publisher(code=f"p{i}") for i in range(ROWS))
+    codes = [f"p{i}" for i in range(ROWS)]
+    for code in codes * 2:
+        cached_get(Publisher, code=code)
+    rounds, executor = hits_by_code(sizes, codes, job.rng(NAME, "code"))
+    compared = [pair for pair in COMPARED if "one_by_one" not in pair]
+    _record(job, results, sizes, BY_CODE, CODE_LABELS, compared, rounds, executor)
     _served(job, results, sizes, pks)
+
+
+def _record(
+    job: Job,
+    results: Results,
+    sizes: Sizes,
+    group: str,
+    labels: dict[str, str],
+    compared: Any,
+    rounds: dict[str, list[float]],
+    executor: dict[str, int],
+) -> None:
+    summaries = summarize_seconds({labels[k]: v for k, v in rounds.items()}, sizes.concurrent)
+    results.measured(NAME, job.backend, group, summaries)
+    for numerator, denominator in compared:
+        ratio = paired(rounds[numerator], rounds[denominator])
+        results.ratio(NAME, job.backend, group, labels[numerator], labels[denominator], ratio)
+    per_hits = {
+        labels[k]: calls / (sizes.concurrent * sizes.rounds)
+        for k, calls in executor.items()
+        if k in labels
+    }
+    results.fact(NAME, job.backend, "thread hops per hit", group=group, **per_hits)
 
 
 class _Loop:
@@ -131,7 +165,7 @@ class _Loop:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.sample: list[int] = []
+        self.sample: list[Any] = []
         self.hops = dict.fromkeys(LABELS, 0)
         self.running = "sync"
         to_thread = self.loop.run_in_executor
@@ -142,8 +176,10 @@ class _Loop:
 
         self.loop.run_in_executor = counted  # type: ignore[method-assign]
 
-    def gathered(self, name: str, read: Callable[[int], Any]) -> Callable[[], float]:
-        """Seconds per hit of the sample read all at once."""
+    def gathered(
+        self, name: str, read: Callable[[Any], Any], key: str = "pk"
+    ) -> Callable[[], float]:
+        """Seconds per hit of the sample (of ``key`` values) read all at once."""
 
         async def all_at_once() -> list[Any]:
             return await asyncio.gather(*(read(pk) for pk in self.sample))
@@ -153,7 +189,7 @@ class _Loop:
             started = time.perf_counter()
             got = self.loop.run_until_complete(all_at_once())
             elapsed = time.perf_counter() - started
-            if [a.pk for a in got] != self.sample:
+            if [getattr(a, key) for a in got] != self.sample:
                 raise RuntimeError(f"{name}: wrong rows")
             return elapsed / len(self.sample)
 
@@ -174,7 +210,7 @@ class _Loop:
 
         return run
 
-    def sync(self, read: Callable[[int], Any]) -> Callable[[], float]:
+    def sync(self, read: Callable[[Any], Any]) -> Callable[[], float]:
         def run() -> float:
             started = time.perf_counter()
             for pk in self.sample:
@@ -201,8 +237,38 @@ def concurrent_hits(
         "one_by_one": on.one_by_one(lambda pk: acached_get(Article, pk)),
     }
 
+    return _interleaved(on, variants, sizes, pks, rng)
+
+
+def hits_by_code(
+    sizes: Sizes, codes: list[str], rng: Any
+) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """:func:`concurrent_hits` of publishers by their unique ``code``."""
+    from asgiref.sync import sync_to_async
+
+    from cachefresh import acached_get, cached_get
+    from tests.testapp.models import Publisher
+
+    on = _Loop()
+    variants = {
+        "sync": on.sync(lambda code: cached_get(Publisher, code=code)),
+        "native": on.gathered("native", lambda code: acached_get(Publisher, code=code), "code"),
+        "thread": on.gathered(
+            "thread", lambda code: sync_to_async(cached_get)(Publisher, code=code), "code"
+        ),
+    }
+    return _interleaved(on, variants, sizes, codes, rng)
+
+
+def _interleaved(
+    on: _Loop,
+    variants: dict[str, Callable[[], float]],
+    sizes: Sizes,
+    population: list[Any],
+    rng: Any,
+) -> tuple[dict[str, list[float]], dict[str, int]]:
     def draw() -> None:
-        on.sample[:] = [rng.choice(pks) for _ in range(sizes.concurrent)]
+        on.sample[:] = [rng.choice(population) for _ in range(sizes.concurrent)]
 
     draw()
     for run in variants.values():  # warm: the loop's connections, the executor's thread

@@ -30,12 +30,15 @@ from cachefresh import (
     routes,
     smart_refresh,
     stats,
+    unique,
 )
+from cachefresh.indexes import IndexedField, indexed_field
 from cachefresh.registry import registry
 from cachefresh.shortcuts import aget_object_or_404
 from cachefresh.store import aio, get_store
 from tests.support.no_hop import Hopped, forbid_hops, on_the_loop, reads_recorded
-from tests.testapp.models import AllTypes, Article, ArticleProxy, Published
+from tests.support.outcomes import outcome
+from tests.testapp.models import AllTypes, Article, ArticleProxy, Post, Published, Writer
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -295,3 +298,88 @@ def test_the_event_loop_never_touches_a_database_connection(servers: str, monkey
     monkeypatch.setattr(databases, "_segments", {})
     unknown_database = _in_a_fresh_thread(lambda: acached_get_many(Article, [pk]))
     assert isinstance(unknown_database["got"], Hopped) and unknown_database["connections"] == []
+
+
+def slug_field() -> IndexedField:
+    plan = registry.plan(Post)
+    found = indexed_field(plan, "slug")
+    assert found is not None
+    return found
+
+
+@pytest.mark.servers
+def test_unique_lookup_hits_stay_on_the_event_loop(servers: str, monkeypatch) -> None:
+    """By a field unique by itself: the pk this process last found holding the value, else the
+    index entry, then the row's entry, all read on the loop, equal to the sync answers; a
+    cached "no row holds it" raises on the loop too. The loop never touches a connection.
+    (Broken on purpose, the loop serving the guessed row without the row check, the moved
+    slug below was served.)"""
+    writer = Writer.objects.create(email="w@example.com", number=7)
+    post = Post.objects.create(slug="s", writer=writer)
+    lookups = [
+        (Post, {"slug": "s"}),
+        (Post, {"slug__exact": "s"}),
+        (Writer, {"email": "w@example.com"}),
+        (Writer, {"number": "7"}),
+    ]
+    expected = [state(model.objects.get(**lookup)) for model, lookup in lookups]
+    for model, lookup in lookups:  # fills in this thread, then judges the field exact here
+        cached_get(model, **lookup)
+        cached_get(model, **lookup)
+    with pytest.raises(Post.DoesNotExist):
+        cached_get(Post, slug="none")  # the absence is cached
+    forbid_hops(monkeypatch)
+
+    async def read() -> list[Any]:
+        got = [state(await acached_get(model, **lookup)) for model, lookup in lookups]
+        assert state(await Post.objects.acached_get(slug="s")) == expected[0]
+        assert state(await Post.objects.all().acached_get(slug="s")) == expected[0]
+        assert state(await aget_object_or_404(Post, slug="s")) == expected[0]
+        with pytest.raises(Post.DoesNotExist):
+            await acached_get(Post, slug="none")
+        with pytest.raises(Http404):
+            await aget_object_or_404(Post.objects.all(), slug="none")
+        return got
+
+    assert _in_a_fresh_thread(read) == {"got": expected, "connections": []}
+    # As in a process that never looked these values up: through the index entries.
+    monkeypatch.setattr(unique, "_guesses", {})
+    assert _in_a_fresh_thread(read) == {"got": expected, "connections": []}
+    # The row moved on, and its entry was filled again: neither the guess nor the index entry
+    # that names it serves it; the thread answers.
+    unique.guess(unique.guess_key_of(routes.route(Post, "pg"), slug_field(), "s"), post.pk)
+    Post.objects.filter(pk=post.pk).update(slug="t")
+    cached_get(Post, post.pk)
+    cached_get(Post, post.pk)
+    assert isinstance(_in_a_fresh_thread(lambda: acached_get(Post, slug="s"))["got"], Hopped)
+    monkeypatch.setattr(unique, "_guesses", {})
+    assert isinstance(_in_a_fresh_thread(lambda: acached_get(Post, slug="s"))["got"], Hopped)
+    # A cold value, and a field the sync path has not judged exact yet: the thread answers.
+    assert isinstance(_in_a_fresh_thread(lambda: acached_get(Post, slug="t"))["got"], Hopped)
+    monkeypatch.setattr(unique, "_exact_on", {})
+    assert isinstance(_in_a_fresh_thread(read)["got"], Hopped)
+
+
+@pytest.mark.servers
+def test_an_async_unique_hit_never_outlives_a_write(servers: str) -> None:
+    """Writes that give a value away, take it, or delete its row: after the sync path warmed
+    every value (guesses, index entries, cached absences), each async answer by slug is
+    ``get()``'s, exception and message included."""
+    first = Post.objects.create(slug="a")
+    Post.objects.create(slug="b")
+
+    def answers() -> dict[str, Any]:
+        for slug in "abc":
+            outcome(lambda slug=slug: cached_get(Post, slug=slug))
+        return {s: outcome(lambda s=s: async_to_sync(acached_get)(Post, slug=s)) for s in "abc"}
+
+    def truth() -> dict[str, Any]:
+        return {s: outcome(lambda s=s: Post.objects.get(slug=s)) for s in "abc"}
+
+    assert answers() == truth()
+    Post.objects.filter(pk=first.pk).update(slug="c")  # gives "a" away, takes "c"
+    assert answers() == truth()
+    Post.objects.create(slug="a")  # takes "a" again
+    assert answers() == truth()
+    Post.objects.filter(slug="b").delete()
+    assert answers() == truth()

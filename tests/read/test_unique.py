@@ -271,8 +271,10 @@ def test_a_bad_index_entry_is_a_miss(backend):
     post = Post.objects.create(slug="g")
     warm(backend, "g")
     plan = registry.plan(Post)
-    lookup = IndexLookup(plan, indexed_field(plan, "slug"), backend, "g")
-    other = IndexLookup(plan, indexed_field(plan, "slug"), backend, "h")
+    slug = indexed_field(plan, "slug")
+    assert slug is not None
+    lookup = IndexLookup(plan, slug, slug.column_tag(plan, backend), "g")
+    other = IndexLookup(plan, slug, slug.column_tag(plan, backend), "h")
     store = get_store()
     assert lookup.read(store)
     entry, token, _ = lookup.found

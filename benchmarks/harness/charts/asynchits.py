@@ -59,7 +59,9 @@ def draw_hits(doc: dict[str, Any], path: Path) -> bool:
         (
             f
             for f in doc["facts"]
-            if f["scenario"] == scenario.NAME and f["name"] == "thread hops per hit"
+            if f["scenario"] == scenario.NAME
+            and f["name"] == "thread hops per hit"
+            and f.get("group") == scenario.GROUP
         ),
         {},
     )
