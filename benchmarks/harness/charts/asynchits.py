@@ -2,8 +2,9 @@
 document.
 
 * ``async-hits.png``: time per hit of 1,000 hits gathered at once, on the event loop against
-  through ``sync_to_async`` and against the sync hit; each ratio to the sync hit over its bar,
-  the target's verdict on ``acached_get``'s, and the thread hops per hit under each name;
+  through ``sync_to_async`` and against the sync hit, by pk and, beside it, by a unique field;
+  each ratio to the sync hit over its bar, the target's verdict on ``acached_get``'s by pk, and
+  the thread hops per hit under each name;
 * ``async-http.png``: the ASGI app under uvicorn: requests per second (median and range of
   the rounds) and latency median and p99, per view.
 """
@@ -47,55 +48,94 @@ def _scenario() -> Any:
 
 def draw_hits(doc: dict[str, Any], path: Path) -> bool:
     scenario = _scenario()
-    keys = {label: key for key, label in scenario.LABELS.items()}
-    lat = {
-        keys[m["variant"]]: [ns * 1e-9 for ns in m["samples_ns"]]
-        for m in doc["measurements"]
-        if m["scenario"] == scenario.NAME and m["group"] == scenario.GROUP
-    }
-    if "sync" not in lat:
+    panels = [
+        (group, labels, title, _latencies(doc, scenario.NAME, group, labels))
+        for group, labels, title in (
+            (scenario.GROUP, scenario.LABELS, "by pk"),
+            (scenario.BY_CODE, scenario.CODE_LABELS, "by a unique field (code=…)"),
+        )
+    ]
+    panels = [panel for panel in panels if "sync" in panel[3]]
+    if not panels:
         return False
-    hops = next(
-        (
-            f
-            for f in doc["facts"]
-            if f["scenario"] == scenario.NAME
-            and f["name"] == "thread hops per hit"
-            and f.get("group") == scenario.GROUP
-        ),
-        {},
-    )
     target = next(t for t in RATIO_TARGETS if t.scenario == scenario.NAME)
-    fig, ax = plt.subplots(figsize=(11, 5.4))
-    top = 0.0
-    for x, name in enumerate(lat):
-        q1, median, q3 = (q * 1e6 for q in quartiles(lat[name]))
-        text = f"{sig3(median)} µs"
-        missed = False
-        if name != "sync":
-            value = paired(lat[name], lat["sync"])["median"]
-            text += f"\n{ratio(value)} the sync hit"
-            if name == "native":
-                missed = not target.met_when(value, target.bound)
-                text += f"\ntarget {bound(target.shown)}: {'missed' if missed else 'met'}"
-        label = scenario.LABELS[name]
-        text += f"\nthread hops per hit: {hops.get(label, 0):g}"
-        ax.bar(x, median, 0.6, yerr=[[median - q1], [q3 - median]], color=COLOURS[name],
-               **(MISSED if missed else {}))  # fmt: skip
-        ax.text(x, q3 * 1.04, text, ha="center", va="bottom")
-        top = max(top, q3)
-    names = [scenario.LABELS[name].replace(" (", "\n(").replace(", ", ",\n") for name in lat]
-    ax.set_xticks(range(len(lat)), names)
-    ax.set_ylim(0, top * 1.6)
-    ax.set_ylabel("time per hit, µs (median of rounds, IQR)")
-    rounds = len(lat["sync"])
-    ax.set_title(
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(7 + 4 * len(panels), 5.6), squeeze=False,
+        gridspec_kw={"width_ratios": [len(panel[3]) for panel in panels]},
+    )  # fmt: skip
+    missed = False
+    for ax, (group, labels, title, lat) in zip(axes[0], panels, strict=True):
+        hops = next(
+            (
+                f
+                for f in doc["facts"]
+                if f["scenario"] == scenario.NAME
+                and f["name"] == "thread hops per hit"
+                and f.get("group") == group
+            ),
+            {},
+        )
+        judged = target if group == scenario.GROUP else None
+        missed = _panel(ax, lat, labels, hops, judged) or missed
+        ax.set_title(title)
+    axes[0][0].set_ylabel("time per hit, µs (median of rounds, IQR)")
+    rounds = len(panels[0][3]["sync"])
+    fig.suptitle(
         f"Redis-tier hits, 1,000 at once with asyncio.gather, and one at a time ({rounds} rounds)"
     )
     if missed:
-        ax.legend(handles=[missed_patch("target missed")], loc="upper left")
+        axes[0][0].legend(handles=[missed_patch("target missed")], loc="upper left")
     fig.tight_layout()
     return save(fig, path)
+
+
+def _latencies(
+    doc: dict[str, Any], scenario: str, group: str, labels: dict[str, str]
+) -> dict[str, list[float]]:
+    """Seconds per hit of each round, per variant key, in the order of ``labels``."""
+    keys = {label: key for key, label in labels.items()}
+    found = {
+        keys[m["variant"]]: [ns * 1e-9 for ns in m["samples_ns"]]
+        for m in doc["measurements"]
+        if m["scenario"] == scenario and m["group"] == group and m["variant"] in keys
+    }
+    return {key: found[key] for key in labels if key in found}
+
+
+def _panel(
+    ax: Any,
+    lat: dict[str, list[float]],
+    labels: dict[str, str],
+    hops: dict[str, Any],
+    target: Any,
+) -> bool:
+    """One group's bars, each with its ratio to the sync hit; whether ``target`` was missed."""
+    top = 0.0
+    missed = False
+    for x, name in enumerate(lat):
+        q1, median, q3 = (q * 1e6 for q in quartiles(lat[name]))
+        text = f"{sig3(median)} µs"
+        missed_here = False
+        if name != "sync":
+            value = paired(lat[name], lat["sync"])["median"]
+            text += f"\n{ratio(value)} the sync hit"
+            if name == "native" and target is not None:
+                missed_here = not target.met_when(value, target.bound)
+                text += f"\ntarget {bound(target.shown)}: {'missed' if missed_here else 'met'}"
+        text += f"\nthread hops per hit: {hops.get(labels[name], 0):g}"
+        ax.bar(x, median, 0.6, yerr=[[median - q1], [q3 - median]], color=COLOURS[name],
+               **(MISSED if missed_here else {}))  # fmt: skip
+        ax.text(x, q3 * 1.04, text, ha="center", va="bottom", fontsize=9)
+        top = max(top, q3)
+        missed = missed or missed_here
+    names = [_wrapped(labels[name]) for name in lat]
+    ax.set_xticks(range(len(lat)), names, fontsize=9)
+    ax.set_ylim(0, top * 1.6)
+    return missed
+
+
+def _wrapped(label: str) -> str:
+    return label.replace(" (", "\n(").replace(", ", ",\n").replace(")(", ")\n(")
 
 
 def draw_http(doc: dict[str, Any], path: Path) -> bool:
