@@ -109,7 +109,7 @@ async def get_by_unique(
     (:mod:`cachefresh.unique`): the pk this process last found holding the value, else the one
     the value's index entry names, then that row's own entry, served only if the row still
     holds the value. A valid entry saying no row holds it raises ``DoesNotExist``."""
-    bounds = unique.exact_bounds(index, found.alias)
+    bounds = index.exact_on.get(found.alias, indexes.MISSING)
     if bounds is indexes.MISSING or not may_answer(found):
         return None  # not yet judged exact in a thread
     try:

@@ -23,6 +23,7 @@ Nothing outside this module knows the order of the keys.
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from django.db.models import Field, UniqueConstraint
 
 from cachefresh import codec, collations, entries, fills, keys
 from cachefresh.keys import IndexKeys
-from cachefresh.plans import ModelPlan, integer_bounds, normalize_pk
+from cachefresh.plans import IntBounds, ModelPlan, integer_bounds, normalize_pk
 from cachefresh.signing import mac_key
 from cachefresh.store import GuardedStore
 from cachefresh.support import column, concrete_model
@@ -73,6 +74,10 @@ class IndexedField:
     column: str
     #: Its entries: ``[value, pk]``, owned by the value (of the very type asked for).
     shape: entries.Shape
+    #: alias -> the column's integer range there, once a lookup through ``alias`` found ``=``
+    #: on it exact (:func:`compares_exactly`): both need a connection, which an event loop
+    #: may not touch (:func:`cachefresh.aread.get_by_unique` serves only what is here).
+    exact_on: dict[str, IntBounds] = dataclasses.field(default_factory=dict)
 
     def normalize(self, value: Any, alias: str) -> Any:
         """``value`` as the database compares it; raises for what Django would refuse or

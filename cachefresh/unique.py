@@ -23,7 +23,7 @@ from django.db.models import Model, QuerySet
 
 from cachefresh import indexes, keys, read, stats
 from cachefresh.indexes import MISSING, IndexedField, IndexLookup
-from cachefresh.plans import IntBounds, integer_bounds, normalize_pk
+from cachefresh.plans import integer_bounds, normalize_pk
 from cachefresh.routes import Route
 from cachefresh.signals import cache_hit, report_miss
 from cachefresh.store import GuardedStore, get_store
@@ -36,10 +36,6 @@ _guesses: dict[tuple[str, Any], Any] = {}
 _guesses_lock = threading.Lock()
 #: A guess costs about a hundred bytes; forgetting one costs one round trip.
 GUESSES_HELD = 10_000
-#: (indexed field, alias) -> the field's integer range on ``alias``, for every lookup this
-#: process found comparing exactly there: what the event loop, which may not touch
-#: ``connections``, needs to answer the same lookup (:func:`cachefresh.aread.get_by_unique`).
-_exact_on: dict[tuple[IndexedField, str], IntBounds] = {}
 
 
 def get_by_unique(queryset: QuerySet[M], route: Route[M], index: IndexedField, raw_value: Any) -> M:
@@ -47,9 +43,9 @@ def get_by_unique(queryset: QuerySet[M], route: Route[M], index: IndexedField, r
     name, plan, alias, primary = index.field.name, route.plan, route.alias, route.primary
     if not indexes.compares_exactly(primary, plan, index):
         return queryset.get(**{name: raw_value})
-    bounds = _exact_on.get((index, alias), MISSING)
+    bounds = index.exact_on.get(alias, MISSING)
     if bounds is MISSING:
-        bounds = _exact_on[index, alias] = integer_bounds(index.field, alias)
+        bounds = index.exact_on[alias] = integer_bounds(index.field, alias)
     try:
         value = normalize_pk(index.field, raw_value, bounds)
     except Exception:
@@ -146,13 +142,6 @@ def _read(queryset: QuerySet[M], source: str, name: str, value: Any) -> M:
     instance = queryset.using(source).get(**{name: value})
     instance._state.db = queryset.db  # as the replica's get() would have built it
     return instance
-
-
-def exact_bounds(index: IndexedField, alias: str) -> IntBounds | Any:
-    """The integer range :func:`get_by_unique` normalises ``index``'s values by on ``alias``,
-    or :data:`~cachefresh.indexes.MISSING` until a lookup there found ``=`` comparing
-    exactly."""
-    return _exact_on.get((index, alias), MISSING)
 
 
 def guess_key_of(route: Route[Any], index: IndexedField, value: Any) -> tuple[str, Any]:
