@@ -110,8 +110,9 @@ def _fetch_level(objects: list[Model], field: ForeignKey[Any, Any]) -> list[Mode
         queryset = queryset.fetch_mode(fetch_mode)
     attname = field.attname
     raw_keys = [getattr(obj, attname) for obj in objects]
-    keys = set(raw_keys)
-    keys.discard(None)
+    # In the order the keys first appear, not a set's: the targets are built, and so are
+    # Django 6.1's peers listed, in this order.
+    keys = [key for key in dict.fromkeys(raw_keys) if key is not None]
     # A base manager that filters gets Django's own query.
     found = front.serve_get_many(queryset, keys)
     normalize, alias = registry.plan(target_model).normalize_pk, queryset.db
