@@ -117,7 +117,7 @@ async def get_by_unique(
     except Exception:
         return None  # Django's own error, or its answer
     guess_key = unique.guess_key_of(found, index, value)
-    pk = unique.guessed_pk(guess_key)
+    pk = guessed = unique.guessed_pk(guess_key)
     if pk is None:
         pk = await _pk_in_index(found, index, guess_key[0], value)
         if pk is None:
@@ -129,7 +129,8 @@ async def get_by_unique(
     if not unique.holds(instance, index, value):
         return None  # the value moved on: the thread retires the guess and reads the index
     stats.count(found.label, "index_hit")
-    unique.guess(guess_key, pk)
+    if guessed is None:
+        unique.guess(guess_key, pk)
     return instance
 
 

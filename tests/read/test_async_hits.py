@@ -345,6 +345,12 @@ def test_unique_lookup_hits_stay_on_the_event_loop(servers: str, monkeypatch) ->
     # As in a process that never looked these values up: through the index entries.
     monkeypatch.setattr(unique, "_guesses", {})
     assert _in_a_fresh_thread(read) == {"got": expected, "connections": []}
+    # A value found before costs one read (the row's); another, two (the index entry's first).
+    monkeypatch.setattr(unique, "_guesses", {})
+    with reads_recorded(monkeypatch) as loop_reads:
+        for _ in range(2):
+            assert _in_a_fresh_thread(lambda: acached_get(Post, slug="s"))["got"].pk == post.pk
+    assert len(loop_reads) == 2 + 1
     # The row moved on, and its entry was filled again: neither the guess nor the index entry
     # that names it serves it; the thread answers.
     unique.guess(unique.guess_key_of(routes.route(Post, "pg"), slug_field(), "s"), post.pk)
